@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * phyrdma device layer: bring-up, capabilities and protection domains of the
+ * emulated device.
+ */
+#include <linux/bitfield.h>
+#include <linux/device.h>
+#include <linux/io.h>
+#include <linux/iommu.h>
+
+#include "hw.h"
+
+/*
+ * The liveness register returns the bitwise inverse of what was last
+ * written to it: a pattern that a dead or absent function (reads of all
+ * ones) cannot fake.
+ */
+static int phyrdma_hw_check_alive(struct phyrdma_hw *hw)
+{
+	static const u32 patterns[] = { 0x0, 0x5a5aa5a5, 0xffffffff };
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(patterns); i++) {
+		writel(patterns[i], hw->regs + PHYRDMA_HW_REG_LIVENESS);
+		if (readl(hw->regs + PHYRDMA_HW_REG_LIVENESS) != ~patterns[i])
+			return -EIO;
+	}
+	return 0;
+}
+
+/*
+ * What does a DMA address mean to the device?  Later layers choose IOVA
+ * alignment and page sizes from this, so it must reflect the domain the
+ * function is really attached to, not the kernel command line.
+ */
+static enum phyrdma_iommu_mode phyrdma_hw_probe_iommu(struct device *dev)
+{
+	struct iommu_domain *domain = iommu_get_domain_for_dev(dev);
+
+	if (!domain)
+		return PHYRDMA_IOMMU_NONE;
+	if (domain->type == IOMMU_DOMAIN_IDENTITY)
+		return PHYRDMA_IOMMU_IDENTITY;
+	if (domain->type & __IOMMU_DOMAIN_PAGING)
+		return PHYRDMA_IOMMU_TRANSLATING;
+	/* blocked, SVA or nested: nothing this device can DMA through */
+	return PHYRDMA_IOMMU_NONE;
+}
+
+const char *phyrdma_hw_iommu_mode_name(enum phyrdma_iommu_mode mode)
+{
+	switch (mode) {
+	case PHYRDMA_IOMMU_IDENTITY:
+		return "identity";
+	case PHYRDMA_IOMMU_TRANSLATING:
+		return "translating";
+	case PHYRDMA_IOMMU_NONE:
+		break;
+	}
+	return "none";
+}
+
+/**
+ * phyrdma_hw_init - bring up one emulated device
+ * @hw: the device state to fill
+ * @dma_dev: the PCI function the device does DMA as
+ * @regs: its mapped BAR 0, at least %PHYRDMA_HW_BAR0_LEN bytes
+ *
+ * Return: 0, -ENODEV if BAR 0 does not identify an edu function, or -EIO if
+ * the function does not answer.
+ */
+int phyrdma_hw_init(struct phyrdma_hw *hw, struct device *dma_dev,
+		    void __iomem *regs)
+{
+	struct phyrdma_hw_caps *caps = &hw->caps;
+	u32 id;
+	int ret;
+
+	hw->dma_dev = dma_dev;
+	hw->regs = regs;
+
+	id = readl(regs + PHYRDMA_HW_REG_ID);
+	if (FIELD_GET(PHYRDMA_HW_ID_MAGIC_MASK, id) != PHYRDMA_HW_ID_MAGIC) {
+		dev_err(dma_dev, "unexpected identification 0x%08x\n", id);
+		return -ENODEV;
+	}
+	ret = phyrdma_hw_check_alive(hw);
+	if (ret) {
+		dev_err(dma_dev, "device fails its liveness check\n");
+		return ret;
+	}
+
+	caps->vendor_id = PHYRDMA_HW_VENDOR_ID;
+	caps->part_id = PHYRDMA_HW_PART_ID;
+	caps->hw_rev = id;
+	caps->fw_ver = (u64)FIELD_GET(PHYRDMA_HW_ID_MAJOR, id) << 32 |
+		       (u64)FIELD_GET(PHYRDMA_HW_ID_MINOR, id) << 16;
+	caps->page_size_cap = PHYRDMA_HW_PAGE_SIZE_CAP;
+	caps->max_pd = PHYRDMA_HW_MAX_PD;
+	caps->max_msg_sz = PHYRDMA_HW_MAX_MSG_SZ;
+
+	hw->iommu_mode = phyrdma_hw_probe_iommu(dma_dev);
+	ida_init(&hw->pd_ida);
+	return 0;
+}
+
+/**
+ * phyrdma_hw_fini - tear down what phyrdma_hw_init() set up
+ * @hw: the device
+ *
+ * Every PD must have been released: a PD still allocated here is a leak in
+ * the verbs layer, reported and then reclaimed.
+ */
+void phyrdma_hw_fini(struct phyrdma_hw *hw)
+{
+	if (!ida_is_empty(&hw->pd_ida))
+		dev_err(hw->dma_dev, "phyrdma leak: protection domains still allocated\n");
+	ida_destroy(&hw->pd_ida);
+}
+
+int phyrdma_hw_alloc_pd(struct phyrdma_hw *hw,
+			struct phyrdma_hw_alloc_pd_result *result)
+{
+	int pdn;
+
+	pdn = ida_alloc_max(&hw->pd_ida, hw->caps.max_pd - 1, GFP_KERNEL);
+	if (pdn < 0)
+		return pdn;
+	result->pdn = pdn;
+	return 0;
+}
+
+void phyrdma_hw_dealloc_pd(struct phyrdma_hw *hw, u32 pdn)
+{
+	ida_free(&hw->pd_ida, pdn);
+}

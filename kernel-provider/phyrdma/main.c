@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * phyrdma: PCI driver and module glue.
+ *
+ * One ib_device "phyrdma%d" per edu function.  Remove is probe in reverse;
+ * ib_unregister_device() disassociates any userspace still holding the
+ * device, so the module can be unloaded under open contexts.
+ */
+#include <linux/module.h>
+#include <linux/pci.h>
+
+#include "phyrdma.h"
+
+const char *const phyrdma_counter_names[PHYRDMA_CNT_MAX] = {
+	[PHYRDMA_CNT_UCONTEXTS] = "ucontexts",
+	[PHYRDMA_CNT_PDS] = "pds",
+};
+
+/*
+ * A locally administered EUI-64 built from the PCI address: stable across
+ * reboots and distinct per function, which is all a loopback port needs.
+ */
+static __be64 phyrdma_node_guid(struct pci_dev *pdev)
+{
+	return cpu_to_be64(0x020000fffe000000ULL |
+			   (u64)pci_domain_nr(pdev->bus) << 16 |
+			   pci_dev_id(pdev));
+}
+
+static void phyrdma_check_leaks(struct phyrdma_dev *dev)
+{
+	s64 v;
+	int i;
+
+	for (i = 0; i < PHYRDMA_CNT_MAX; i++) {
+		v = atomic64_read(&dev->counters[i]);
+		if (v)
+			dev_err(&dev->pdev->dev, "phyrdma leak: %lld %s\n",
+				v, phyrdma_counter_names[i]);
+	}
+}
+
+static int phyrdma_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	struct phyrdma_dev *dev;
+	void __iomem *regs;
+	int ret;
+
+	ret = pcim_enable_device(pdev);
+	if (ret)
+		return ret;
+	if (pci_resource_len(pdev, 0) < PHYRDMA_HW_BAR0_LEN)
+		return -ENODEV;
+	regs = pcim_iomap_region(pdev, 0, PHYRDMA_DRV_NAME);
+	if (IS_ERR(regs))
+		return PTR_ERR(regs);
+	ret = dma_set_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(64));
+	if (ret)
+		return ret;
+	pci_set_master(pdev);
+
+	dev = ib_alloc_device(phyrdma_dev, ibdev);
+	if (!dev)
+		return -ENOMEM;
+	dev->pdev = pdev;
+
+	ret = phyrdma_hw_init(&dev->hw, &pdev->dev, regs);
+	if (ret)
+		goto err_dealloc_device;
+
+	dev->lid = pci_dev_id(pdev) % 0xbfff + 1;
+	dev->ibdev.node_type = RDMA_NODE_IB_CA;
+	dev->ibdev.node_guid = phyrdma_node_guid(pdev);
+	dev->ibdev.phys_port_cnt = 1;
+	dev->ibdev.num_comp_vectors = 1;
+	dev->ibdev.dev.parent = &pdev->dev;
+	strscpy(dev->ibdev.node_desc, "phyrdma loopback HCA",
+		sizeof(dev->ibdev.node_desc));
+	ib_set_device_ops(&dev->ibdev, &phyrdma_dev_ops);
+
+	ret = ib_register_device(&dev->ibdev, "phyrdma%d", &pdev->dev);
+	if (ret)
+		goto err_hw_fini;
+
+	pci_set_drvdata(pdev, dev);
+	phyrdma_debugfs_add_dev(dev);
+	dev_info(&pdev->dev, "%s: iommu %s\n", dev_name(&dev->ibdev.dev),
+		 phyrdma_hw_iommu_mode_name(dev->hw.iommu_mode));
+	return 0;
+
+err_hw_fini:
+	phyrdma_hw_fini(&dev->hw);
+err_dealloc_device:
+	ib_dealloc_device(&dev->ibdev);
+	return ret;
+}
+
+static void phyrdma_remove(struct pci_dev *pdev)
+{
+	struct phyrdma_dev *dev = pci_get_drvdata(pdev);
+
+	phyrdma_debugfs_remove_dev(dev);
+	ib_unregister_device(&dev->ibdev);
+	phyrdma_check_leaks(dev);
+	phyrdma_hw_fini(&dev->hw);
+	ib_dealloc_device(&dev->ibdev);
+}
+
+static const struct pci_device_id phyrdma_pci_table[] = {
+	{ PCI_DEVICE(PHYRDMA_HW_VENDOR_ID, PHYRDMA_HW_PART_ID) },
+	{ }
+};
+MODULE_DEVICE_TABLE(pci, phyrdma_pci_table);
+
+static struct pci_driver phyrdma_pci_driver = {
+	.name = PHYRDMA_DRV_NAME,
+	.id_table = phyrdma_pci_table,
+	.probe = phyrdma_probe,
+	.remove = phyrdma_remove,
+};
+
+static int __init phyrdma_init(void)
+{
+	int ret;
+
+	phyrdma_debugfs_init();
+	ret = pci_register_driver(&phyrdma_pci_driver);
+	if (ret)
+		phyrdma_debugfs_cleanup();
+	return ret;
+}
+
+static void __exit phyrdma_exit(void)
+{
+	pci_unregister_driver(&phyrdma_pci_driver);
+	phyrdma_debugfs_cleanup();
+}
+
+module_init(phyrdma_init);
+module_exit(phyrdma_exit);
+
+MODULE_DESCRIPTION("RDMA driver registering memory from physical range lists");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * libphyrdma: device matching and context set-up.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "phyrdma.h"
+
+/*
+ * phyrdma is out of tree, so its driver_id is RDMA_DRIVER_UNKNOWN and
+ * cannot be matched on: match the PCI function, and the device name for
+ * the case where the ib_device is not on PCI.
+ */
+static const struct verbs_match_ent phyrdma_match_table[] = {
+	VERBS_PCI_MATCH(0x1234, 0x11e8, NULL),
+	VERBS_NAME_MATCH("phyrdma", NULL),
+	{}
+};
+
+static void phyrdma_free_context(struct ibv_context *ibvctx);
+
+static const struct verbs_context_ops phyrdma_ctx_ops = {
+	.alloc_pd = phyrdma_alloc_pd,
+	.dealloc_pd = phyrdma_dealloc_pd,
+	.free_context = phyrdma_free_context,
+	.query_device_ex = phyrdma_query_device_ex,
+	.query_port = phyrdma_query_port,
+};
+
+static struct verbs_context *phyrdma_alloc_context(struct ibv_device *ibdev,
+						   int cmd_fd,
+						   void *private_data)
+{
+	struct phyrdma_get_context_resp resp = {};
+	struct phyrdma_get_context_cmd cmd = {};
+	struct phyrdma_context *ctx;
+
+	ctx = verbs_init_and_alloc_context(ibdev, cmd_fd, ctx, ibvctx,
+					   RDMA_DRIVER_UNKNOWN);
+	if (!ctx)
+		return NULL;
+
+	if (ibv_cmd_get_context(&ctx->ibvctx, &cmd.ibv_cmd, sizeof(cmd), NULL,
+				&resp.ibv_resp, sizeof(resp))) {
+		verbs_err(&ctx->ibvctx, "phyrdma: get_context failed\n");
+		goto err_free_ctx;
+	}
+	ctx->iommu_mode = resp.drv.iommu_mode;
+	ctx->page_size_cap = resp.drv.page_size_cap;
+	verbs_debug(&ctx->ibvctx, "phyrdma: iommu mode %u, page sizes 0x%llx\n",
+		    ctx->iommu_mode, (unsigned long long)ctx->page_size_cap);
+
+	verbs_set_ops(&ctx->ibvctx, &phyrdma_ctx_ops);
+	return &ctx->ibvctx;
+
+err_free_ctx:
+	verbs_uninit_context(&ctx->ibvctx);
+	free(ctx);
+	return NULL;
+}
+
+static void phyrdma_free_context(struct ibv_context *ibvctx)
+{
+	struct phyrdma_context *ctx = to_pctx(ibvctx);
+
+	verbs_uninit_context(&ctx->ibvctx);
+	free(ctx);
+}
+
+static struct verbs_device *phyrdma_device_alloc(struct verbs_sysfs_dev *sysfs_dev)
+{
+	struct phyrdma_device *dev;
+
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return NULL;
+	return &dev->vdev;
+}
+
+static void phyrdma_uninit_device(struct verbs_device *vdev)
+{
+	free(container_of(vdev, struct phyrdma_device, vdev));
+}
+
+static const struct verbs_device_ops phyrdma_dev_ops = {
+	.name = "phyrdma",
+	.match_min_abi_version = PHYRDMA_UVERBS_ABI_VERSION,
+	.match_max_abi_version = PHYRDMA_UVERBS_ABI_VERSION,
+	.match_table = phyrdma_match_table,
+	.alloc_device = phyrdma_device_alloc,
+	.uninit_device = phyrdma_uninit_device,
+	.alloc_context = phyrdma_alloc_context,
+};
+PROVIDER_DRIVER(phyrdma, phyrdma_dev_ops);

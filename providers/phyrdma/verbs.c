@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * libphyrdma: verbs.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "phyrdma.h"
+
+int phyrdma_query_device_ex(struct ibv_context *context,
+			    const struct ibv_query_device_ex_input *input,
+			    struct ibv_device_attr_ex *attr, size_t attr_size)
+{
+	struct ib_uverbs_ex_query_device_resp resp;
+	size_t resp_size = sizeof(resp);
+	uint64_t fw;
+	int ret;
+
+	ret = ibv_cmd_query_device_any(context, input, attr, attr_size, &resp,
+				       &resp_size);
+	if (ret)
+		return ret;
+
+	/* The kernel encodes the version as major << 32 | minor << 16. */
+	fw = resp.base.fw_ver;
+	snprintf(attr->orig_attr.fw_ver, sizeof(attr->orig_attr.fw_ver),
+		 "%u.%u", (unsigned int)(fw >> 32),
+		 (unsigned int)(fw >> 16) & 0xffff);
+	return 0;
+}
+
+int phyrdma_query_port(struct ibv_context *context, uint8_t port,
+		       struct ibv_port_attr *attr)
+{
+	struct ibv_query_port cmd;
+
+	return ibv_cmd_query_port(context, port, attr, &cmd, sizeof(cmd));
+}
+
+struct ibv_pd *phyrdma_alloc_pd(struct ibv_context *context)
+{
+	struct phyrdma_alloc_pd_cmd_resp resp = {};
+	struct ibv_alloc_pd cmd;
+	struct phyrdma_pd *pd;
+	int ret;
+
+	pd = calloc(1, sizeof(*pd));
+	if (!pd) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	ret = ibv_cmd_alloc_pd(context, &pd->ibvpd, &cmd, sizeof(cmd),
+			       &resp.ibv_resp, sizeof(resp));
+	if (ret) {
+		free(pd);
+		errno = ret;
+		return NULL;
+	}
+	pd->pdn = resp.drv.pdn;
+	return &pd->ibvpd;
+}
+
+int phyrdma_dealloc_pd(struct ibv_pd *ibvpd)
+{
+	int ret;
+
+	ret = ibv_cmd_dealloc_pd(ibvpd);
+	if (ret)
+		return ret;
+	free(to_ppd(ibvpd));
+	return 0;
+}
