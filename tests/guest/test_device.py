@@ -1,0 +1,158 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""Discovery and device/port queries through unmodified libibverbs."""
+import os
+import struct
+import unittest
+
+from pyverbs.device import Context, get_device_list
+from pyverbs.pyverbs_error import PyverbsError
+import pyverbs.libibverbs_enums as e
+
+from phyrdma_base import (PhyrdmaTestCase, SYSFS_IB, caps, debugfs_dir,
+                          pci_address, phyrdma_devices, read, reload_phyrdma,
+                          run)
+
+
+def be64(raw):
+    """libibverbs keeps GUIDs in network order inside a host integer."""
+    return int.from_bytes(struct.pack('<Q', raw), 'big')
+
+
+class DiscoveryTest(unittest.TestCase):
+    def setUp(self):
+        reload_phyrdma()
+
+    def test_two_devices_enumerate(self):
+        names = phyrdma_devices()
+        self.assertEqual(names, ['phyrdma0', 'phyrdma1'])
+        listed = {d.name.decode() for d in get_device_list()}
+        self.assertTrue(set(names) <= listed, listed)
+        guids = {read(f'{SYSFS_IB}/{n}/node_guid') for n in names}
+        self.assertEqual(len(guids), 2, 'node GUIDs must differ')
+        self.assertEqual(len({pci_address(n) for n in names}), 2)
+
+    def test_provider_opens_every_device(self):
+        for name in phyrdma_devices():
+            with Context(name=name) as ctx:
+                self.assertEqual(ctx.query_device().phys_port_cnt, 1)
+
+    def test_ibv_devinfo_shows_device(self):
+        r = run('ibv_devinfo', '-d', 'phyrdma0')
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn('hca_id:\tphyrdma0', r.stdout)
+        self.assertIn('PORT_ACTIVE', r.stdout)
+        self.assertIn('InfiniBand', r.stdout)
+
+    def test_unknown_device_is_refused(self):
+        with self.assertRaises(PyverbsError):
+            Context(name='phyrdma99')
+
+    def test_parent_is_the_pci_function(self):
+        for name in phyrdma_devices():
+            dev = os.path.realpath(f'{SYSFS_IB}/{name}/device')
+            self.assertEqual(os.path.basename(os.readlink(f'{dev}/driver')), 'phyrdma')
+            self.assertEqual(read(f'{dev}/vendor'), '0x1234')
+            self.assertEqual(read(f'{dev}/device'), '0x11e8')
+
+
+class QueryDeviceTest(PhyrdmaTestCase):
+    def test_attributes_match_driver(self):
+        attr = self.ctx.query_device()
+        c = caps(self.dev_name)
+        self.assertEqual(attr.vendor_id, c['vendor_id'])
+        self.assertEqual(attr.vendor_part_id, c['vendor_part_id'])
+        self.assertEqual(attr.hw_ver, c['hw_ver'])
+        self.assertEqual(attr.page_size_cap, c['page_size_cap'])
+        self.assertEqual(attr.max_pd, c['max_pd'])
+        self.assertEqual(be64(attr.node_guid), c['node_guid'])
+        self.assertEqual(be64(attr.sys_image_guid), c['node_guid'])
+        fw = c['fw_ver']
+        self.assertEqual(attr.fw_version, f'{fw >> 32}.{(fw >> 16) & 0xffff}')
+        self.assertEqual(attr.phys_port_cnt, 1)
+
+    def test_page_sizes_4k_to_1g(self):
+        cap = self.ctx.query_device().page_size_cap
+        self.assertEqual(cap, sum(1 << s for s in range(12, 31)))
+
+    def test_no_promises_beyond_implementation(self):
+        # MRs, CQs and QPs do not exist yet: the device must not claim them.
+        attr = self.ctx.query_device()
+        self.assertEqual(attr.max_mr, 0)
+        self.assertEqual(attr.max_cq, 0)
+        self.assertEqual(attr.max_qp, 0)
+
+    def test_query_device_ex(self):
+        attr = self.ctx.query_device_ex()
+        self.assertEqual(attr.orig_attr.vendor_id, caps(self.dev_name)['vendor_id'])
+
+    def test_sysfs_agrees(self):
+        c = caps(self.dev_name)
+        guid = read(f'{SYSFS_IB}/{self.dev_name}/node_guid').replace(':', '')
+        self.assertEqual(int(guid, 16), c['node_guid'])
+        fw = c['fw_ver']
+        self.assertEqual(read(f'{SYSFS_IB}/{self.dev_name}/fw_ver'),
+                         f'{fw >> 32}.{(fw >> 16) & 0xffff}')
+
+
+class QueryPortTest(PhyrdmaTestCase):
+    def test_port_attributes(self):
+        port = self.ctx.query_port(1)
+        c = caps(self.dev_name)
+        self.assertEqual(port.state, e.ibv_port_state.IBV_PORT_ACTIVE)
+        self.assertEqual(port.phys_state, 5)  # LinkUp
+        self.assertEqual(port.link_layer, e.IBV_LINK_LAYER_INFINIBAND)
+        self.assertEqual(port.max_mtu, e.ibv_mtu.IBV_MTU_4096)
+        self.assertEqual(port.active_mtu, e.ibv_mtu.IBV_MTU_4096)
+        self.assertEqual(port.lid, c['lid'])
+        self.assertEqual(port.sm_lid, c['lid'])
+        self.assertEqual(port.gid_tbl_len, 1)
+        self.assertEqual(port.pkey_tbl_len, 1)
+        self.assertEqual(port.max_msg_sz, c['max_msg_sz'])
+
+    def test_lids_differ_between_devices(self):
+        lids = set()
+        for name in phyrdma_devices():
+            with Context(name=name) as ctx:
+                lids.add(ctx.query_port(1).lid)
+        self.assertEqual(len(lids), len(phyrdma_devices()))
+
+    def test_gid_is_link_local_guid(self):
+        gid = str(self.ctx.query_gid(1, 0)).replace(':', '')
+        guid = caps(self.dev_name)['node_guid']
+        self.assertEqual(int(gid, 16), (0xfe80 << 112) | guid)
+
+    def test_pkey(self):
+        self.assertEqual(self.ctx.query_pkey(1, 0), 0xffff)
+
+    def test_out_of_range_queries_fail(self):
+        with self.assertRaises(PyverbsError):
+            self.ctx.query_gid(1, 1)
+        with self.assertRaises(PyverbsError):
+            self.ctx.query_pkey(1, 1)
+        with self.assertRaises(PyverbsError):
+            self.ctx.query_port(2)
+
+
+class IommuStatusTest(unittest.TestCase):
+    """The driver's IOMMU report must match the domain the kernel attached."""
+
+    def setUp(self):
+        reload_phyrdma()
+
+    def test_matches_iommu_group_type(self):
+        for name in phyrdma_devices():
+            pci = f'/sys/bus/pci/devices/{pci_address(name)}'
+            reported = read(f'{debugfs_dir(name)}/iommu')
+            if not os.path.exists(f'{pci}/iommu_group'):
+                self.assertEqual(reported, 'none')
+                continue
+            gtype = read(f'{pci}/iommu_group/type')
+            expected = {'DMA': 'translating', 'DMA-FQ': 'translating',
+                        'identity': 'identity'}.get(gtype, 'none')
+            self.assertEqual(reported, expected, f'group type {gtype}')
+
+    def test_matches_kernel_command_line(self):
+        on = 'intel_iommu=on' in read('/proc/cmdline').split()
+        for name in phyrdma_devices():
+            self.assertEqual(read(f'{debugfs_dir(name)}/iommu'),
+                             'translating' if on else 'none')

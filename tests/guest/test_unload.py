@@ -1,0 +1,76 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""Unloading phyrdma while userspace holds its objects.
+
+ib_uverbs disassociates the contexts of a device that is unregistered:
+phyrdma implements disassociate_ucontext, so rmmod must succeed, every
+object must be released in the driver, and the process still holding the
+context must see EIO instead of crashing the kernel.
+"""
+import errno
+import os
+import subprocess
+import sys
+import textwrap
+import unittest
+
+from phyrdma_base import phyrdma_devices, read, reload_phyrdma, run
+
+HOLDER = textwrap.dedent('''
+    import sys
+    from pyverbs.device import Context
+    from pyverbs.pd import PD
+    from pyverbs.pyverbs_error import PyverbsRDMAError
+    ctx = Context(name=sys.argv[1])
+    pds = [PD(ctx) for _ in range(10)]
+    print('ready', flush=True)
+    sys.stdin.readline()
+    try:
+        PD(ctx)
+        print('alloc ok')
+    except PyverbsRDMAError as ex:
+        print('alloc errno', abs(ex.error_code))
+    for pd in pds:
+        try:
+            pd.close()
+        except PyverbsRDMAError:
+            pass
+    ctx.close()
+    print('closed', flush=True)
+''')
+
+
+class UnloadTest(unittest.TestCase):
+    def setUp(self):
+        reload_phyrdma()
+
+    def tearDown(self):
+        reload_phyrdma()
+
+    def test_unload_with_open_objects(self):
+        holder = subprocess.Popen([sys.executable, '-c', HOLDER, 'phyrdma0'],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertEqual(holder.stdout.readline().strip(), 'ready')
+            r = run('rmmod', 'phyrdma', timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertFalse(os.path.isdir('/sys/module/phyrdma'))
+            self.assertEqual(phyrdma_devices(), [])
+            out, err = holder.communicate('go\n', timeout=60)
+        finally:
+            if holder.poll() is None:
+                holder.kill()
+                holder.wait()
+        self.assertEqual(holder.returncode, 0, err)
+        lines = out.split('\n')
+        self.assertIn(f'alloc errno {errno.EIO}', lines)
+        self.assertIn('closed', lines)
+
+    def test_reload_gives_fresh_devices(self):
+        self.assertEqual(run('rmmod', 'phyrdma').returncode, 0)
+        reload_phyrdma()
+        self.assertEqual(phyrdma_devices(), ['phyrdma0', 'phyrdma1'])
+        for name in phyrdma_devices():
+            pci = os.readlink(f'/sys/class/infiniband/{name}/device')
+            c = read(f'/sys/kernel/debug/phyrdma/{os.path.basename(pci)}/counters')
+            self.assertEqual(c.split(), ['ucontexts', '0', 'pds', '0'])
