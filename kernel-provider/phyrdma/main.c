@@ -23,7 +23,7 @@ const char *const phyrdma_counter_names[PHYRDMA_CNT_MAX] = {
 static __be64 phyrdma_node_guid(struct pci_dev *pdev)
 {
 	return cpu_to_be64(0x020000fffe000000ULL |
-			   (u64)pci_domain_nr(pdev->bus) << 16 |
+			   (u64)(pci_domain_nr(pdev->bus) & 0xffff) << 40 |
 			   pci_dev_id(pdev));
 }
 

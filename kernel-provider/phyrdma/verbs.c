@@ -29,7 +29,7 @@ static int phyrdma_query_device(struct ib_device *ibdev,
 	const struct phyrdma_hw_caps *caps = &dev->hw.caps;
 	int ret;
 
-	ret = ib_is_udata_in_empty(udata);
+	ret = ib_no_udata_io(udata);
 	if (ret)
 		return ret;
 
@@ -183,6 +183,11 @@ err_dealloc_pd:
 static int phyrdma_dealloc_pd(struct ib_pd *ibpd, struct ib_udata *udata)
 {
 	struct phyrdma_dev *dev = to_pdev(ibpd->device);
+	int ret;
+
+	ret = ib_no_udata_io(udata);
+	if (ret)
+		return ret;
 
 	phyrdma_hw_dealloc_pd(&dev->hw, to_ppd(ibpd)->pdn);
 	phyrdma_count(dev, PHYRDMA_CNT_PDS, -1);

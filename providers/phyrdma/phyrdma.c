@@ -2,6 +2,7 @@
 /*
  * libphyrdma: device matching and context set-up.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,15 +36,17 @@ static struct verbs_context *phyrdma_alloc_context(struct ibv_device *ibdev,
 	struct phyrdma_get_context_resp resp = {};
 	struct phyrdma_get_context_cmd cmd = {};
 	struct phyrdma_context *ctx;
+	int ret;
 
 	ctx = verbs_init_and_alloc_context(ibdev, cmd_fd, ctx, ibvctx,
 					   RDMA_DRIVER_UNKNOWN);
 	if (!ctx)
 		return NULL;
 
-	if (ibv_cmd_get_context(&ctx->ibvctx, &cmd.ibv_cmd, sizeof(cmd), NULL,
-				&resp.ibv_resp, sizeof(resp))) {
-		verbs_err(&ctx->ibvctx, "phyrdma: get_context failed\n");
+	ret = ibv_cmd_get_context(&ctx->ibvctx, &cmd.ibv_cmd, sizeof(cmd), NULL,
+				  &resp.ibv_resp, sizeof(resp));
+	if (ret) {
+		verbs_err(&ctx->ibvctx, "phyrdma: get_context failed: %d\n", ret);
 		goto err_free_ctx;
 	}
 	ctx->iommu_mode = resp.drv.iommu_mode;
@@ -57,6 +60,7 @@ static struct verbs_context *phyrdma_alloc_context(struct ibv_device *ibdev,
 err_free_ctx:
 	verbs_uninit_context(&ctx->ibvctx);
 	free(ctx);
+	errno = ret;
 	return NULL;
 }
 

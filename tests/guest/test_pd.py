@@ -22,7 +22,6 @@ class PDTest(PhyrdmaTestCase):
         n = 2000
         pds = [PD(self.ctx) for _ in range(n)]
         self.assert_counters(pds=n)
-        self.assertEqual(len({pd.handle for pd in pds}), n)
         for pd in pds[::2]:
             pd.close()
         self.assert_counters(pds=n // 2)

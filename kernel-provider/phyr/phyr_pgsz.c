@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * phyr: choosing the device page size for a slice.
+ *
+ * A device page table maps the MR's virtual range in blocks of one page
+ * size P.  Each block is described by the DMA address of its first byte,
+ * which must be P-aligned, so P is usable only if for every byte
+ * dma_addr ≡ iova (mod P) and the DMA addresses are contiguous inside each
+ * P-aligned window of the virtual range.
+ *
+ * Without a translating IOMMU the DMA addresses are the physical ones and
+ * the layout decides: this is the rule mainline applies to umems
+ * (ib_umem_find_best_pgsz()), and for the same layout we choose the same
+ * size — the largest that passes, no larger than the smallest supported
+ * size whose one aligned block covers the whole range.
+ *
+ * With a translating IOMMU the mapper lays the slice out contiguously in
+ * IOVA space and places it so that dma_addr ≡ iova (mod P) holds for any P.
+ * The only price is IOVA: to guarantee the placement the mapper reserves up
+ * to P - granule bytes beyond the slice.  So we take the P with the fewest
+ * blocks whose waste stays within the caller's cap, the smaller P on a tie.
+ */
+#ifdef __KERNEL__
+#include <linux/bitops.h>
+#include <linux/errno.h>
+#include <linux/export.h>
+#include <linux/overflow.h>
+#endif
+#include <phyr/phyr.h>
+
+/**
+ * phyr_nr_blocks - page-table entries for a virtual range
+ * @iova: first byte of the range
+ * @len: its length, at least 1
+ * @pgsz: the page size, a power of two no larger than 2^62
+ *
+ * Return: the number of @pgsz-aligned windows that [@iova, @iova + @len)
+ * touches.
+ */
+u64 phyr_nr_blocks(u64 iova, u64 len, u64 pgsz)
+{
+	u64 head = iova & (pgsz - 1);
+
+	/* split so that nothing overflows even for lengths near 2^64 */
+	return len / pgsz + (head + len % pgsz + pgsz - 1) / pgsz;
+}
+EXPORT_SYMBOL_GPL(phyr_nr_blocks);
+
+/* Supported sizes above the smallest one that covers [va, last] in a block. */
+static u64 phyr_pgsz_beyond_cover(u64 bitmap, u64 va, u64 last)
+{
+	unsigned int bits = fls64(va ^ last);
+
+	return bits >= 64 ? 0 : bitmap & ~((1ULL << bits) - 1);
+}
+
+static u64 phyr_pgsz_direct(const struct phyr_slice *slice,
+			    const struct phyr_pgsz_req *req, u64 last)
+{
+	u64 bitmap = req->pgsz_bitmap;
+	u64 mask, va = req->iova;
+	struct phyr_iter it;
+	bool more;
+
+	/*
+	 * mask collects every address bit that must be zero in P's offset
+	 * bits: where a DMA address and its virtual address differ, and the
+	 * virtual address of every inner boundary between pieces.
+	 */
+	mask = phyr_pgsz_beyond_cover(bitmap, va, last);
+	for (more = phyr_iter_start(&it, slice); more; ) {
+		mask |= it.paddr ^ va;
+		va += it.len;
+		more = phyr_iter_next(&it);
+		if (more)
+			mask |= va;
+	}
+	if (mask)
+		bitmap &= GENMASK_ULL(__ffs64(mask), 0);
+	return bitmap ? 1ULL << (fls64(bitmap) - 1) : 0;
+}
+
+static u64 phyr_pgsz_translated(const struct phyr_slice *slice,
+				const struct phyr_pgsz_req *req)
+{
+	u64 bitmap = req->pgsz_bitmap, best = 0, best_blocks = 0;
+	u64 pgsz, blocks, waste;
+
+	while (bitmap) {
+		pgsz = 1ULL << __ffs64(bitmap);
+		bitmap &= bitmap - 1;
+		if (pgsz > (1ULL << 62))
+			break;
+		waste = pgsz > PHYR_IOVA_GRANULE ? pgsz - PHYR_IOVA_GRANULE : 0;
+		if (waste > req->max_iova_waste)
+			break;
+		blocks = phyr_nr_blocks(req->iova, slice->len, pgsz);
+		/* ascending sizes: a tie keeps the smaller one */
+		if (!best || blocks < best_blocks) {
+			best = pgsz;
+			best_blocks = blocks;
+		}
+	}
+	return best;
+}
+
+/**
+ * phyr_best_pgsz - choose the device page size for a slice
+ * @slice: the memory, from phyr_slice_init()
+ * @req: the device's page sizes, the virtual address and the IOMMU mode
+ * @out: the choice
+ *
+ * Return: 0 with @out filled; -EINVAL if no supported size can describe
+ * the slice (or the bitmap is empty); -EOVERFLOW if the virtual range
+ * wraps.
+ */
+int phyr_best_pgsz(const struct phyr_slice *slice,
+		   const struct phyr_pgsz_req *req, struct phyr_pgsz *out)
+{
+	u64 last, pgsz;
+
+	if (!req->pgsz_bitmap || !slice->len)
+		return -EINVAL;
+	if (check_add_overflow(req->iova, slice->len - 1, &last))
+		return -EOVERFLOW;
+
+	if (req->translating)
+		pgsz = phyr_pgsz_translated(slice, req);
+	else
+		pgsz = phyr_pgsz_direct(slice, req, last);
+	if (!pgsz)
+		return -EINVAL;
+
+	out->pgsz = pgsz;
+	out->nr_blocks = phyr_nr_blocks(req->iova, slice->len, pgsz);
+	out->iova_waste = req->translating && pgsz > PHYR_IOVA_GRANULE ?
+			  pgsz - PHYR_IOVA_GRANULE : 0;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(phyr_best_pgsz);
