@@ -37,19 +37,9 @@ struct phyrdma_context {
 	uint64_t page_size_cap;
 };
 
-struct phyrdma_pd {
-	struct ibv_pd ibvpd;
-	uint32_t pdn;
-};
-
 static inline struct phyrdma_context *to_pctx(struct ibv_context *ibvctx)
 {
 	return container_of(ibvctx, struct phyrdma_context, ibvctx.context);
-}
-
-static inline struct phyrdma_pd *to_ppd(struct ibv_pd *ibvpd)
-{
-	return container_of(ibvpd, struct phyrdma_pd, ibvpd);
 }
 
 int phyrdma_query_device_ex(struct ibv_context *context,

@@ -42,7 +42,7 @@ struct ibv_pd *phyrdma_alloc_pd(struct ibv_context *context)
 {
 	struct phyrdma_alloc_pd_cmd_resp resp = {};
 	struct ibv_alloc_pd cmd;
-	struct phyrdma_pd *pd;
+	struct ibv_pd *pd;
 	int ret;
 
 	pd = calloc(1, sizeof(*pd));
@@ -50,15 +50,14 @@ struct ibv_pd *phyrdma_alloc_pd(struct ibv_context *context)
 		errno = ENOMEM;
 		return NULL;
 	}
-	ret = ibv_cmd_alloc_pd(context, &pd->ibvpd, &cmd, sizeof(cmd),
-			       &resp.ibv_resp, sizeof(resp));
+	ret = ibv_cmd_alloc_pd(context, pd, &cmd, sizeof(cmd), &resp.ibv_resp,
+			       sizeof(resp));
 	if (ret) {
 		free(pd);
 		errno = ret;
 		return NULL;
 	}
-	pd->pdn = resp.drv.pdn;
-	return &pd->ibvpd;
+	return pd;
 }
 
 int phyrdma_dealloc_pd(struct ibv_pd *ibvpd)
@@ -68,6 +67,6 @@ int phyrdma_dealloc_pd(struct ibv_pd *ibvpd)
 	ret = ibv_cmd_dealloc_pd(ibvpd);
 	if (ret)
 		return ret;
-	free(to_ppd(ibvpd));
+	free(ibvpd);
 	return 0;
 }
