@@ -16,14 +16,17 @@
  *
  * With a translating IOMMU the mapper lays the slice out contiguously in
  * IOVA space and places it so that dma_addr ≡ iova (mod P) holds for any P.
- * The only price is IOVA: to guarantee the placement the mapper reserves up
- * to P - granule bytes beyond the slice.  So we take the P with the fewest
- * blocks whose waste stays within the caller's cap, the smaller P on a tie.
+ * The only price is IOVA: to reach the placement the mapper may reserve
+ * IOVA the slice does not use, at most P - granule bytes, exactly what
+ * phyr_iova_place() computes for this iova and length.  So we take the P
+ * with the fewest blocks whose waste stays within the caller's cap, the
+ * smaller P on a tie.
  */
 #ifdef __KERNEL__
 #include <linux/bitops.h>
 #include <linux/errno.h>
 #include <linux/export.h>
+#include <linux/minmax.h>
 #include <linux/overflow.h>
 #endif
 #include <phyr/phyr.h>
@@ -80,25 +83,95 @@ static u64 phyr_pgsz_direct(const struct phyr_slice *slice,
 	return bitmap ? 1ULL << (fls64(bitmap) - 1) : 0;
 }
 
+/**
+ * phyr_iova_place - where the mapper puts a slice in IOVA space
+ * @iova: the device (user) virtual address of the slice's first byte
+ * @pgoff: offset of the first byte within its IOVA granule; a translating
+ *	IOMMU keeps it, so it must equal @iova's offset in the granule
+ * @len: the slice's length, at least 1
+ * @pgsz: the device page size to honour, a power of two no smaller than
+ *	the granule
+ * @out: the placement
+ *
+ * The mapper reserves @out->reserve bytes of IOVA and links the slice's
+ * first granule @out->lead bytes into the reservation, so that the DMA
+ * address of the first byte is ≡ @iova (mod @pgsz) provided the
+ * reservation starts @pgsz-aligned.  The IOVA allocator aligns a
+ * reservation to the power of two at or above its size, so a reservation
+ * of at least @pgsz bytes starts @pgsz-aligned; the mapper checks it and
+ * falls back to placing inside a larger reservation if not.
+ *
+ * Return: 0; -EINVAL if @pgoff and @iova disagree within the granule or
+ * @pgsz is below the granule; -EOVERFLOW if the sizes overflow.
+ */
+int phyr_iova_place(u64 iova, u64 pgoff, u64 len, u64 pgsz,
+		    struct phyr_iova_place *out)
+{
+	const u64 g = PHYR_IOVA_GRANULE;
+	u64 span;
+
+	if (pgsz < g || (pgsz & (pgsz - 1)) || pgoff >= g ||
+	    (iova & (g - 1)) != pgoff || !len)
+		return -EINVAL;
+	if (check_add_overflow(pgoff, len, &span) ||
+	    check_add_overflow(span, g - 1, &span))
+		return -EOVERFLOW;
+	span &= ~(g - 1);
+	out->lead = (iova & (pgsz - 1)) - pgoff;
+	if (check_add_overflow(out->lead, span, &out->reserve))
+		return -EOVERFLOW;
+	out->reserve = max(out->reserve, pgsz);
+	out->waste = out->reserve - span;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(phyr_iova_place);
+
+/*
+ * The mapper links the runs back to back, so every inner boundary must
+ * fall on an IOVA granule: a run may begin mid-granule only if it is the
+ * first, and end mid-granule only if it is the last.
+ */
+static int phyr_pgsz_check_granules(const struct phyr_slice *slice,
+				    u64 *pgoff)
+{
+	const u64 gmask = PHYR_IOVA_GRANULE - 1;
+	struct phyr_iter it;
+	bool more = phyr_iter_start(&it, slice);
+	u64 end;
+
+	*pgoff = it.paddr & gmask;
+	while (more) {
+		end = it.paddr + it.len;
+		more = phyr_iter_next(&it);
+		if (more && ((end | it.paddr) & gmask))
+			return -EINVAL;
+	}
+	return 0;
+}
+
 static u64 phyr_pgsz_translated(const struct phyr_slice *slice,
-				const struct phyr_pgsz_req *req)
+				const struct phyr_pgsz_req *req, u64 pgoff,
+				u64 *waste)
 {
 	u64 bitmap = req->pgsz_bitmap, best = 0, best_blocks = 0;
-	u64 pgsz, blocks, waste;
+	struct phyr_iova_place place;
+	u64 pgsz, blocks;
 
 	while (bitmap) {
 		pgsz = 1ULL << __ffs64(bitmap);
 		bitmap &= bitmap - 1;
 		if (pgsz > (1ULL << 62))
 			break;
-		waste = pgsz > PHYR_IOVA_GRANULE ? pgsz - PHYR_IOVA_GRANULE : 0;
-		if (waste > req->max_iova_waste)
-			break;
+		if (phyr_iova_place(req->iova, pgoff, slice->len, pgsz, &place))
+			continue;
+		if (place.waste > req->max_iova_waste)
+			continue;
 		blocks = phyr_nr_blocks(req->iova, slice->len, pgsz);
 		/* ascending sizes: a tie keeps the smaller one */
 		if (!best || blocks < best_blocks) {
 			best = pgsz;
 			best_blocks = blocks;
+			*waste = place.waste;
 		}
 	}
 	return best;
@@ -117,24 +190,28 @@ static u64 phyr_pgsz_translated(const struct phyr_slice *slice,
 int phyr_best_pgsz(const struct phyr_slice *slice,
 		   const struct phyr_pgsz_req *req, struct phyr_pgsz *out)
 {
-	u64 last, pgsz;
+	u64 last, pgsz, pgoff, waste = 0;
+	int ret;
 
 	if (!req->pgsz_bitmap || !slice->len)
 		return -EINVAL;
 	if (check_add_overflow(req->iova, slice->len - 1, &last))
 		return -EOVERFLOW;
 
-	if (req->translating)
-		pgsz = phyr_pgsz_translated(slice, req);
-	else
+	if (req->translating) {
+		ret = phyr_pgsz_check_granules(slice, &pgoff);
+		if (ret)
+			return ret;
+		pgsz = phyr_pgsz_translated(slice, req, pgoff, &waste);
+	} else {
 		pgsz = phyr_pgsz_direct(slice, req, last);
+	}
 	if (!pgsz)
 		return -EINVAL;
 
 	out->pgsz = pgsz;
 	out->nr_blocks = phyr_nr_blocks(req->iova, slice->len, pgsz);
-	out->iova_waste = req->translating && pgsz > PHYR_IOVA_GRANULE ?
-			  pgsz - PHYR_IOVA_GRANULE : 0;
+	out->iova_waste = waste;
 	return 0;
 }
 EXPORT_SYMBOL_GPL(phyr_best_pgsz);

@@ -510,16 +510,24 @@ static void test_translated(void)
 		u64 pgsz;
 		u64 blocks;
 	} cases[] = {
-		{ "1 GiB, va 2 MiB aligned", GiB, 0x7f0000200000, 2 * MiB, 2 * MiB, 512 },
+		{ "1 GiB, va 2 MiB aligned, no waste", GiB, 0x7f0000200000, 0, 2 * MiB,
+		  512 },
+		/* a 2 MiB lead buys 1 GiB pages */
+		{ "1 GiB, va 2 MiB aligned, 2 MiB waste", GiB, 0x7f0000200000, 2 * MiB,
+		  GiB, 2 },
 		{ "1 GiB, va 4 KiB aligned", GiB, 0x7f0000201000, 2 * MiB, 2 * MiB, 513 },
 		{ "1 GiB, va 1 GiB aligned, waste allowed", GiB, 0x7f0040000000, GiB,
 		  GiB, 1 },
 		{ "1 GiB, va 4 KiB aligned, waste allowed", GiB, 0x7f0000201000, GiB,
 		  GiB, 2 },
-		{ "4 MiB, no waste allowed", 4 * MiB, 0x7f0000200000, 0, 4 * KiB, 1024 },
+		/* 2 MiB pages need no padding at a 2 MiB-aligned iova; 4 MiB would */
+		{ "4 MiB at 2 MiB, no waste allowed", 4 * MiB, 0x7f0000200000, 0,
+		  2 * MiB, 2 },
+		{ "4 MiB at 4 KiB, no waste allowed", 4 * MiB, 0x7f0000201000, 0,
+		  4 * KiB, 1024 },
 		{ "4 MiB, 4 MiB waste", 4 * MiB, 0x7f0000400000, 4 * MiB, 4 * MiB, 1 },
-		{ "tie keeps the smaller page", 4 * KiB, 0x7f0000001000, GiB,
-		  4 * KiB, 1 },
+		{ "tie keeps the smaller page", 64 * KiB, 0x7f0000001000, GiB,
+		  128 * KiB, 1 },
 	};
 	struct run_spec scattered[MAX_RUNS];
 	unsigned int c, i;
@@ -547,6 +555,77 @@ static void test_translated(void)
 		CHECK(out.iova_waste <= cases[c].max_waste, "%s: waste", cases[c].name);
 		phyr_free(&p);
 	}
+}
+
+/* An independent statement of what a placement must satisfy. */
+static void test_iova_place(void)
+{
+	static const u64 g = PHYR_IOVA_GRANULE;
+	struct phyr_iova_place pl;
+	unsigned int i, bad = 0;
+
+	CHECK(phyr_iova_place(0x7f0000201000, 0, GiB, 2 * MiB, &pl) == 0 &&
+	      pl.lead == 0x1000 && pl.reserve == GiB + 0x1000 && pl.waste == 0x1000,
+	      "1 GiB at 4 KiB past 2 MiB: %#" PRIx64 " %#" PRIx64, pl.lead,
+	      pl.reserve);
+	CHECK(phyr_iova_place(0x7f0000001800, 0x800, 0x1000, 2 * MiB, &pl) == 0 &&
+	      pl.lead == 0x1000 && pl.reserve == 2 * MiB &&
+	      pl.waste == 2 * MiB - 0x2000, "small MR pads to one page");
+	CHECK(phyr_iova_place(0x7f0000001800, 0x0, 0x1000, 2 * MiB, &pl) == -EINVAL,
+	      "iova and paddr disagree in the granule");
+	CHECK(phyr_iova_place(0, 0, 1, 2048, &pl) == -EINVAL, "below granule");
+	CHECK(phyr_iova_place(0, 0, ~0ULL, 4096, &pl) == -EOVERFLOW, "overflow");
+
+	for (i = 0; i < 100000; i++) {
+		u64 pgsz = 1ULL << (12 + rnd() % 19);
+		u64 pgoff = rnd() % g;
+		u64 iova = (rnd() & ~(g - 1) & ((1ULL << 47) - 1)) | pgoff;
+		u64 len = 1 + rnd() % (4 * GiB);
+		u64 span = (pgoff + len + g - 1) & ~(g - 1);
+
+		if (phyr_iova_place(iova, pgoff, len, pgsz, &pl)) {
+			bad++;
+			continue;
+		}
+		/* a pgsz-aligned reservation, the slice's first byte ≡ iova */
+		if ((pl.lead + pgoff) % pgsz != iova % pgsz || pl.lead % g ||
+		    pl.lead + span > pl.reserve || pl.reserve < pgsz ||
+		    pl.waste != pl.reserve - span || pl.waste > pgsz - g)
+			bad++;
+	}
+	CHECK(bad == 0, "%u of 100000 placements break the contract", bad);
+}
+
+/* The translated policy's layout rules: granule-aligned inner boundaries. */
+static void test_translated_layout(void)
+{
+	static const struct run_spec inner_unaligned[] = {
+		{ 0x100000, 0x1800 }, { 0x300000, 0x1000 } };
+	static const struct run_spec head_tail[] = {
+		{ 0x100800, 0x800 }, { 0x300000, 0x1000 }, { 0x500000, 0x10 } };
+	struct phyr_pgsz_req req = {
+		.pgsz_bitmap = DEV_PGSZ_BITMAP, .translating = true,
+		.max_iova_waste = 2 * MiB,
+	};
+	struct phyr_pgsz out;
+	struct phyr_slice s;
+	struct phyr p;
+
+	build(&p, inner_unaligned, 2, &ram);
+	phyr_slice_init(&s, &p, 0, p.len);
+	req.iova = 0x7f0000000000;
+	CHECK(phyr_best_pgsz(&s, &req, &out) == -EINVAL, "inner boundary mid-granule");
+	phyr_free(&p);
+
+	build(&p, head_tail, 3, &ram);
+	phyr_slice_init(&s, &p, 0, p.len);
+	req.iova = 0x7f0000000800;
+	CHECK(phyr_best_pgsz(&s, &req, &out) == 0 && out.nr_blocks == 1,
+	      "unaligned head and tail: %" PRIu64 " blocks of %#" PRIx64,
+	      out.nr_blocks, out.pgsz);
+	req.iova = 0x7f0000000000;
+	CHECK(phyr_best_pgsz(&s, &req, &out) == -EINVAL, "iova disagrees in granule");
+	phyr_free(&p);
 }
 
 static void test_policy_errors(void)
@@ -593,7 +672,8 @@ static const struct {
 	T(test_append_table), T(test_metadata_segments), T(test_append_enomem),
 	T(test_validate), T(test_slice_init), T(test_run_iterator),
 	T(test_meta_checks), T(test_direct_table), T(test_direct_random),
-	T(test_translated), T(test_policy_errors), T(test_nr_blocks),
+	T(test_translated), T(test_iova_place), T(test_translated_layout),
+	T(test_policy_errors), T(test_nr_blocks),
 	T(test_no_leaks),
 #undef T
 };

@@ -177,6 +177,10 @@ struct phyr_block_iter {
  *	out DMA addresses itself; otherwise they are the physical addresses
  * @max_iova_waste: translating only: most IOVA bytes the mapper may reserve
  *	beyond the slice to reach the page size's alignment
+ *
+ * With @translating the slice's inner run boundaries must fall on IOVA
+ * granules, and @iova must agree with the first byte's physical address
+ * within the granule; otherwise no page size is possible.
  */
 struct phyr_pgsz_req {
 	u64 pgsz_bitmap;
@@ -189,12 +193,25 @@ struct phyr_pgsz_req {
  * struct phyr_pgsz - the policy's choice
  * @pgsz: the page size, a single bit of the request's bitmap
  * @nr_blocks: device page-table entries the slice needs at @pgsz
- * @iova_waste: translating only: IOVA bytes reserved beyond the slice
+ * @iova_waste: translating only: IOVA bytes the mapper will reserve beyond
+ *	the granules the slice touches (see phyr_iova_place())
  */
 struct phyr_pgsz {
 	u64 pgsz;
 	u64 nr_blocks;
 	u64 iova_waste;
+};
+
+/**
+ * struct phyr_iova_place - where the mapper puts a slice in IOVA space
+ * @lead: bytes of the reservation before the slice's first granule
+ * @reserve: bytes of IOVA to reserve
+ * @waste: bytes reserved beyond the granules the slice touches
+ */
+struct phyr_iova_place {
+	u64 lead;
+	u64 reserve;
+	u64 waste;
 };
 
 /* IOVA granule the policy assumes for the IOMMU (the CPU page size). */
@@ -218,6 +235,8 @@ bool phyr_block_iter_start(struct phyr_block_iter *it,
 bool phyr_block_iter_next(struct phyr_block_iter *it);
 
 u64 phyr_nr_blocks(u64 iova, u64 len, u64 pgsz);
+int phyr_iova_place(u64 iova, u64 pgoff, u64 len, u64 pgsz,
+		    struct phyr_iova_place *out);
 int phyr_best_pgsz(const struct phyr_slice *slice,
 		   const struct phyr_pgsz_req *req, struct phyr_pgsz *out);
 

@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * phyr: the streaming DMA mapper.
+ *
+ * The importer maps a slice for its own device and receives the DMA address
+ * of every device block through a callback, in order, while the mapping is
+ * made: nothing between the physical runs and the device page table holds
+ * the addresses.
+ *
+ * With a translating IOMMU (dma_iova_try_alloc() succeeds) the slice gets
+ * one IOVA range.  The range is reserved with room to place the slice so
+ * that dma_addr ≡ hint->iova (mod hint->pgsz) (phyr_iova_place()), every
+ * run is linked back to back with dma_iova_link(), the IOTLB is synced
+ * once, and the blocks are walked over the single contiguous DMA extent.
+ *
+ * Without one, each run is mapped on its own with dma_map_phys(); the DMA
+ * addresses are then whatever the platform gives (the physical ones under
+ * dma-direct), the page size is bounded by their contiguity, and a block
+ * the DMA layout cannot express fails the mapping.  This mode keeps one
+ * (addr, len) pair per run to unmap later, and counts it as scratch.
+ */
+#include <linux/dma-mapping.h>
+#include <linux/export.h>
+#include <linux/slab.h>
+#include <phyr/phyr.h>
+#include <phyr/phyr_dma.h>
+
+/* Every piece of the slice must be CPU RAM for now: see phyr_dma_map(). */
+static int phyr_dma_check_slice(const struct phyr_slice *slice)
+{
+	struct phyr_iter it;
+	bool more;
+	int ret;
+
+	ret = phyr_slice_check_meta(slice);
+	if (ret)
+		return ret;
+	for (more = phyr_iter_start(&it, slice); more; more = phyr_iter_next(&it))
+		if (it.meta->kind != PHYR_MEM_RAM)
+			return -EOPNOTSUPP;
+	return 0;
+}
+
+static void phyr_dma_iova_teardown(struct phyr_dma_map *map)
+{
+	struct phyr_dma_stats *st = &map->stats;
+
+	if (!map->linked) {
+		dma_iova_free(map->dev, &map->state);
+		return;
+	}
+	if (map->iova_first) {
+		/*
+		 * The reservation starts with an unlinked lead, which
+		 * dma_iova_destroy() would try to unmap: unlink what was linked,
+		 * then free the whole reservation.
+		 */
+		dma_iova_unlink(map->dev, &map->state, map->iova_first,
+				map->linked, map->dir, map->attrs);
+		dma_iova_free(map->dev, &map->state);
+	} else {
+		dma_iova_destroy(map->dev, &map->state, map->linked, map->dir,
+				 map->attrs);
+	}
+	st->syncs++;
+	map->linked = 0;
+}
+
+static void phyr_dma_direct_teardown(struct phyr_dma_map *map)
+{
+	u32 i;
+
+	for (i = 0; i < map->nr_dma_runs; i++)
+		dma_unmap_phys(map->dev, map->dma_runs[i].paddr,
+			       map->dma_runs[i].len, map->dir, map->attrs);
+	kvfree(map->dma_runs);
+	map->dma_runs = NULL;
+	map->nr_dma_runs = 0;
+}
+
+/* Reserve IOVA so that the slice can be placed as the hint asks. */
+static int phyr_dma_iova_reserve(struct phyr_dma_map *map,
+				 const struct phyr_slice *slice, u64 pgoff,
+				 const struct phyr_dma_hint *hint)
+{
+	struct phyr_dma_stats *st = &map->stats;
+	struct phyr_iova_place pl;
+	u64 pgsz = max(hint->pgsz, PHYR_IOVA_GRANULE);
+	u64 span;
+	int ret;
+
+	ret = phyr_iova_place(hint->iova, pgoff, slice->len, pgsz, &pl);
+	if (ret)
+		return ret;
+	if (pl.reserve > SIZE_MAX / 2)
+		return -EOVERFLOW;
+	/* no IOVA path: no translating IOMMU, or its IOVA space is full */
+	if (!dma_iova_try_alloc(map->dev, &map->state, 0, pl.reserve))
+		return 1;
+	map->use_iova = true;
+	if (!(map->state.addr & (pgsz - 1))) {
+		map->iova_first = pl.lead;
+		st->iova_reserved = pl.reserve;
+		st->iova_wasted = pl.waste;
+		return 0;
+	}
+
+	/*
+	 * The allocator did not align the reservation to its size (it does
+	 * today).  Reserve a full page size more and place the slice inside.
+	 */
+	dma_iova_free(map->dev, &map->state);
+	span = pl.reserve - pl.waste;
+	if (check_add_overflow(span, pgsz, &pl.reserve))
+		return -EOVERFLOW;
+	if (!dma_iova_try_alloc(map->dev, &map->state, 0, pl.reserve)) {
+		map->use_iova = false;
+		return 1;
+	}
+	map->iova_first = (hint->iova - pgoff - map->state.addr) & (pgsz - 1);
+	st->iova_reserved = pl.reserve;
+	st->iova_wasted = pl.reserve - span;
+	st->iova_realigned = 1;
+	return 0;
+}
+
+static int phyr_dma_map_direct(struct phyr_dma_map *map,
+			       const struct phyr_slice *slice)
+{
+	struct phyr_dma_stats *st = &map->stats;
+	struct phyr_iter it;
+	dma_addr_t addr;
+	u32 nr = 0;
+	bool more;
+	int ret;
+
+	for (more = phyr_iter_start(&it, slice); more; more = phyr_iter_next(&it))
+		nr++;
+	map->dma_runs = kvmalloc_array(nr, sizeof(*map->dma_runs), GFP_KERNEL);
+	if (!map->dma_runs)
+		return -ENOMEM;
+	st->scratch_bytes = (u64)nr * sizeof(*map->dma_runs);
+
+	for (more = phyr_iter_start(&it, slice); more;
+	     more = phyr_iter_next(&it)) {
+		addr = dma_map_phys(map->dev, it.paddr, it.len, map->dir,
+				    map->attrs);
+		ret = dma_mapping_error(map->dev, addr);
+		if (ret)
+			goto err;
+		map->dma_runs[map->nr_dma_runs].paddr = addr;
+		map->dma_runs[map->nr_dma_runs].len = it.len;
+		map->nr_dma_runs++;
+		st->runs_linked++;
+	}
+	map->dma_first = map->dma_runs[0].paddr;
+	return 0;
+
+err:
+	phyr_dma_direct_teardown(map);
+	return ret;
+}
+
+/* Map through one IOVA range, or per run when there is no IOVA path. */
+static int phyr_dma_map_iova(struct phyr_dma_map *map,
+			     const struct phyr_slice *slice, u64 pgoff,
+			     const struct phyr_dma_hint *hint)
+{
+	struct phyr_dma_stats *st = &map->stats;
+	struct phyr_iter it;
+	phys_addr_t phys;
+	u64 len;
+	bool more;
+	int ret;
+
+	ret = phyr_dma_iova_reserve(map, slice, pgoff, hint);
+	if (ret > 0)
+		return phyr_dma_map_direct(map, slice);
+	if (ret)
+		return ret;
+
+	for (more = phyr_iter_start(&it, slice); more;
+	     more = phyr_iter_next(&it)) {
+		/*
+		 * dma_iova_link() places a run with a mid-granule start only at
+		 * offset 0, so the first run is linked from its granule's start:
+		 * the IOMMU maps whole granules either way.
+		 */
+		phys = it.paddr;
+		len = it.len;
+		if (!it.offset) {
+			phys -= pgoff;
+			len += pgoff;
+		}
+		ret = dma_iova_link(map->dev, &map->state, phys,
+				    map->iova_first + map->linked, len, map->dir,
+				    map->attrs);
+		if (ret)
+			goto err;
+		map->linked += len;
+		st->runs_linked++;
+	}
+	ret = dma_iova_sync(map->dev, &map->state, map->iova_first, map->linked);
+	if (ret)
+		goto err;
+	st->syncs++;
+
+	map->dma_first = map->state.addr + map->iova_first + pgoff;
+	map->one_run.paddr = map->dma_first;
+	map->one_run.len = slice->len;
+	return 0;
+
+err:
+	phyr_dma_iova_teardown(map);
+	return ret;
+}
+
+/* Walk the DMA layout in device blocks and hand each to the importer. */
+static int phyr_dma_emit(struct phyr_dma_map *map,
+			 const struct phyr_dma_hint *hint,
+			 phyr_dma_emit_fn emit, void *ctx)
+{
+	struct phyr_seg seg = { .meta = { .kind = PHYR_MEM_RAM } };
+	struct phyr dma_layout = { .segs = &seg, .nr_segs = 1 };
+	struct phyr_block_iter bi;
+	struct phyr_slice s;
+	bool more;
+	int ret;
+
+	if (map->use_iova) {
+		dma_layout.runs = &map->one_run;
+		dma_layout.nr_runs = 1;
+	} else {
+		dma_layout.runs = map->dma_runs;
+		dma_layout.nr_runs = map->nr_dma_runs;
+	}
+	dma_layout.len = map->len;
+	s.phyr = &dma_layout;
+	s.offset = 0;
+	s.len = map->len;
+
+	for (more = phyr_block_iter_start(&bi, &s, hint->pgsz, hint->iova);
+	     more; more = phyr_block_iter_next(&bi)) {
+		ret = emit(ctx, bi.index, bi.addr);
+		if (ret)
+			return ret;
+		map->stats.blocks++;
+	}
+	return bi.error ? -EINVAL : 0;
+}
+
+/**
+ * phyr_dma_map - map a slice for a device and stream its device blocks
+ * @map: caller-owned mapping state, filled here; pass to phyr_dma_unmap()
+ * @dev: the device that will do the DMA
+ * @slice: the memory; CPU RAM only for now (P2P MMIO is refused)
+ * @hint: the device page size and the address the device will use for the
+ *	slice's first byte: DMA addresses are placed so that
+ *	dma_addr ≡ @hint->iova (mod @hint->pgsz) when an IOMMU translates
+ * @dir: DMA direction
+ * @attrs: DMA attributes, as for dma_map_phys()
+ * @emit: called once per @hint->pgsz block, in order, with the block's
+ *	index and the DMA address of its first byte (the first block may
+ *	start before the slice); a non-zero return aborts the mapping
+ * @ctx: passed to @emit
+ *
+ * Context: process context, may sleep.
+ * Return: 0 with everything mapped and every block emitted; otherwise
+ * nothing stays mapped and: -EOPNOTSUPP for memory that is not CPU RAM or
+ * is behind a private interconnect, -EINVAL for a layout the page size
+ * cannot describe (or that mixes encryption states), -ENOMEM, -EOVERFLOW,
+ * or what @emit or the DMA API returned.
+ */
+int phyr_dma_map(struct phyr_dma_map *map, struct device *dev,
+		 const struct phyr_slice *slice,
+		 const struct phyr_dma_hint *hint, enum dma_data_direction dir,
+		 unsigned long attrs, phyr_dma_emit_fn emit, void *ctx)
+{
+	struct phyr_iter it;
+	u64 pgoff;
+	int ret;
+
+	memset(map, 0, sizeof(*map));
+	map->dev = dev;
+	map->dir = dir;
+	map->attrs = attrs;
+	map->len = slice->len;
+
+	if (!hint->pgsz || (hint->pgsz & (hint->pgsz - 1)) ||
+	    hint->pgsz > (1ULL << 62) || !slice->len)
+		return -EINVAL;
+	ret = phyr_dma_check_slice(slice);
+	if (ret)
+		return ret;
+
+	phyr_iter_start(&it, slice);
+	pgoff = it.paddr & (PHYR_IOVA_GRANULE - 1);
+	if ((hint->iova & (PHYR_IOVA_GRANULE - 1)) != pgoff)
+		return -EINVAL;
+
+	ret = phyr_dma_map_iova(map, slice, pgoff, hint);
+	if (ret)
+		return ret;
+
+	ret = phyr_dma_emit(map, hint, emit, ctx);
+	if (ret) {
+		phyr_dma_unmap(map);
+		return ret;
+	}
+	return 0;
+}
+EXPORT_SYMBOL_GPL(phyr_dma_map);
+
+/**
+ * phyr_dma_unmap - undo phyr_dma_map()
+ * @map: a mapping phyr_dma_map() returned 0 for
+ *
+ * The device must no longer use any of the addresses.
+ */
+void phyr_dma_unmap(struct phyr_dma_map *map)
+{
+	if (map->use_iova)
+		phyr_dma_iova_teardown(map);
+	else
+		phyr_dma_direct_teardown(map);
+}
+EXPORT_SYMBOL_GPL(phyr_dma_unmap);
