@@ -5,13 +5,25 @@
  *   iommu     what a DMA address means to the device: "translating",
  *             "identity" or "none"
  *   caps      the device capabilities, one "name value" pair per line
- *   counters  objects held for userspace, one "name value" pair per line
+ *   counters  objects held for userspace, one "name value" pair per line;
+ *             all zero when nothing is registered
+ *   stats     work done since load (registrations per path, runs linked,
+ *             IOTLB syncs, blocks emitted), one "name value" pair per line
+ *   oracle    ioctls that show an MR as the device sees it and move bytes
+ *             through it as the device engine does; see
+ *             include/uapi/rdma/phyrdma-oracle.h
  *
  * Directories are named after the PCI function, which is stable, rather
  * than the ib_device, which userspace may rename.
  */
 #include <linux/debugfs.h>
+#include <linux/dma-buf.h>
+#include <linux/dma-resv.h>
+#include <linux/ktime.h>
+#include <linux/sched/signal.h>
 #include <linux/seq_file.h>
+#include <linux/uaccess.h>
+#include <rdma/phyrdma-oracle.h>
 
 #include "phyrdma.h"
 
@@ -52,9 +64,251 @@ static int counters_show(struct seq_file *s, void *unused)
 	for (i = 0; i < PHYRDMA_CNT_MAX; i++)
 		seq_printf(s, "%s %lld\n", phyrdma_counter_names[i],
 			   atomic64_read(&dev->counters[i]));
+	seq_printf(s, "mtt_pages %lld\n", atomic64_read(&dev->hw.mtt_pages));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(counters);
+
+static int stats_show(struct seq_file *s, void *unused)
+{
+	struct phyrdma_dev *dev = s->private;
+	int i;
+
+	for (i = 0; i < PHYRDMA_STAT_MAX; i++)
+		seq_printf(s, "%s %lld\n", phyrdma_stat_names[i],
+			   atomic64_read(&dev->stats[i]));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(stats);
+
+static long oracle_query(struct phyrdma_dev *dev, void __user *uarg)
+{
+	struct phyrdma_oracle_query q;
+	struct phyrdma_hw_mr_entry e;
+	struct phyrdma_mr_report r;
+	int ret;
+
+	if (copy_from_user(&q, uarg, sizeof(q)))
+		return -EFAULT;
+	ret = phyrdma_hw_mr_query(&dev->hw, q.key, &e, phyrdma_mr_fill_report,
+				  &r);
+	if (ret)
+		return ret;
+	memset(&q, 0, sizeof(q));
+	q.key = e.key;
+	q.pdn = e.params.pdn;
+	q.access = e.params.access;
+	q.page_shift = e.params.page_shift;
+	q.levels = e.levels;
+	q.path = r.path;
+	q.source = r.source;
+	q.iova = e.params.iova;
+	q.length = e.params.length;
+	q.root = e.root;
+	q.mtt_entries = r.mtt_entries;
+	q.mtt_pages = r.mtt_pages;
+	q.iova_bytes = r.iova_bytes;
+	q.iova_waste = r.iova_waste;
+	q.scratch_bytes = r.scratch_bytes;
+	q.runs = r.runs;
+	q.syncs = r.syncs;
+	q.dma_first = r.dma_first;
+	return copy_to_user(uarg, &q, sizeof(q)) ? -EFAULT : 0;
+}
+
+#define ORACLE_BOUNCE	SZ_64K
+
+static long oracle_copy(struct phyrdma_dev *dev, void __user *uarg)
+{
+	struct phyrdma_oracle_copy c;
+	enum phyrdma_hw_xfer dir;
+	u8 __user *ubuf;
+	u64 done, chunk;
+	void *bounce;
+	long ret = 0;
+
+	if (copy_from_user(&c, uarg, sizeof(c)))
+		return -EFAULT;
+	if (c.dir > PHYRDMA_ORACLE_TO_MR)
+		return -EINVAL;
+	dir = c.dir == PHYRDMA_ORACLE_TO_MR ? PHYRDMA_HW_XFER_TO_MR :
+					      PHYRDMA_HW_XFER_FROM_MR;
+	bounce = kvmalloc(ORACLE_BOUNCE, GFP_KERNEL);
+	if (!bounce)
+		return -ENOMEM;
+	ubuf = u64_to_user_ptr(c.uaddr);
+	for (done = 0; done < c.len; done += chunk) {
+		chunk = min_t(u64, c.len - done, ORACLE_BOUNCE);
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		if (dir == PHYRDMA_HW_XFER_TO_MR &&
+		    copy_from_user(bounce, ubuf + done, chunk)) {
+			ret = -EFAULT;
+			break;
+		}
+		ret = phyrdma_hw_mr_xfer(&dev->hw, c.key, c.va + done, bounce,
+					 chunk, dir);
+		if (ret)
+			break;
+		if (dir == PHYRDMA_HW_XFER_FROM_MR &&
+		    copy_to_user(ubuf + done, bounce, chunk)) {
+			ret = -EFAULT;
+			break;
+		}
+		cond_resched();
+	}
+	kvfree(bounce);
+	return ret;
+}
+
+static long oracle_translate(struct phyrdma_dev *dev, void __user *uarg)
+{
+	struct phyrdma_oracle_translate t;
+	phys_addr_t phys;
+	dma_addr_t dma;
+	int ret;
+
+	if (copy_from_user(&t, uarg, sizeof(t)))
+		return -EFAULT;
+	ret = phyrdma_hw_mr_translate(&dev->hw, t.key, t.va, &dma, &phys);
+	if (ret)
+		return ret;
+	t.dma = dma;
+	t.phys = phys;
+	return copy_to_user(uarg, &t, sizeof(t)) ? -EFAULT : 0;
+}
+
+static void oracle_dmabuf_invalidate(struct dma_buf_attachment *attach)
+{
+}
+
+static const struct dma_buf_attach_ops oracle_attach_ops = {
+	.invalidate_mappings = oracle_dmabuf_invalidate,
+};
+
+/* The bare two-step DMA API over a buffer's runs, timed. */
+static int oracle_link_runs(struct device *ddev, const struct phyr_slice *slice,
+			    struct phyrdma_oracle_link_floor *f)
+{
+	struct dma_iova_state state;
+	struct phyr_iter it;
+	u64 pgoff, linked = 0, t0, len;
+	phys_addr_t phys;
+	bool more;
+	int ret = 0;
+
+	phyr_iter_start(&it, slice);
+	pgoff = it.paddr & (PHYR_IOVA_GRANULE - 1);
+	f->iova_bytes = ALIGN(pgoff + slice->len, PHYR_IOVA_GRANULE);
+	t0 = ktime_get_ns();
+	if (!dma_iova_try_alloc(ddev, &state, 0, f->iova_bytes))
+		return -EOPNOTSUPP;
+	for (more = phyr_iter_start(&it, slice); more; more = phyr_iter_next(&it)) {
+		phys = it.paddr;
+		len = it.len;
+		if (!it.offset) {
+			phys -= pgoff;
+			len += pgoff;
+		}
+		ret = dma_iova_link(ddev, &state, phys, linked, len,
+				    DMA_BIDIRECTIONAL, 0);
+		if (ret)
+			break;
+		linked += len;
+		f->runs++;
+	}
+	if (!ret)
+		ret = dma_iova_sync(ddev, &state, 0, linked);
+	f->link_ns = ktime_get_ns() - t0;
+	t0 = ktime_get_ns();
+	dma_iova_destroy(ddev, &state, linked, DMA_BIDIRECTIONAL, 0);
+	f->destroy_ns = ktime_get_ns() - t0;
+	return ret;
+}
+
+static long oracle_link_floor(struct phyrdma_dev *dev, void __user *uarg)
+{
+	struct phyrdma_oracle_link_floor f;
+	struct dma_buf_attachment *attach;
+	const struct phyr *phyr = NULL;
+	struct phyr_slice slice;
+	struct dma_buf *dmabuf;
+	long ret;
+
+	if (copy_from_user(&f, uarg, sizeof(f)))
+		return -EFAULT;
+	dmabuf = dma_buf_get(f.fd);
+	if (IS_ERR(dmabuf))
+		return PTR_ERR(dmabuf);
+	if (!phyr_dmabuf_supported(dmabuf)) {
+		dma_buf_put(dmabuf);
+		return -EOPNOTSUPP;
+	}
+	attach = dma_buf_dynamic_attach(dmabuf, dev->hw.dma_dev,
+					&oracle_attach_ops, NULL);
+	if (IS_ERR(attach)) {
+		dma_buf_put(dmabuf);
+		return PTR_ERR(attach);
+	}
+	dma_resv_lock(dmabuf->resv, NULL);
+	ret = dma_buf_pin(attach);
+	if (!ret) {
+		phyr = phyr_dmabuf_map(attach);
+		if (IS_ERR(phyr)) {
+			ret = PTR_ERR(phyr);
+			dma_buf_unpin(attach);
+		}
+	}
+	dma_resv_unlock(dmabuf->resv);
+	if (ret)
+		goto out_detach;
+
+	f.runs = 0;
+	ret = phyr_slice_init(&slice, phyr, f.offset, f.len);
+	if (!ret)
+		ret = oracle_link_runs(dev->hw.dma_dev, &slice, &f);
+
+	dma_resv_lock(dmabuf->resv, NULL);
+	phyr_dmabuf_unmap(attach, phyr);
+	dma_buf_unpin(attach);
+	dma_resv_unlock(dmabuf->resv);
+	if (!ret && copy_to_user(uarg, &f, sizeof(f)))
+		ret = -EFAULT;
+out_detach:
+	dma_buf_detach(dmabuf, attach);
+	dma_buf_put(dmabuf);
+	return ret;
+}
+
+static long oracle_ioctl(struct file *file, unsigned int cmd,
+			 unsigned long arg)
+{
+	struct phyrdma_dev *dev = file->private_data;
+	void __user *uarg = (void __user *)arg;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	switch (cmd) {
+	case PHYRDMA_ORACLE_QUERY:
+		return oracle_query(dev, uarg);
+	case PHYRDMA_ORACLE_COPY:
+		return oracle_copy(dev, uarg);
+	case PHYRDMA_ORACLE_TRANSLATE:
+		return oracle_translate(dev, uarg);
+	case PHYRDMA_ORACLE_LINK_FLOOR:
+		return oracle_link_floor(dev, uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations oracle_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.unlocked_ioctl = oracle_ioctl,
+};
 
 void phyrdma_debugfs_add_dev(struct phyrdma_dev *dev)
 {
@@ -64,6 +318,8 @@ void phyrdma_debugfs_add_dev(struct phyrdma_dev *dev)
 	debugfs_create_file("caps", 0400, dev->debugfs, dev, &caps_fops);
 	debugfs_create_file("counters", 0400, dev->debugfs, dev,
 			    &counters_fops);
+	debugfs_create_file("stats", 0400, dev->debugfs, dev, &stats_fops);
+	debugfs_create_file("oracle", 0600, dev->debugfs, dev, &oracle_fops);
 }
 
 void phyrdma_debugfs_remove_dev(struct phyrdma_dev *dev)

@@ -9,11 +9,27 @@
 #include <linux/module.h>
 #include <linux/pci.h>
 
+MODULE_IMPORT_NS("DMA_BUF");
+
 #include "phyrdma.h"
 
 const char *const phyrdma_counter_names[PHYRDMA_CNT_MAX] = {
 	[PHYRDMA_CNT_UCONTEXTS] = "ucontexts",
 	[PHYRDMA_CNT_PDS] = "pds",
+	[PHYRDMA_CNT_MRS] = "mrs",
+	[PHYRDMA_CNT_ATTACHMENTS] = "dmabuf_attachments",
+	[PHYRDMA_CNT_PINNED_PAGES] = "pinned_pages",
+	[PHYRDMA_CNT_MTT_ENTRIES] = "mtt_entries",
+	[PHYRDMA_CNT_IOVA_BYTES] = "iova_bytes",
+};
+
+const char *const phyrdma_stat_names[PHYRDMA_STAT_MAX] = {
+	[PHYRDMA_STAT_REG_PHYR] = "reg_phyr",
+	[PHYRDMA_STAT_REG_LEGACY] = "reg_legacy",
+	[PHYRDMA_STAT_RUNS_LINKED] = "runs_linked",
+	[PHYRDMA_STAT_SYNCS] = "iotlb_syncs",
+	[PHYRDMA_STAT_BLOCKS] = "blocks_emitted",
+	[PHYRDMA_STAT_IOVA_REALIGNED] = "iova_realigned",
 };
 
 /*
@@ -57,6 +73,11 @@ static int phyrdma_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ret = dma_set_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(64));
 	if (ret)
 		return ret;
+	/*
+	 * Let whoever maps for us (exporters, ib_umem) merge as far as the
+	 * IOMMU allows: 64 KiB segments would cap the device page size.
+	 */
+	dma_set_max_seg_size(&pdev->dev, UINT_MAX);
 	pci_set_master(pdev);
 
 	dev = ib_alloc_device(phyrdma_dev, ibdev);

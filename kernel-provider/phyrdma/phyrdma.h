@@ -11,6 +11,7 @@
 #include <linux/atomic.h>
 #include <linux/pci.h>
 #include <rdma/ib_verbs.h>
+#include <phyr/phyr_dma.h>
 
 #include "hw/hw.h"
 
@@ -24,10 +25,27 @@
 enum phyrdma_counter {
 	PHYRDMA_CNT_UCONTEXTS,
 	PHYRDMA_CNT_PDS,
+	PHYRDMA_CNT_MRS,
+	PHYRDMA_CNT_ATTACHMENTS,
+	PHYRDMA_CNT_PINNED_PAGES,
+	PHYRDMA_CNT_MTT_ENTRIES,
+	PHYRDMA_CNT_IOVA_BYTES,
 	PHYRDMA_CNT_MAX,
 };
 
+/* Work done since load: statistics, never expected to return to zero. */
+enum phyrdma_stat {
+	PHYRDMA_STAT_REG_PHYR,
+	PHYRDMA_STAT_REG_LEGACY,
+	PHYRDMA_STAT_RUNS_LINKED,
+	PHYRDMA_STAT_SYNCS,
+	PHYRDMA_STAT_BLOCKS,
+	PHYRDMA_STAT_IOVA_REALIGNED,
+	PHYRDMA_STAT_MAX,
+};
+
 extern const char *const phyrdma_counter_names[PHYRDMA_CNT_MAX];
+extern const char *const phyrdma_stat_names[PHYRDMA_STAT_MAX];
 
 struct phyrdma_dev {
 	struct ib_device ibdev;
@@ -36,6 +54,7 @@ struct phyrdma_dev {
 	/* loopback port: its LID is derived from the PCI address */
 	u32 lid;
 	atomic64_t counters[PHYRDMA_CNT_MAX];
+	atomic64_t stats[PHYRDMA_STAT_MAX];
 	struct dentry *debugfs;
 };
 
@@ -47,6 +66,77 @@ struct phyrdma_pd {
 	struct ib_pd ibpd;
 	u32 pdn;
 };
+
+enum phyrdma_mr_path {
+	PHYRDMA_MR_PATH_PHYR = 1,
+	PHYRDMA_MR_PATH_LEGACY = 2,
+};
+
+enum phyrdma_mr_source {
+	PHYRDMA_MR_SRC_USER = 1,
+	PHYRDMA_MR_SRC_DMABUF = 2,
+};
+
+/**
+ * struct phyrdma_mr_report - how an MR was laid out, for the oracle
+ * @path: enum phyrdma_mr_path
+ * @source: enum phyrdma_mr_source
+ * @page_size: the MTT's block size
+ * @mtt_entries: leaf entries
+ * @mtt_pages: table pages, all levels
+ * @mtt_levels: levels
+ * @iova_bytes: IOVA the MR's mapping holds (0 without a translating IOMMU)
+ * @iova_waste: of those, bytes beyond the pages the MR touches
+ * @scratch_bytes: memory allocated to carry addresses to the MTT
+ * @runs: DMA-mapped pieces (linked runs, or sg entries)
+ * @syncs: IOTLB syncs made when mapping
+ * @dma_first: DMA address of the MR's first byte
+ */
+struct phyrdma_mr_report {
+	u32 path;
+	u32 source;
+	u64 page_size;
+	u64 mtt_entries;
+	u64 mtt_pages;
+	u64 mtt_levels;
+	u64 iova_bytes;
+	u64 iova_waste;
+	u64 scratch_bytes;
+	u64 runs;
+	u64 syncs;
+	u64 dma_first;
+};
+
+struct phyrdma_mr {
+	struct ib_mr ibmr;
+	struct phyrdma_dev *dev;
+	int source;
+	int path;
+	u32 key;
+	u32 page_shift;
+	struct phyrdma_hw_mtt mtt;
+	struct phyrdma_mr_report report;
+	bool writable;
+	/* phyr path */
+	bool mapped;
+	struct phyr_dma_map map;
+	/* dma-buf through the phyr path */
+	struct dma_buf *dmabuf;
+	struct dma_buf_attachment *attach;
+	const struct phyr *dphyr;
+	bool pinned;
+	/* user memory through the phyr path */
+	struct phyr user_phyr;
+	struct mm_struct *mm;
+	u64 npages;
+	/* legacy path */
+	struct ib_umem *umem;
+};
+
+static inline struct phyrdma_mr *to_pmr(struct ib_mr *ibmr)
+{
+	return container_of(ibmr, struct phyrdma_mr, ibmr);
+}
 
 static inline struct phyrdma_dev *to_pdev(struct ib_device *ibdev)
 {
@@ -64,7 +154,23 @@ static inline void phyrdma_count(struct phyrdma_dev *dev,
 	atomic64_add(delta, &dev->counters[c]);
 }
 
+static inline void phyrdma_stat(struct phyrdma_dev *dev, enum phyrdma_stat s,
+				u64 delta)
+{
+	atomic64_add(delta, &dev->stats[s]);
+}
+
 extern const struct ib_device_ops phyrdma_dev_ops;
+
+struct ib_mr *phyrdma_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
+				  u64 iova, int access, struct ib_dmah *dmah,
+				  struct ib_udata *udata);
+struct ib_mr *phyrdma_reg_user_mr_dmabuf(struct ib_pd *ibpd, u64 offset,
+					 u64 length, u64 iova, int fd,
+					 int access, struct ib_dmah *dmah,
+					 struct uverbs_attr_bundle *attrs);
+int phyrdma_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata);
+void phyrdma_mr_fill_report(void *priv, void *arg);
 
 void phyrdma_debugfs_init(void);
 void phyrdma_debugfs_cleanup(void);

@@ -42,9 +42,11 @@ static int phyrdma_query_device(struct ib_device *ibdev,
 	attr->page_size_cap = caps->page_size_cap;
 	attr->max_pd = caps->max_pd;
 	attr->max_pkeys = 1;
+	attr->max_mr = caps->max_mr;
+	attr->max_mr_size = caps->max_mr_size;
 	/*
-	 * Memory regions, CQs and QPs are not implemented yet: the device
-	 * says so rather than promising objects it cannot create.
+	 * CQs and QPs are not implemented yet: the device says so rather
+	 * than promising objects it cannot create.
 	 */
 	return 0;
 }
@@ -202,6 +204,7 @@ const struct ib_device_ops phyrdma_dev_ops = {
 
 	.alloc_pd = phyrdma_alloc_pd,
 	.alloc_ucontext = phyrdma_alloc_ucontext,
+	.dereg_mr = phyrdma_dereg_mr,
 	.dealloc_pd = phyrdma_dealloc_pd,
 	.dealloc_ucontext = phyrdma_dealloc_ucontext,
 	.disassociate_ucontext = phyrdma_disassociate_ucontext,
@@ -211,6 +214,8 @@ const struct ib_device_ops phyrdma_dev_ops = {
 	.query_gid = phyrdma_query_gid,
 	.query_pkey = phyrdma_query_pkey,
 	.query_port = phyrdma_query_port,
+	.reg_user_mr = phyrdma_reg_user_mr,
+	.reg_user_mr_dmabuf = phyrdma_reg_user_mr_dmabuf,
 
 	INIT_RDMA_OBJ_SIZE(ib_pd, phyrdma_pd, ibpd),
 	INIT_RDMA_OBJ_SIZE(ib_ucontext, phyrdma_ucontext, ibucontext),

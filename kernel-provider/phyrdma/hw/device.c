@@ -98,9 +98,17 @@ int phyrdma_hw_init(struct phyrdma_hw *hw, struct device *dma_dev,
 	caps->page_size_cap = PHYRDMA_HW_PAGE_SIZE_CAP;
 	caps->max_pd = PHYRDMA_HW_MAX_PD;
 	caps->max_msg_sz = PHYRDMA_HW_MAX_MSG_SZ;
+	caps->max_mr = PHYRDMA_HW_MAX_MR;
+	caps->max_mr_size = PHYRDMA_HW_MAX_MR_SIZE;
 
 	hw->iommu_mode = phyrdma_hw_probe_iommu(dma_dev);
+	/* the engine translates DMA addresses as the IOMMU will */
+	if (hw->iommu_mode == PHYRDMA_IOMMU_TRANSLATING)
+		hw->domain = iommu_get_domain_for_dev(dma_dev);
 	ida_init(&hw->pd_ida);
+	mutex_init(&hw->mr_lock);
+	xa_init_flags(&hw->mrs, XA_FLAGS_ALLOC1);
+	atomic64_set(&hw->mtt_pages, 0);
 	return 0;
 }
 
@@ -108,14 +116,21 @@ int phyrdma_hw_init(struct phyrdma_hw *hw, struct device *dma_dev,
  * phyrdma_hw_fini - tear down what phyrdma_hw_init() set up
  * @hw: the device
  *
- * Every PD must have been released: a PD still allocated here is a leak in
- * the verbs layer, reported and then reclaimed.
+ * Every PD and MR must have been released: one still allocated here is a
+ * leak in the verbs layer, reported (and PDs reclaimed).
  */
 void phyrdma_hw_fini(struct phyrdma_hw *hw)
 {
 	if (!ida_is_empty(&hw->pd_ida))
 		dev_err(hw->dma_dev, "phyrdma leak: protection domains still allocated\n");
 	ida_destroy(&hw->pd_ida);
+	if (!xa_empty(&hw->mrs))
+		dev_err(hw->dma_dev, "phyrdma leak: MR table entries still valid\n");
+	xa_destroy(&hw->mrs);
+	if (atomic64_read(&hw->mtt_pages))
+		dev_err(hw->dma_dev, "phyrdma leak: %lld MTT pages\n",
+			atomic64_read(&hw->mtt_pages));
+	mutex_destroy(&hw->mr_lock);
 }
 
 int phyrdma_hw_alloc_pd(struct phyrdma_hw *hw,

@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * phyrdma device layer: the MTT, the MR table, and the engine's view of
+ * memory through them.
+ *
+ * The engine is what the hardware would do: it finds an MR by key, checks
+ * bounds and rights, walks the MTT by reading its entries through DMA,
+ * translates the resulting DMA address through the device's IOMMU domain
+ * (identity without one) and only then touches memory.  It never looks at
+ * how the verbs layer built the MR, so a wrong entry moves wrong bytes.
+ */
+#include <linux/dma-direct.h>
+#include <linux/dma-mapping.h>
+#include <linux/highmem.h>
+#include <linux/iommu.h>
+#include <linux/overflow.h>
+#include <linux/slab.h>
+
+#include "hw.h"
+
+/**
+ * phyrdma_hw_mtt_alloc - allocate an MTT for @nr_entries blocks
+ * @hw: the device
+ * @nr_entries: leaf entries
+ * @mtt: filled; the leaves are zero (invalid) and the upper levels point
+ *	at the pages below
+ *
+ * Return: 0; -E2BIG for more entries than four levels hold; -ENOMEM.
+ */
+int phyrdma_hw_mtt_alloc(struct phyrdma_hw *hw, u64 nr_entries,
+			 struct phyrdma_hw_mtt *mtt)
+{
+	struct phyrdma_mtt_layout *l = &mtt->layout;
+	u64 i, page, child;
+	u32 level;
+	int ret;
+
+	memset(mtt, 0, sizeof(*mtt));
+	ret = phyrdma_mtt_layout(nr_entries, l);
+	if (ret)
+		return ret;
+	mtt->nr_entries = nr_entries;
+	mtt->pages = kvcalloc(l->total_pages, sizeof(*mtt->pages), GFP_KERNEL);
+	if (!mtt->pages)
+		return -ENOMEM;
+	for (i = 0; i < l->total_pages; i++) {
+		mtt->pages[i].va = dma_alloc_coherent(hw->dma_dev,
+						      PHYRDMA_MTT_PAGE_SIZE,
+						      &mtt->pages[i].dma,
+						      GFP_KERNEL);
+		if (!mtt->pages[i].va) {
+			phyrdma_hw_mtt_free(hw, mtt);
+			return -ENOMEM;
+		}
+		atomic64_inc(&hw->mtt_pages);
+		cond_resched();
+	}
+	/* link every page above the leaves to its children */
+	for (level = 1; level < l->levels; level++) {
+		for (child = 0; child < l->pages[level - 1]; child++) {
+			page = l->first[level] + (child >> PHYRDMA_MTT_PER_PAGE_SHIFT);
+			mtt->pages[page].va[child & (PHYRDMA_MTT_PER_PAGE - 1)] =
+				cpu_to_le64(mtt->pages[l->first[level - 1] + child].dma |
+					    PHYRDMA_MTT_VALID);
+		}
+	}
+	return 0;
+}
+
+/**
+ * phyrdma_hw_mtt_free - release an MTT no MR table entry refers to
+ * @hw: the device
+ * @mtt: from phyrdma_hw_mtt_alloc(), possibly partly allocated
+ */
+void phyrdma_hw_mtt_free(struct phyrdma_hw *hw, struct phyrdma_hw_mtt *mtt)
+{
+	u64 i;
+
+	if (!mtt->pages)
+		return;
+	for (i = 0; i < mtt->layout.total_pages; i++) {
+		if (!mtt->pages[i].va)
+			continue;
+		dma_free_coherent(hw->dma_dev, PHYRDMA_MTT_PAGE_SIZE,
+				  mtt->pages[i].va, mtt->pages[i].dma);
+		atomic64_dec(&hw->mtt_pages);
+	}
+	kvfree(mtt->pages);
+	mtt->pages = NULL;
+}
+
+static dma_addr_t phyrdma_hw_mtt_root(const struct phyrdma_hw_mtt *mtt)
+{
+	return mtt->pages[mtt->layout.total_pages - 1].dma;
+}
+
+/**
+ * phyrdma_hw_mr_enable - make an MR table entry valid
+ * @hw: the device
+ * @params: the MR
+ * @mtt: its MTT, every leaf written; owned by the caller, which frees it
+ *	only after phyrdma_hw_mr_disable()
+ * @priv: the caller's object, handed back by phyrdma_hw_mr_query()
+ * @key: output: the MR's lkey and rkey
+ *
+ * Return: 0; -ENOSPC when the MR table is full; -ENOMEM.
+ */
+int phyrdma_hw_mr_enable(struct phyrdma_hw *hw,
+			 const struct phyrdma_hw_mr_params *params,
+			 struct phyrdma_hw_mtt *mtt, void *priv, u32 *key)
+{
+	struct phyrdma_hw_mr_entry *e;
+	u32 index;
+	int ret;
+
+	e = kzalloc(sizeof(*e), GFP_KERNEL);
+	if (!e)
+		return -ENOMEM;
+	e->params = *params;
+	e->levels = mtt->layout.levels;
+	e->root = phyrdma_hw_mtt_root(mtt);
+	e->priv = priv;
+
+	mutex_lock(&hw->mr_lock);
+	ret = xa_alloc(&hw->mrs, &index, e, XA_LIMIT(1, PHYRDMA_HW_MAX_MR),
+		       GFP_KERNEL);
+	if (ret) {
+		mutex_unlock(&hw->mr_lock);
+		kfree(e);
+		return ret == -EBUSY ? -ENOSPC : ret;
+	}
+	e->key = index << 8 | hw->mr_variant++;
+	e->valid = true;
+	*key = e->key;
+	mutex_unlock(&hw->mr_lock);
+	return 0;
+}
+
+static struct phyrdma_hw_mr_entry *phyrdma_hw_mr_find(struct phyrdma_hw *hw,
+						      u32 key)
+{
+	struct phyrdma_hw_mr_entry *e;
+
+	lockdep_assert_held(&hw->mr_lock);
+	e = xa_load(&hw->mrs, key >> 8);
+	return e && e->key == key && e->valid ? e : NULL;
+}
+
+/**
+ * phyrdma_hw_mr_disable - invalidate an MR table entry
+ * @hw: the device
+ * @key: a key from phyrdma_hw_mr_enable()
+ *
+ * When this returns the engine no longer uses the MR or its MTT.
+ */
+void phyrdma_hw_mr_disable(struct phyrdma_hw *hw, u32 key)
+{
+	struct phyrdma_hw_mr_entry *e;
+
+	mutex_lock(&hw->mr_lock);
+	e = phyrdma_hw_mr_find(hw, key);
+	if (e)
+		xa_erase(&hw->mrs, key >> 8);
+	mutex_unlock(&hw->mr_lock);
+	kfree(e);
+}
+
+/**
+ * phyrdma_hw_mr_query - read an MR table entry
+ * @hw: the device
+ * @key: the key
+ * @entry: output
+ * @fill: if not NULL, called with the entry's private pointer and @arg
+ *	while the MR cannot go away
+ * @arg: for @fill
+ *
+ * Return: 0; -ENOENT if no valid MR has @key.
+ */
+int phyrdma_hw_mr_query(struct phyrdma_hw *hw, u32 key,
+			struct phyrdma_hw_mr_entry *entry,
+			void (*fill)(void *priv, void *arg), void *arg)
+{
+	struct phyrdma_hw_mr_entry *e;
+
+	mutex_lock(&hw->mr_lock);
+	e = phyrdma_hw_mr_find(hw, key);
+	if (e) {
+		*entry = *e;
+		if (fill)
+			fill(e->priv, arg);
+	}
+	mutex_unlock(&hw->mr_lock);
+	return e ? 0 : -ENOENT;
+}
+
+/* The device's DMA view: where a DMA address lands in physical memory. */
+static phys_addr_t phyrdma_hw_dma_to_phys(struct phyrdma_hw *hw,
+					  dma_addr_t dma)
+{
+	if (hw->domain)
+		return iommu_iova_to_phys(hw->domain, dma);
+	return dma_to_phys(hw->dma_dev, dma);
+}
+
+/* Read one 8-byte table entry as the device would: by DMA. */
+static int phyrdma_hw_read_entry(struct phyrdma_hw *hw, dma_addr_t table,
+				 u32 slot, u64 *entry)
+{
+	dma_addr_t dma = table + (dma_addr_t)slot * PHYRDMA_MTT_ENTRY_SIZE;
+	phys_addr_t phys = phyrdma_hw_dma_to_phys(hw, dma);
+	__le64 *p;
+
+	if ((!phys && hw->domain) || !pfn_valid(PHYS_PFN(phys)))
+		return -EFAULT;
+	p = kmap_local_pfn(PHYS_PFN(phys));
+	*entry = le64_to_cpu(p[offset_in_page(phys) / sizeof(*p)]);
+	kunmap_local(p);
+	return 0;
+}
+
+/* Walk the MTT to the DMA address of block @index. */
+static int phyrdma_hw_mtt_walk(struct phyrdma_hw *hw,
+			       const struct phyrdma_hw_mr_entry *e, u64 index,
+			       dma_addr_t *block)
+{
+	dma_addr_t table = e->root;
+	u64 entry, page;
+	u32 level, slot;
+	int ret;
+
+	for (level = e->levels; level-- > 0; ) {
+		slot = phyrdma_mtt_slot(index, level, &page);
+		ret = phyrdma_hw_read_entry(hw, table, slot, &entry);
+		if (ret)
+			return ret;
+		if (!(entry & PHYRDMA_MTT_VALID))
+			return -EFAULT;
+		table = entry & PHYRDMA_MTT_ADDR_MASK;
+	}
+	*block = table;
+	return 0;
+}
+
+/* Bounds and rights: the checks the device makes before any access. */
+static int phyrdma_hw_mr_check(const struct phyrdma_hw_mr_entry *e, u64 va,
+			       u64 len, u32 need)
+{
+	u64 end;
+
+	if (check_add_overflow(va, len, &end) || va < e->params.iova ||
+	    end > e->params.iova + e->params.length)
+		return -ERANGE;
+	if ((e->params.access & need) != need)
+		return -EACCES;
+	return 0;
+}
+
+static int phyrdma_hw_mr_locate(struct phyrdma_hw *hw,
+				const struct phyrdma_hw_mr_entry *e, u64 va,
+				dma_addr_t *dma, phys_addr_t *phys)
+{
+	u32 shift = e->params.page_shift;
+	u64 index = (va >> shift) - (e->params.iova >> shift);
+	dma_addr_t block;
+	int ret;
+
+	ret = phyrdma_hw_mtt_walk(hw, e, index, &block);
+	if (ret)
+		return ret;
+	*dma = block + (va & ((1ULL << shift) - 1));
+	*phys = phyrdma_hw_dma_to_phys(hw, *dma);
+	if (!*phys && hw->domain)
+		return -EFAULT;	/* an IOMMU fault: nothing is mapped there */
+	/* the engine reaches RAM only, until P2P MMIO comes */
+	return pfn_valid(PHYS_PFN(*phys)) ? 0 : -EFAULT;
+}
+
+/**
+ * phyrdma_hw_mr_translate - where one byte of an MR is, as the device sees it
+ * @hw: the device
+ * @key: the MR
+ * @va: the byte's address in the MR
+ * @dma: output: the DMA address the MTT gives
+ * @phys: output: where the IOMMU sends it
+ *
+ * Return: 0; -ENOENT for no such MR; -ERANGE outside it; -EFAULT if the
+ * MTT or the IOMMU has no mapping.
+ */
+int phyrdma_hw_mr_translate(struct phyrdma_hw *hw, u32 key, u64 va,
+			    dma_addr_t *dma, phys_addr_t *phys)
+{
+	struct phyrdma_hw_mr_entry *e;
+	int ret;
+
+	mutex_lock(&hw->mr_lock);
+	e = phyrdma_hw_mr_find(hw, key);
+	ret = e ? phyrdma_hw_mr_check(e, va, 1, 0) : -ENOENT;
+	if (!ret)
+		ret = phyrdma_hw_mr_locate(hw, e, va, dma, phys);
+	mutex_unlock(&hw->mr_lock);
+	return ret;
+}
+
+/**
+ * phyrdma_hw_mr_xfer - move bytes between a buffer and an MR, as the engine
+ * @hw: the device
+ * @key: the MR
+ * @va: first byte in the MR
+ * @buf: kernel buffer of @len bytes
+ * @len: bytes
+ * @dir: which way; writing the MR needs local write access
+ *
+ * Return: 0; -ENOENT for no such MR; -ERANGE outside it; -EACCES without
+ * the right; -EFAULT if the MTT or the IOMMU has no mapping.
+ */
+int phyrdma_hw_mr_xfer(struct phyrdma_hw *hw, u32 key, u64 va, void *buf,
+		       u64 len, enum phyrdma_hw_xfer dir)
+{
+	u32 need = dir == PHYRDMA_HW_XFER_TO_MR ?
+		   PHYRDMA_HW_ACCESS_LOCAL_WRITE : 0;
+	struct phyrdma_hw_mr_entry *e;
+	phys_addr_t phys;
+	dma_addr_t dma;
+	u64 pgmask, chunk;
+	void *p;
+	int ret;
+
+	mutex_lock(&hw->mr_lock);
+	e = phyrdma_hw_mr_find(hw, key);
+	ret = e ? phyrdma_hw_mr_check(e, va, len, need) : -ENOENT;
+	if (ret)
+		goto out;
+	pgmask = (1ULL << e->params.page_shift) - 1;
+	while (len) {
+		ret = phyrdma_hw_mr_locate(hw, e, va, &dma, &phys);
+		if (ret)
+			goto out;
+		/* stay within the block, the IOMMU page and the CPU page */
+		chunk = min3(len, pgmask + 1 - (va & pgmask),
+			     (u64)(PAGE_SIZE - offset_in_page(dma)));
+		chunk = min_t(u64, chunk, PAGE_SIZE - offset_in_page(phys));
+		p = kmap_local_pfn(PHYS_PFN(phys));
+		if (dir == PHYRDMA_HW_XFER_TO_MR)
+			memcpy(p + offset_in_page(phys), buf, chunk);
+		else
+			memcpy(buf, p + offset_in_page(phys), chunk);
+		kunmap_local(p);
+		buf += chunk;
+		va += chunk;
+		len -= chunk;
+	}
+out:
+	mutex_unlock(&hw->mr_lock);
+	return ret;
+}

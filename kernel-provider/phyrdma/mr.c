@@ -1,0 +1,563 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * phyrdma verbs layer: memory registration.
+ *
+ * One mapping path for all memory.  A dma-buf whose exporter speaks phyr,
+ * and ordinary user memory once pinned, are both described as a phyr
+ * slice; the page-size policy picks the device page size for the slice and
+ * the user iova, and the streaming mapper maps it and writes each block's
+ * DMA address straight into the MTT.
+ *
+ * The legacy path is what mainline drivers do and stays for every other
+ * exporter: ib_core's umem (dma_buf_map_attachment(), or pinned pages
+ * mapped as an sg_table), ib_umem_find_best_pgsz(), and a walk of the DMA
+ * blocks.  The "legacy" module parameter sends every registration down it,
+ * so both paths can be compared on the same buffer.
+ */
+#include <linux/dma-buf.h>
+#include <linux/dma-resv.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <rdma/ib_umem.h>
+#include <rdma/iter.h>
+#include <rdma/ib_verbs.h>
+#include <rdma/uverbs_ioctl.h>
+
+#include "phyrdma.h"
+
+static bool legacy;
+module_param(legacy, bool, 0644);
+MODULE_PARM_DESC(legacy, "register every MR through the legacy sg_table path");
+
+static unsigned long max_iova_waste = SZ_2M;
+module_param(max_iova_waste, ulong, 0644);
+MODULE_PARM_DESC(max_iova_waste,
+		 "IOVA bytes an MR may reserve beyond its pages to reach a larger device page size (default 2 MiB)");
+
+#define PHYRDMA_MR_ACCESS (IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_READ | \
+			   IB_ACCESS_REMOTE_WRITE | IB_ACCESS_REMOTE_ATOMIC)
+
+static u32 phyrdma_hw_access(int access)
+{
+	return (access & IB_ACCESS_LOCAL_WRITE ? PHYRDMA_HW_ACCESS_LOCAL_WRITE : 0) |
+	       (access & IB_ACCESS_REMOTE_READ ? PHYRDMA_HW_ACCESS_REMOTE_READ : 0) |
+	       (access & IB_ACCESS_REMOTE_WRITE ? PHYRDMA_HW_ACCESS_REMOTE_WRITE : 0) |
+	       (access & IB_ACCESS_REMOTE_ATOMIC ? PHYRDMA_HW_ACCESS_REMOTE_ATOMIC : 0);
+}
+
+/* Checks shared by both registration verbs; ib_core has done its own. */
+static int phyrdma_mr_check_args(u64 start, u64 length, u64 iova, int access)
+{
+	u64 end;
+
+	/* optional bits may be ignored; anything else must be understood */
+	if (access & ~(PHYRDMA_MR_ACCESS | IB_ACCESS_OPTIONAL))
+		return -EOPNOTSUPP;
+	if (!length || length > PHYRDMA_HW_MAX_MR_SIZE)
+		return -EINVAL;
+	if (check_add_overflow(start, length, &end) ||
+	    check_add_overflow(iova, length - 1, &end))
+		return -EOVERFLOW;
+	/* DMA keeps the offset within a page; so must the device address */
+	if ((start ^ iova) & ~PAGE_MASK)
+		return -EINVAL;
+	return 0;
+}
+
+static struct phyrdma_mr *phyrdma_mr_new(struct ib_pd *ibpd, int source)
+{
+	struct phyrdma_mr *mr = kzalloc(sizeof(*mr), GFP_KERNEL);
+
+	if (!mr)
+		return NULL;
+	mr->dev = to_pdev(ibpd->device);
+	mr->source = source;
+	return mr;
+}
+
+static int phyrdma_mr_emit(void *ctx, u64 index, dma_addr_t addr)
+{
+	struct phyrdma_mr *mr = ctx;
+
+	if (index >= mr->mtt.nr_entries)
+		return -EINVAL;
+	phyrdma_hw_mtt_set(&mr->mtt, index, addr);
+	return 0;
+}
+
+/* The phyr path: policy, MTT, then map and stream into it. */
+static int phyrdma_mr_map_phyr(struct phyrdma_mr *mr,
+			       const struct phyr_slice *slice, u64 iova)
+{
+	struct phyrdma_dev *dev = mr->dev;
+	struct phyr_pgsz_req req = {
+		.pgsz_bitmap = dev->hw.caps.page_size_cap,
+		.iova = iova,
+		.translating = dev->hw.iommu_mode == PHYRDMA_IOMMU_TRANSLATING,
+		.max_iova_waste = READ_ONCE(max_iova_waste),
+	};
+	struct phyr_dma_hint hint;
+	struct phyr_pgsz pgsz;
+	int ret;
+
+	ret = phyr_slice_check_meta(slice);
+	if (ret)
+		return ret;
+	ret = phyr_best_pgsz(slice, &req, &pgsz);
+	if (ret)
+		return ret;
+	ret = phyrdma_hw_mtt_alloc(&dev->hw, pgsz.nr_blocks, &mr->mtt);
+	if (ret)
+		return ret;
+
+	hint.pgsz = pgsz.pgsz;
+	hint.iova = iova;
+	ret = phyr_dma_map(&mr->map, dev->hw.dma_dev, slice, &hint,
+			   DMA_BIDIRECTIONAL, 0, phyrdma_mr_emit, mr);
+	if (ret)
+		goto err_mtt;
+	if (mr->map.stats.blocks != pgsz.nr_blocks) {
+		ret = -EINVAL;
+		goto err_unmap;
+	}
+	mr->mapped = true;
+	mr->path = PHYRDMA_MR_PATH_PHYR;
+	mr->page_shift = __ffs64(pgsz.pgsz);
+	mr->report.iova_bytes = mr->map.stats.iova_reserved;
+	mr->report.iova_waste = mr->map.stats.iova_wasted;
+	mr->report.scratch_bytes += mr->map.stats.scratch_bytes;
+	mr->report.runs = mr->map.stats.runs_linked;
+	mr->report.syncs = mr->map.stats.syncs;
+	mr->report.dma_first = mr->map.dma_first;
+	phyrdma_stat(dev, PHYRDMA_STAT_RUNS_LINKED, mr->map.stats.runs_linked);
+	phyrdma_stat(dev, PHYRDMA_STAT_SYNCS, mr->map.stats.syncs);
+	phyrdma_stat(dev, PHYRDMA_STAT_BLOCKS, mr->map.stats.blocks);
+	phyrdma_stat(dev, PHYRDMA_STAT_IOVA_REALIGNED,
+		     mr->map.stats.iova_realigned);
+	return 0;
+
+err_unmap:
+	phyr_dma_unmap(&mr->map);
+err_mtt:
+	phyrdma_hw_mtt_free(&dev->hw, &mr->mtt);
+	return ret;
+}
+
+/*
+ * The legacy path: ib_core's umem, as mainline drivers use it.  @sgt is the
+ * table the addresses came in (the exporter's, for a dma-buf).
+ */
+static int phyrdma_mr_map_umem(struct phyrdma_mr *mr, struct ib_umem *umem,
+			       struct sg_table *sgt, u64 iova)
+{
+	struct phyrdma_dev *dev = mr->dev;
+	struct ib_block_iter biter;
+	struct scatterlist *sg;
+	unsigned long pgsz;
+	u64 i = 0, n;
+	int ret, k;
+
+	pgsz = ib_umem_find_best_pgsz(umem, dev->hw.caps.page_size_cap, iova);
+	if (!pgsz)
+		return -EINVAL;
+	n = ib_umem_num_dma_blocks(umem, pgsz);
+	ret = phyrdma_hw_mtt_alloc(&dev->hw, n, &mr->mtt);
+	if (ret)
+		return ret;
+	rdma_umem_for_each_dma_block(umem, &biter, pgsz) {
+		if (i >= n)
+			break;
+		phyrdma_hw_mtt_set(&mr->mtt, i++, rdma_block_iter_dma_address(&biter));
+	}
+	if (i != n) {
+		phyrdma_hw_mtt_free(&dev->hw, &mr->mtt);
+		return -EINVAL;
+	}
+	mr->path = PHYRDMA_MR_PATH_LEGACY;
+	mr->page_shift = __ffs(pgsz);
+	/* the sg_table is the list of DMA addresses this path carries */
+	mr->report.scratch_bytes = (u64)sgt->orig_nents * sizeof(struct scatterlist);
+	mr->report.runs = sgt->nents;
+	mr->report.dma_first = sg_dma_address(umem->sgt_append.sgt.sgl);
+	if (dev->hw.iommu_mode == PHYRDMA_IOMMU_TRANSLATING)
+		for_each_sgtable_dma_sg(sgt, sg, k)
+			mr->report.iova_bytes += sg_dma_len(sg);
+	phyrdma_stat(dev, PHYRDMA_STAT_BLOCKS, n);
+	return 0;
+}
+
+static void phyrdma_mr_unmap(struct phyrdma_mr *mr)
+{
+	if (mr->mapped)
+		phyr_dma_unmap(&mr->map);
+	mr->mapped = false;
+	phyrdma_hw_mtt_free(&mr->dev->hw, &mr->mtt);
+}
+
+static int phyrdma_mr_enable(struct phyrdma_mr *mr, struct ib_pd *ibpd,
+			     u64 iova, u64 length, int access)
+{
+	struct phyrdma_dev *dev = mr->dev;
+	struct phyrdma_hw_mr_params params = {
+		.pdn = to_ppd(ibpd)->pdn,
+		.iova = iova,
+		.length = length,
+		.access = phyrdma_hw_access(access),
+		.page_shift = mr->page_shift,
+	};
+	int ret;
+
+	ret = phyrdma_hw_mr_enable(&dev->hw, &params, &mr->mtt, mr, &mr->key);
+	if (ret)
+		return ret;
+	mr->ibmr.lkey = mr->key;
+	mr->ibmr.rkey = mr->key;
+	mr->ibmr.page_size = 1U << min(mr->page_shift, 31U);
+	mr->report.page_size = 1ULL << mr->page_shift;
+	mr->report.mtt_entries = mr->mtt.nr_entries;
+	mr->report.mtt_pages = mr->mtt.layout.total_pages;
+	mr->report.mtt_levels = mr->mtt.layout.levels;
+	phyrdma_count(dev, PHYRDMA_CNT_MRS, 1);
+	phyrdma_count(dev, PHYRDMA_CNT_MTT_ENTRIES, mr->mtt.nr_entries);
+	phyrdma_count(dev, PHYRDMA_CNT_IOVA_BYTES, mr->report.iova_bytes);
+	phyrdma_stat(dev, mr->path == PHYRDMA_MR_PATH_PHYR ?
+		     PHYRDMA_STAT_REG_PHYR : PHYRDMA_STAT_REG_LEGACY, 1);
+	return 0;
+}
+
+/* ---- dma-buf ---------------------------------------------------------- */
+
+static void phyrdma_dmabuf_invalidate(struct dma_buf_attachment *attach)
+{
+	struct phyrdma_mr *mr = attach->importer_priv;
+
+	/* pinned: the exporter must not move the buffer under us */
+	ibdev_warn_ratelimited(&mr->dev->ibdev,
+			       "exporter %s asked to move a pinned buffer\n",
+			       attach->dmabuf->exp_name);
+}
+
+static const struct dma_buf_attach_ops phyrdma_dmabuf_attach_ops = {
+	.allow_peer2peer = false,
+	.invalidate_mappings = phyrdma_dmabuf_invalidate,
+};
+
+static void phyrdma_mr_release_dmabuf(struct phyrdma_mr *mr)
+{
+	struct dma_buf *dmabuf = mr->dmabuf;
+
+	dma_resv_lock(dmabuf->resv, NULL);
+	if (mr->dphyr)
+		phyr_dmabuf_unmap(mr->attach, mr->dphyr);
+	if (mr->pinned)
+		dma_buf_unpin(mr->attach);
+	dma_resv_unlock(dmabuf->resv);
+	dma_buf_detach(dmabuf, mr->attach);
+	dma_buf_put(dmabuf);
+	phyrdma_count(mr->dev, PHYRDMA_CNT_ATTACHMENTS, -1);
+}
+
+static int phyrdma_mr_get_dmabuf_phyr(struct phyrdma_mr *mr,
+				      struct dma_buf *dmabuf, u64 offset,
+				      u64 length, struct phyr_slice *slice)
+{
+	const struct phyr *phyr;
+	int ret;
+
+	mr->attach = dma_buf_dynamic_attach(dmabuf, mr->dev->hw.dma_dev,
+					    &phyrdma_dmabuf_attach_ops, mr);
+	if (IS_ERR(mr->attach)) {
+		dma_buf_put(dmabuf);
+		return PTR_ERR(mr->attach);
+	}
+	mr->dmabuf = dmabuf;
+	phyrdma_count(mr->dev, PHYRDMA_CNT_ATTACHMENTS, 1);
+
+	dma_resv_lock(dmabuf->resv, NULL);
+	ret = dma_buf_pin(mr->attach);
+	if (!ret) {
+		mr->pinned = true;
+		phyr = phyr_dmabuf_map(mr->attach);
+		if (IS_ERR(phyr))
+			ret = PTR_ERR(phyr);
+		else
+			mr->dphyr = phyr;
+	}
+	dma_resv_unlock(dmabuf->resv);
+	if (ret)
+		return ret;
+
+	/* a range beyond the buffer is the caller's error, as on mainline */
+	ret = phyr_slice_init(slice, mr->dphyr, offset, length);
+	return ret ? -EINVAL : 0;
+}
+
+struct ib_mr *phyrdma_reg_user_mr_dmabuf(struct ib_pd *ibpd, u64 offset,
+					 u64 length, u64 iova, int fd,
+					 int access, struct ib_dmah *dmah,
+					 struct uverbs_attr_bundle *attrs)
+{
+	struct phyrdma_dev *dev = to_pdev(ibpd->device);
+	struct ib_umem_dmabuf *umem_dmabuf;
+	struct phyr_slice slice;
+	struct phyrdma_mr *mr;
+	struct dma_buf *dmabuf;
+	int ret;
+
+	if (dmah)
+		return ERR_PTR(-EOPNOTSUPP);
+	ret = ib_no_udata_io(&attrs->driver_udata);
+	if (ret)
+		return ERR_PTR(ret);
+	ret = phyrdma_mr_check_args(offset, length, iova, access);
+	if (ret)
+		return ERR_PTR(ret);
+
+	mr = phyrdma_mr_new(ibpd, PHYRDMA_MR_SRC_DMABUF);
+	if (!mr)
+		return ERR_PTR(-ENOMEM);
+
+	dmabuf = dma_buf_get(fd);
+	if (IS_ERR(dmabuf)) {
+		ret = PTR_ERR(dmabuf);
+		goto err_free;
+	}
+	if (offset + length > dmabuf->size) {
+		dma_buf_put(dmabuf);
+		ret = -EINVAL;
+		goto err_free;
+	}
+
+	if (!READ_ONCE(legacy) && phyr_dmabuf_supported(dmabuf)) {
+		ret = phyrdma_mr_get_dmabuf_phyr(mr, dmabuf, offset, length,
+						 &slice);
+		if (!ret)
+			ret = phyrdma_mr_map_phyr(mr, &slice, iova);
+		if (ret) {
+			if (mr->dmabuf)
+				phyrdma_mr_release_dmabuf(mr);
+			goto err_free;
+		}
+	} else {
+		dma_buf_put(dmabuf);
+		umem_dmabuf = ib_umem_dmabuf_get_pinned(&dev->ibdev, offset,
+							length, fd, access);
+		if (IS_ERR(umem_dmabuf)) {
+			ret = PTR_ERR(umem_dmabuf);
+			goto err_free;
+		}
+		mr->umem = &umem_dmabuf->umem;
+		phyrdma_count(dev, PHYRDMA_CNT_ATTACHMENTS, 1);
+		ret = phyrdma_mr_map_umem(mr, mr->umem, umem_dmabuf->sgt, iova);
+		if (ret)
+			goto err_umem;
+	}
+
+	ret = phyrdma_mr_enable(mr, ibpd, iova, length, access);
+	if (ret)
+		goto err_unmap;
+	return &mr->ibmr;
+
+err_unmap:
+	phyrdma_mr_unmap(mr);
+	if (mr->dmabuf)
+		phyrdma_mr_release_dmabuf(mr);
+err_umem:
+	if (mr->umem) {
+		ib_umem_release(mr->umem);
+		phyrdma_count(dev, PHYRDMA_CNT_ATTACHMENTS, -1);
+	}
+err_free:
+	kfree(mr);
+	return ERR_PTR(ret);
+}
+
+/* ---- ordinary user memory ---------------------------------------------- */
+
+static void phyrdma_mr_unpin(struct phyrdma_mr *mr)
+{
+	struct phyr_slice all;
+	struct phyr_iter it;
+	bool more;
+
+	if (mr->user_phyr.len) {
+		phyr_slice_init(&all, &mr->user_phyr, 0, mr->user_phyr.len);
+		for (more = phyr_iter_start(&it, &all); more;
+		     more = phyr_iter_next(&it))
+			unpin_user_page_range_dirty_lock(
+				pfn_to_page(PHYS_PFN(it.paddr)),
+				it.len >> PAGE_SHIFT, mr->writable);
+	}
+	phyr_free(&mr->user_phyr);
+	atomic64_sub(mr->npages, &mr->mm->pinned_vm);
+	phyrdma_count(mr->dev, PHYRDMA_CNT_PINNED_PAGES, -(long)mr->npages);
+	mmdrop(mr->mm);
+	mr->mm = NULL;
+}
+
+/* Pin [start, start + length) and describe its pages as a phyr. */
+static int phyrdma_mr_pin(struct phyrdma_mr *mr, u64 start, u64 length)
+{
+	static const struct phyr_meta ram = { .kind = PHYR_MEM_RAM };
+	unsigned int gup = FOLL_LONGTERM | (mr->writable ? FOLL_WRITE : 0);
+	u64 first = start & PAGE_MASK, addr, left, npages;
+	unsigned long lock_limit;
+	struct page **pages;
+	long n, i;
+	int ret = 0;
+
+	npages = (PAGE_ALIGN(start + length) - first) >> PAGE_SHIFT;
+	lock_limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+	mr->mm = current->mm;
+	mmgrab(mr->mm);
+	mr->npages = npages;
+	phyrdma_count(mr->dev, PHYRDMA_CNT_PINNED_PAGES, npages);
+	if (atomic64_add_return(npages, &mr->mm->pinned_vm) > lock_limit &&
+	    !capable(CAP_IPC_LOCK)) {
+		ret = -ENOMEM;
+		goto err;
+	}
+
+	pages = (struct page **)__get_free_page(GFP_KERNEL);
+	if (!pages) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	mr->report.scratch_bytes = PAGE_SIZE;
+	phyr_init(&mr->user_phyr);
+	for (addr = first, left = npages; left; left -= n) {
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		n = pin_user_pages_fast(addr, min_t(u64, left,
+					PAGE_SIZE / sizeof(*pages)), gup, pages);
+		if (n <= 0) {
+			ret = n ? n : -EFAULT;
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			ret = phyr_append(&mr->user_phyr, page_to_phys(pages[i]),
+					  PAGE_SIZE, &ram, GFP_KERNEL);
+			if (ret) {
+				unpin_user_pages(pages + i, n - i);
+				break;
+			}
+		}
+		if (ret)
+			break;
+		addr += n << PAGE_SHIFT;
+	}
+	free_page((unsigned long)pages);
+	mr->report.scratch_bytes +=
+		(u64)mr->user_phyr.max_runs * sizeof(struct phys_vec) +
+		(u64)mr->user_phyr.max_segs * sizeof(struct phyr_seg);
+	if (ret)
+		goto err;
+	return 0;
+
+err:
+	phyrdma_mr_unpin(mr);
+	return ret;
+}
+
+struct ib_mr *phyrdma_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
+				  u64 iova, int access, struct ib_dmah *dmah,
+				  struct ib_udata *udata)
+{
+	struct phyrdma_dev *dev = to_pdev(ibpd->device);
+	struct phyr_slice slice;
+	struct phyrdma_mr *mr;
+	int ret;
+
+	if (dmah)
+		return ERR_PTR(-EOPNOTSUPP);
+	ret = ib_no_udata_io(udata);
+	if (ret)
+		return ERR_PTR(ret);
+	ret = phyrdma_mr_check_args(start, length, iova, access);
+	if (ret)
+		return ERR_PTR(ret);
+
+	mr = phyrdma_mr_new(ibpd, PHYRDMA_MR_SRC_USER);
+	if (!mr)
+		return ERR_PTR(-ENOMEM);
+	mr->writable = ib_access_writable(access);
+
+	if (READ_ONCE(legacy)) {
+		mr->umem = ib_umem_get_va(&dev->ibdev, start, length, access);
+		if (IS_ERR(mr->umem)) {
+			ret = PTR_ERR(mr->umem);
+			mr->umem = NULL;
+			goto err_free;
+		}
+		ret = phyrdma_mr_map_umem(mr, mr->umem,
+					  &mr->umem->sgt_append.sgt, iova);
+		if (ret)
+			goto err_release;
+	} else {
+		ret = phyrdma_mr_pin(mr, start, length);
+		if (ret)
+			goto err_free;
+		ret = phyr_slice_init(&slice, &mr->user_phyr,
+				      offset_in_page(start), length);
+		if (!ret)
+			ret = phyrdma_mr_map_phyr(mr, &slice, iova);
+		if (ret)
+			goto err_release;
+	}
+
+	ret = phyrdma_mr_enable(mr, ibpd, iova, length, access);
+	if (ret)
+		goto err_unmap;
+	return &mr->ibmr;
+
+err_unmap:
+	phyrdma_mr_unmap(mr);
+err_release:
+	if (mr->umem)
+		ib_umem_release(mr->umem);
+	else
+		phyrdma_mr_unpin(mr);
+err_free:
+	kfree(mr);
+	return ERR_PTR(ret);
+}
+
+int phyrdma_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
+{
+	struct phyrdma_mr *mr = to_pmr(ibmr);
+	struct phyrdma_dev *dev = mr->dev;
+
+	/* the device stops using the MR before anything under it goes */
+	phyrdma_hw_mr_disable(&dev->hw, mr->key);
+	phyrdma_count(dev, PHYRDMA_CNT_MRS, -1);
+	phyrdma_count(dev, PHYRDMA_CNT_MTT_ENTRIES, -(long)mr->mtt.nr_entries);
+	phyrdma_count(dev, PHYRDMA_CNT_IOVA_BYTES, -(long)mr->report.iova_bytes);
+
+	phyrdma_mr_unmap(mr);
+	if (mr->umem) {
+		if (mr->source == PHYRDMA_MR_SRC_DMABUF)
+			phyrdma_count(dev, PHYRDMA_CNT_ATTACHMENTS, -1);
+		ib_umem_release(mr->umem);
+	} else if (mr->dmabuf) {
+		phyrdma_mr_release_dmabuf(mr);
+	} else {
+		phyrdma_mr_unpin(mr);
+	}
+	kfree(mr);
+	return 0;
+}
+
+/* Called by the oracle with the MR held in place by the device layer. */
+void phyrdma_mr_fill_report(void *priv, void *arg)
+{
+	struct phyrdma_mr *mr = priv;
+	struct phyrdma_mr_report *out = arg;
+
+	*out = mr->report;
+	out->path = mr->path;
+	out->source = mr->source;
+}
