@@ -24,6 +24,9 @@ static void phyrdma_free_context(struct ibv_context *ibvctx);
 static const struct verbs_context_ops phyrdma_ctx_ops = {
 	.alloc_pd = phyrdma_alloc_pd,
 	.dealloc_pd = phyrdma_dealloc_pd,
+	.dereg_mr = phyrdma_dereg_mr,
+	.reg_dmabuf_mr = phyrdma_reg_dmabuf_mr,
+	.reg_mr = phyrdma_reg_mr,
 	.free_context = phyrdma_free_context,
 	.query_device_ex = phyrdma_query_device_ex,
 	.query_port = phyrdma_query_port,

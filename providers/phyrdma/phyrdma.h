@@ -49,5 +49,11 @@ int phyrdma_query_port(struct ibv_context *context, uint8_t port,
 		       struct ibv_port_attr *attr);
 struct ibv_pd *phyrdma_alloc_pd(struct ibv_context *context);
 int phyrdma_dealloc_pd(struct ibv_pd *pd);
+struct ibv_mr *phyrdma_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
+			      uint64_t hca_va, int access);
+struct ibv_mr *phyrdma_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t offset,
+				     size_t length, uint64_t iova, int fd,
+				     int access);
+int phyrdma_dereg_mr(struct verbs_mr *vmr);
 
 #endif /* PHYRDMA_PROVIDER_H */
