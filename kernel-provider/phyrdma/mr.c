@@ -180,7 +180,9 @@ static int phyrdma_mr_map_umem(struct phyrdma_mr *mr, struct ib_umem *umem,
 	/* the sg_table is the list of DMA addresses this path carries */
 	mr->report.scratch_bytes = (u64)sgt->orig_nents * sizeof(struct scatterlist);
 	mr->report.runs = sgt->nents;
-	mr->report.dma_first = sg_dma_address(umem->sgt_append.sgt.sgl);
+	/* umem tables start on a page: the MR begins pgoff into it */
+	mr->report.dma_first = sg_dma_address(umem->sgt_append.sgt.sgl) +
+			       (umem->address & ~PAGE_MASK);
 	if (dev->hw.iommu_mode == PHYRDMA_IOMMU_TRANSLATING)
 		for_each_sgtable_dma_sg(sgt, sg, k)
 			mr->report.iova_bytes += sg_dma_len(sg);

@@ -13,15 +13,26 @@ import sys
 import textwrap
 import unittest
 
-from phyrdma_base import phyrdma_devices, read, reload_phyrdma, run
+from phyrdma_base import phyrdma_devices, read_kv, reload_phyrdma, run
 
 HOLDER = textwrap.dedent('''
     import sys
+    sys.path.insert(0, sys.argv[2])
+    from phyrmem import ram_create, MiB
     from pyverbs.device import Context
+    from pyverbs.mr import MR, DmaBufMR
     from pyverbs.pd import PD
     from pyverbs.pyverbs_error import PyverbsRDMAError
     ctx = Context(name=sys.argv[1])
     pds = [PD(ctx) for _ in range(10)]
+    # an MR of each kind: user memory, and a dma-buf on each path
+    mrs = [MR(pds[0], 4 * MiB, 1)]
+    fd = ram_create(4 * MiB, 9)
+    mrs.append(DmaBufMR(pds[1], 4 * MiB, 1, dmabuf=fd))
+    open('/sys/module/phyrdma/parameters/legacy', 'w').write('1')
+    mrs.append(DmaBufMR(pds[2], 2 * MiB, 1, dmabuf=fd,
+                        offset=2 * MiB))
+    open('/sys/module/phyrdma/parameters/legacy', 'w').write('0')
     print('ready', flush=True)
     sys.stdin.readline()
     try:
@@ -29,9 +40,9 @@ HOLDER = textwrap.dedent('''
         print('alloc ok')
     except PyverbsRDMAError as ex:
         print('alloc errno', abs(ex.error_code))
-    for pd in pds:
+    for obj in mrs + pds:
         try:
-            pd.close()
+            obj.close()
         except PyverbsRDMAError:
             pass
     ctx.close()
@@ -47,7 +58,9 @@ class UnloadTest(unittest.TestCase):
         reload_phyrdma()
 
     def test_unload_with_open_objects(self):
-        holder = subprocess.Popen([sys.executable, '-c', HOLDER, 'phyrdma0'],
+        here = os.path.dirname(os.path.abspath(__file__))
+        holder = subprocess.Popen([sys.executable, '-c', HOLDER, 'phyrdma0',
+                                   here],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
         try:
@@ -72,5 +85,7 @@ class UnloadTest(unittest.TestCase):
         self.assertEqual(phyrdma_devices(), ['phyrdma0', 'phyrdma1'])
         for name in phyrdma_devices():
             pci = os.readlink(f'/sys/class/infiniband/{name}/device')
-            c = read(f'/sys/kernel/debug/phyrdma/{os.path.basename(pci)}/counters')
-            self.assertEqual(c.split(), ['ucontexts', '0', 'pds', '0'])
+            c = read_kv(f'/sys/kernel/debug/phyrdma/{os.path.basename(pci)}/counters')
+            self.assertLessEqual({'ucontexts', 'pds', 'mrs', 'mtt_pages',
+                                  'iova_bytes', 'pinned_pages'}, set(c))
+            self.assertEqual(set(c.values()), {0}, c)
