@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include <phyr/phyr.h>
+#include "../../kernel-provider/phyrdma/hw/mtt_layout.h"
 
 long compat_fail_alloc_after = -1;
 long compat_live_allocs;
@@ -659,6 +660,56 @@ static void test_nr_blocks(void)
 	      "large head");
 }
 
+/* The MTT's shape: one test of the layout arithmetic the driver uses. */
+static void test_mtt_layout(void)
+{
+	static const struct {
+		u64 entries;
+		u32 levels;
+		u64 pages[4];
+		u64 total;
+	} cases[] = {
+		{ 1, 1, { 1 }, 1 },
+		{ 512, 1, { 1 }, 1 },
+		{ 513, 2, { 2, 1 }, 3 },
+		{ 262144, 2, { 512, 1 }, 513 },		/* 1 GiB of 4 KiB */
+		{ 262145, 3, { 513, 2, 1 }, 516 },
+		{ 4194304, 3, { 8192, 16, 1 }, 8209 },	/* 16 GiB of 4 KiB */
+		{ 1ULL << 36, 4, { 1ULL << 27, 1ULL << 18, 512, 1 },
+		  (1ULL << 27) + (1ULL << 18) + 513 },
+	};
+	struct phyrdma_mtt_layout l;
+	unsigned int c, k, bad = 0;
+	u64 page;
+
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		CHECK(phyrdma_mtt_layout(cases[c].entries, &l) == 0 &&
+		      l.levels == cases[c].levels && l.total_pages == cases[c].total,
+		      "%" PRIu64 " entries: %u levels, %" PRIu64 " pages",
+		      cases[c].entries, l.levels, l.total_pages);
+		for (k = 0; k < l.levels; k++)
+			CHECK(l.pages[k] == cases[c].pages[k] &&
+			      l.first[k] == (k ? l.first[k - 1] + l.pages[k - 1] : 0),
+			      "%" PRIu64 " entries, level %u", cases[c].entries, k);
+	}
+	CHECK(phyrdma_mtt_layout(0, &l) == -EINVAL, "no entries");
+	CHECK(phyrdma_mtt_layout((1ULL << 36) + 1, &l) == -E2BIG, "five levels");
+
+	/* the slots of a walk spell the index in base 512, root first */
+	phyrdma_mtt_layout(4194304, &l);
+	for (c = 0; c < 100000; c++) {
+		u64 index = rnd() % 4194304, rebuilt = 0;
+
+		for (k = l.levels; k-- > 0; )
+			rebuilt = rebuilt * 512 + phyrdma_mtt_slot(index, k, &page);
+		if (rebuilt != index || page != index / 512)
+			bad++;
+	}
+	CHECK(bad == 0, "%u walks do not reach their entry", bad);
+	CHECK(phyrdma_mtt_slot(262145, 0, &page) == 1 && page == 512, "leaf slot");
+	CHECK(phyrdma_mtt_slot(262145, 2, &page) == 1 && page == 0, "root slot");
+}
+
 static void test_no_leaks(void)
 {
 	CHECK(compat_live_allocs == 0, "leaked %ld allocations", compat_live_allocs);
@@ -673,7 +724,7 @@ static const struct {
 	T(test_validate), T(test_slice_init), T(test_run_iterator),
 	T(test_meta_checks), T(test_direct_table), T(test_direct_random),
 	T(test_translated), T(test_iova_place), T(test_translated_layout),
-	T(test_policy_errors), T(test_nr_blocks),
+	T(test_policy_errors), T(test_nr_blocks), T(test_mtt_layout),
 	T(test_no_leaks),
 #undef T
 };
