@@ -50,6 +50,8 @@ static int caps_show(struct seq_file *s, void *unused)
 	seq_printf(s, "page_size_cap 0x%llx\n", caps->page_size_cap);
 	seq_printf(s, "max_pd %u\n", caps->max_pd);
 	seq_printf(s, "max_msg_sz %u\n", caps->max_msg_sz);
+	seq_printf(s, "max_mr %u\n", caps->max_mr);
+	seq_printf(s, "max_mr_size 0x%llx\n", caps->max_mr_size);
 	seq_printf(s, "lid %u\n", dev->lid);
 	seq_printf(s, "node_guid 0x%016llx\n", be64_to_cpu(dev->ibdev.node_guid));
 	return 0;

@@ -71,9 +71,13 @@ class QueryDeviceTest(PhyrdmaTestCase):
         self.assertEqual(cap, sum(1 << s for s in range(12, 31)))
 
     def test_no_promises_beyond_implementation(self):
-        # MRs, CQs and QPs do not exist yet: the device must not claim them.
+        # CQs and QPs do not exist yet: the device must not claim them.
+        # MRs do, with the limits of the device's MR table.
         attr = self.ctx.query_device()
-        self.assertEqual(attr.max_mr, 0)
+        c = caps(self.dev_name)
+        self.assertEqual(attr.max_mr, c['max_mr'])
+        self.assertEqual(attr.max_mr_size, c['max_mr_size'])
+        self.assertGreaterEqual(attr.max_mr_size, 16 << 30)
         self.assertEqual(attr.max_cq, 0)
         self.assertEqual(attr.max_qp, 0)
 

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 """Protection domains: allocation, release, accounting."""
+import os
 import subprocess
 import sys
 import textwrap
@@ -41,17 +42,27 @@ class PDTest(PhyrdmaTestCase):
         # destroy every object when the file is released, and the driver
         # must see each of them go.
         child = subprocess.run([sys.executable, '-c', textwrap.dedent(f'''
-            import os
+            import os, sys
+            sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
+            from phyrmem import ram_create
             from pyverbs.device import Context
+            from pyverbs.mr import MR, DmaBufMR
             from pyverbs.pd import PD
             ctxs = [Context(name='{self.dev_name}') for _ in range(3)]
             pds = [PD(c) for c in ctxs for _ in range(50)]
+            mrs = [MR(pds[0], 1 << 20, 1),
+                   DmaBufMR(pds[1], 1 << 20, 1, dmabuf=ram_create(1 << 20))]
             print(open('{debugfs_dir(self.dev_name)}/counters').read(), flush=True)
             os._exit(0)
             ''')], capture_output=True, text=True, timeout=60)
         self.assertEqual(child.returncode, 0, child.stderr)
-        self.assertEqual(child.stdout.split(), ['ucontexts', '4', 'pds', '150'])
-        self.assert_counters(ucontexts=1, pds=0)
+        words = child.stdout.split()
+        got = dict(zip(words[::2], map(int, words[1::2])))
+        self.assertEqual((got['ucontexts'], got['pds'], got['mrs'],
+                          got['dmabuf_attachments'], got['pinned_pages']),
+                         (4, 150, 2, 1, 256))
+        self.assert_counters(ucontexts=1, pds=0, mrs=0, dmabuf_attachments=0,
+                             pinned_pages=0, mtt_pages=0, iova_bytes=0)
 
     def test_many_contexts(self):
         ctxs = [Context(name=self.dev_name) for _ in range(16)]
