@@ -244,7 +244,7 @@ static long phyr_ram_create(struct phyr_ram_create __user *uarg)
 					0 : req.order)) - 1))
 		return -EINVAL;
 
-	buf = kzalloc(sizeof(*buf), GFP_KERNEL);
+	buf = kzalloc_obj(*buf);
 	if (!buf)
 		return -ENOMEM;
 	phyr_init(&buf->phyr);

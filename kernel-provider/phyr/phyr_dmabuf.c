@@ -40,19 +40,20 @@ struct sg_table *phyr_to_sgt(const struct phyr_slice *slice, gfp_t gfp)
 	struct sg_table *sgt;
 	unsigned int nents = 0;
 	u64 off, chunk;
+	unsigned int n;
 	bool more;
 	int ret;
 
 	for (more = phyr_iter_start(&it, slice); more; more = phyr_iter_next(&it)) {
 		if (it.meta->kind != PHYR_MEM_RAM)
 			return ERR_PTR(-EOPNOTSUPP);
-		if (check_add_overflow(nents, (unsigned int)DIV_ROUND_UP_ULL(
-				it.len + offset_in_page(it.paddr), PHYR_SG_MAX),
-				&nents))
+		n = DIV_ROUND_UP_ULL(it.len + offset_in_page(it.paddr),
+				     PHYR_SG_MAX);
+		if (check_add_overflow(nents, n, &nents))
 			return ERR_PTR(-ENOMEM);
 	}
 
-	sgt = kzalloc(sizeof(*sgt), gfp);
+	sgt = kzalloc_obj(*sgt, gfp);
 	if (!sgt)
 		return ERR_PTR(-ENOMEM);
 	ret = sg_alloc_table(sgt, nents, gfp);

@@ -68,7 +68,7 @@ static int phyrdma_mr_check_args(u64 start, u64 length, u64 iova, int access)
 
 static struct phyrdma_mr *phyrdma_mr_new(struct ib_pd *ibpd, int source)
 {
-	struct phyrdma_mr *mr = kzalloc(sizeof(*mr), GFP_KERNEL);
+	struct phyrdma_mr *mr = kzalloc_obj(*mr);
 
 	if (!mr)
 		return NULL;
@@ -382,15 +382,18 @@ static void phyrdma_mr_unpin(struct phyrdma_mr *mr)
 {
 	struct phyr_slice all;
 	struct phyr_iter it;
+	struct page *page;
 	bool more;
 
 	if (mr->user_phyr.len) {
 		phyr_slice_init(&all, &mr->user_phyr, 0, mr->user_phyr.len);
 		for (more = phyr_iter_start(&it, &all); more;
-		     more = phyr_iter_next(&it))
-			unpin_user_page_range_dirty_lock(
-				pfn_to_page(PHYS_PFN(it.paddr)),
-				it.len >> PAGE_SHIFT, mr->writable);
+		     more = phyr_iter_next(&it)) {
+			page = pfn_to_page(PHYS_PFN(it.paddr));
+			unpin_user_page_range_dirty_lock(page,
+							 it.len >> PAGE_SHIFT,
+							 mr->writable);
+		}
 	}
 	phyr_free(&mr->user_phyr);
 	atomic64_sub(mr->npages, &mr->mm->pinned_vm);
@@ -434,8 +437,8 @@ static int phyrdma_mr_pin(struct phyrdma_mr *mr, u64 start, u64 length)
 			ret = -EINTR;
 			break;
 		}
-		n = pin_user_pages_fast(addr, min_t(u64, left,
-					PAGE_SIZE / sizeof(*pages)), gup, pages);
+		n = min_t(u64, left, PAGE_SIZE / sizeof(*pages));
+		n = pin_user_pages_fast(addr, n, gup, pages);
 		if (n <= 0) {
 			ret = n ? n : -EFAULT;
 			break;

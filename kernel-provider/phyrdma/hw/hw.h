@@ -48,7 +48,7 @@ struct iommu_domain;
 /* MR table: the index is the key's upper 24 bits, the low 8 a variant */
 #define PHYRDMA_HW_MR_INDEX_BITS	24
 #define PHYRDMA_HW_MAX_MR		(BIT(PHYRDMA_HW_MR_INDEX_BITS) - 1)
-#define PHYRDMA_HW_MAX_MR_SIZE		(1ULL << 40)
+#define PHYRDMA_HW_MAX_MR_SIZE		BIT_ULL(40)
 
 /* MR access rights the device checks */
 #define PHYRDMA_HW_ACCESS_LOCAL_WRITE	BIT(0)
@@ -137,7 +137,7 @@ struct phyrdma_hw {
 	enum phyrdma_iommu_mode iommu_mode;
 	struct ida pd_ida;
 	struct iommu_domain *domain;
-	struct mutex mr_lock;
+	struct mutex mr_lock;	/* MR table vs. the engine */
 	struct xarray mrs;
 	u8 mr_variant;
 	atomic64_t mtt_pages;

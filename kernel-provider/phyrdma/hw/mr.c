@@ -113,7 +113,7 @@ int phyrdma_hw_mr_enable(struct phyrdma_hw *hw,
 	u32 index;
 	int ret;
 
-	e = kzalloc(sizeof(*e), GFP_KERNEL);
+	e = kzalloc_obj(*e);
 	if (!e)
 		return -ENOMEM;
 	e->params = *params;
