@@ -112,9 +112,9 @@ static int phyr_ram_alloc_folios(struct phyr_ram_buf *buf, u32 order,
 	if (!buf->folios)
 		return -ENOMEM;
 	for (i = 0; i < nr; i++) {
-		buf->folios[i] = folio_alloc(GFP_HIGHUSER | __GFP_ZERO |
-					     __GFP_NOWARN | __GFP_RETRY_MAYFAIL,
-					     order);
+		buf->folios[i] = folio_alloc(GFP_HIGHUSER | __GFP_ACCOUNT |
+					     __GFP_ZERO | __GFP_NOWARN |
+					     __GFP_RETRY_MAYFAIL, order);
 		if (!buf->folios[i])
 			return -ENOMEM;
 		buf->nr_folios++;
@@ -353,7 +353,8 @@ static struct miscdevice phyr_ram_misc = {
 	.minor = MISC_DYNAMIC_MINOR,
 	.name = "phyr_ram",
 	.fops = &phyr_ram_fops,
-	.mode = 0666,
+	/* a test exporter: it hands out RAM, so only root may ask */
+	.mode = 0600,
 };
 
 static int __init phyr_ram_init(void)

@@ -45,25 +45,29 @@ static void phyr_dma_iova_teardown(struct phyr_dma_map *map)
 {
 	struct phyr_dma_stats *st = &map->stats;
 
+	if (!map->use_iova)
+		return;
 	if (!map->linked) {
 		dma_iova_free(map->dev, &map->state);
-		return;
-	}
-	if (map->iova_first) {
+	} else if (!map->iova_first &&
+		   map->linked == dma_iova_size(&map->state)) {
+		/* the link covers the reservation: the one-call teardown */
+		dma_iova_destroy(map->dev, &map->state, map->linked, map->dir,
+				 map->attrs);
+		st->syncs++;
+	} else {
 		/*
-		 * The reservation starts with an unlinked lead, which
-		 * dma_iova_destroy() would try to unmap: unlink what was linked,
-		 * then free the whole reservation.
+		 * dma_iova_destroy() would unmap from the reservation's start
+		 * and free only what it unmapped: unlink exactly what was
+		 * linked, then free the whole reservation.
 		 */
 		dma_iova_unlink(map->dev, &map->state, map->iova_first,
 				map->linked, map->dir, map->attrs);
 		dma_iova_free(map->dev, &map->state);
-	} else {
-		dma_iova_destroy(map->dev, &map->state, map->linked, map->dir,
-				 map->attrs);
+		st->syncs++;
 	}
-	st->syncs++;
 	map->linked = 0;
+	map->use_iova = false;
 }
 
 static void phyr_dma_direct_teardown(struct phyr_dma_map *map)
@@ -78,6 +82,38 @@ static void phyr_dma_direct_teardown(struct phyr_dma_map *map)
 	map->nr_dma_runs = 0;
 }
 
+/**
+ * phyr_dma_granule_run - the IOVA granules a piece of a slice occupies
+ * @it: the piece
+ * @slice: its slice
+ * @phys: output: first byte to link, granule-aligned
+ * @len: output: bytes to link, a whole number of granules
+ *
+ * Runs are linked back to back, so only the first may start and only the
+ * last may end inside a granule; both are widened to whole granules, which
+ * the IOMMU maps either way (and which keeps dma_iova_link() from bouncing
+ * a partial granule through swiotlb for the MR's lifetime).
+ *
+ * Return: 0; -EINVAL for a run boundary inside a granule.
+ */
+int phyr_dma_granule_run(const struct phyr_iter *it,
+			 const struct phyr_slice *slice, phys_addr_t *phys,
+			 u64 *len)
+{
+	const u64 gmask = PHYR_IOVA_GRANULE - 1;
+	bool first = !it->offset, last = it->offset + it->len == slice->len;
+	u64 start = it->paddr, end = it->paddr + it->len;
+
+	if ((!first && (start & gmask)) || (!last && (end & gmask)))
+		return -EINVAL;
+	start &= ~gmask;
+	end = ALIGN(end, PHYR_IOVA_GRANULE);
+	*phys = start;
+	*len = end - start;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(phyr_dma_granule_run);
+
 /* Reserve IOVA so that the slice can be placed as the hint asks. */
 static int phyr_dma_iova_reserve(struct phyr_dma_map *map,
 				 const struct phyr_slice *slice, u64 pgoff,
@@ -89,6 +125,9 @@ static int phyr_dma_iova_reserve(struct phyr_dma_map *map,
 	u64 span;
 	int ret;
 
+	/* the placement arithmetic assumes the IOMMU's granule is ours */
+	if (dma_get_merge_boundary(map->dev) != PHYR_IOVA_GRANULE - 1)
+		return 1;
 	ret = phyr_iova_place(hint->iova, pgoff, slice->len, pgsz, &pl);
 	if (ret)
 		return ret;
@@ -181,17 +220,9 @@ static int phyr_dma_map_iova(struct phyr_dma_map *map,
 
 	for (more = phyr_iter_start(&it, slice); more;
 	     more = phyr_iter_next(&it)) {
-		/*
-		 * dma_iova_link() places a run with a mid-granule start only at
-		 * offset 0, so the first run is linked from its granule's start:
-		 * the IOMMU maps whole granules either way.
-		 */
-		phys = it.paddr;
-		len = it.len;
-		if (!it.offset) {
-			phys -= pgoff;
-			len += pgoff;
-		}
+		ret = phyr_dma_granule_run(&it, slice, &phys, &len);
+		if (ret)
+			goto err;
 		ret = dma_iova_link(map->dev, &map->state, phys,
 				    map->iova_first + map->linked, len, map->dir,
 				    map->attrs);

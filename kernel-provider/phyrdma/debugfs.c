@@ -182,12 +182,9 @@ static long oracle_translate(struct phyrdma_dev *dev, void __user *uarg)
 	return copy_to_user(uarg, &t, sizeof(t)) ? -EFAULT : 0;
 }
 
-static void oracle_dmabuf_invalidate(struct dma_buf_attachment *attach)
-{
-}
-
+/* pinned, like the MR path: no revocation */
 static const struct dma_buf_attach_ops oracle_attach_ops = {
-	.invalidate_mappings = oracle_dmabuf_invalidate,
+	.allow_peer2peer = false,
 };
 
 /* The bare two-step DMA API over a buffer's runs, timed. */
@@ -201,6 +198,16 @@ static int oracle_link_runs(struct device *ddev, const struct phyr_slice *slice,
 	bool more;
 	int ret = 0;
 
+	ret = phyr_slice_check_meta(slice);
+	if (ret)
+		return ret;
+	for (more = phyr_iter_start(&it, slice); more; more = phyr_iter_next(&it)) {
+		if (it.meta->kind != PHYR_MEM_RAM ||
+		    phyr_dma_granule_run(&it, slice, &phys, &len))
+			return -EOPNOTSUPP;
+	}
+	if (dma_get_merge_boundary(ddev) != PHYR_IOVA_GRANULE - 1)
+		return -EOPNOTSUPP;
 	phyr_iter_start(&it, slice);
 	pgoff = it.paddr & (PHYR_IOVA_GRANULE - 1);
 	f->iova_bytes = ALIGN(pgoff + slice->len, PHYR_IOVA_GRANULE);
@@ -208,12 +215,7 @@ static int oracle_link_runs(struct device *ddev, const struct phyr_slice *slice,
 	if (!dma_iova_try_alloc(ddev, &state, 0, f->iova_bytes))
 		return -EOPNOTSUPP;
 	for (more = phyr_iter_start(&it, slice); more; more = phyr_iter_next(&it)) {
-		phys = it.paddr;
-		len = it.len;
-		if (!it.offset) {
-			phys -= pgoff;
-			len += pgoff;
-		}
+		phyr_dma_granule_run(&it, slice, &phys, &len);
 		ret = dma_iova_link(ddev, &state, phys, linked, len,
 				    DMA_BIDIRECTIONAL, 0);
 		if (ret)
@@ -225,7 +227,15 @@ static int oracle_link_runs(struct device *ddev, const struct phyr_slice *slice,
 		ret = dma_iova_sync(ddev, &state, 0, linked);
 	f->link_ns = ktime_get_ns() - t0;
 	t0 = ktime_get_ns();
-	dma_iova_destroy(ddev, &state, linked, DMA_BIDIRECTIONAL, 0);
+	if (linked == dma_iova_size(&state)) {
+		dma_iova_destroy(ddev, &state, linked, DMA_BIDIRECTIONAL, 0);
+	} else {
+		/* a failed link: free the whole reservation, not just the part */
+		if (linked)
+			dma_iova_unlink(ddev, &state, 0, linked,
+					DMA_BIDIRECTIONAL, 0);
+		dma_iova_free(ddev, &state);
+	}
 	f->destroy_ns = ktime_get_ns() - t0;
 	return ret;
 }

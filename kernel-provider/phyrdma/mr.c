@@ -58,7 +58,7 @@ static int phyrdma_mr_check_args(u64 start, u64 length, u64 iova, int access)
 	if (!length || length > PHYRDMA_HW_MAX_MR_SIZE)
 		return -EINVAL;
 	if (check_add_overflow(start, length, &end) ||
-	    check_add_overflow(iova, length - 1, &end))
+	    check_add_overflow(iova, length, &end))
 		return -EOVERFLOW;
 	/* DMA keeps the offset within a page; so must the device address */
 	if ((start ^ iova) & ~PAGE_MASK)
@@ -231,19 +231,12 @@ static int phyrdma_mr_enable(struct phyrdma_mr *mr, struct ib_pd *ibpd,
 
 /* ---- dma-buf ---------------------------------------------------------- */
 
-static void phyrdma_dmabuf_invalidate(struct dma_buf_attachment *attach)
-{
-	struct phyrdma_mr *mr = attach->importer_priv;
-
-	/* pinned: the exporter must not move the buffer under us */
-	ibdev_warn_ratelimited(&mr->dev->ibdev,
-			       "exporter %s asked to move a pinned buffer\n",
-			       attach->dmabuf->exp_name);
-}
-
+/*
+ * Pinned attachments: no invalidate_mappings callback, so exporters see the
+ * attachment as not revocable (revocation is not implemented yet).
+ */
 static const struct dma_buf_attach_ops phyrdma_dmabuf_attach_ops = {
 	.allow_peer2peer = false,
-	.invalidate_mappings = phyrdma_dmabuf_invalidate,
 };
 
 static void phyrdma_mr_release_dmabuf(struct phyrdma_mr *mr)
@@ -287,6 +280,10 @@ static int phyrdma_mr_get_dmabuf_phyr(struct phyrdma_mr *mr,
 		else
 			mr->dphyr = phyr;
 	}
+	/* a dynamic importer waits for moves the pin may have started */
+	if (!ret && dma_resv_wait_timeout(dmabuf->resv, DMA_RESV_USAGE_KERNEL,
+					  false, MAX_SCHEDULE_TIMEOUT) <= 0)
+		ret = -ETIMEDOUT;
 	dma_resv_unlock(dmabuf->resv);
 	if (ret)
 		return ret;
@@ -380,6 +377,7 @@ err_free:
 
 static void phyrdma_mr_unpin(struct phyrdma_mr *mr)
 {
+	unsigned long pfn, end, n;
 	struct phyr_slice all;
 	struct phyr_iter it;
 	struct page *page;
@@ -389,10 +387,18 @@ static void phyrdma_mr_unpin(struct phyrdma_mr *mr)
 		phyr_slice_init(&all, &mr->user_phyr, 0, mr->user_phyr.len);
 		for (more = phyr_iter_start(&it, &all); more;
 		     more = phyr_iter_next(&it)) {
-			page = pfn_to_page(PHYS_PFN(it.paddr));
-			unpin_user_page_range_dirty_lock(page,
-							 it.len >> PAGE_SHIFT,
-							 mr->writable);
+			pfn = PHYS_PFN(it.paddr);
+			end = pfn + (it.len >> PAGE_SHIFT);
+			/*
+			 * A merged run may cross memory sections; the memmap
+			 * is contiguous within a MAX_PAGE_ORDER block.
+			 */
+			for (; pfn < end; pfn += n) {
+				n = min(end, ALIGN(pfn + 1, MAX_ORDER_NR_PAGES)) - pfn;
+				page = pfn_to_page(pfn);
+				unpin_user_page_range_dirty_lock(page, n,
+								 mr->writable);
+			}
 		}
 	}
 	phyr_free(&mr->user_phyr);

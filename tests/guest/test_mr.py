@@ -444,6 +444,9 @@ class BadInputTest(MrTestBase):
                 self.assertErrno(errno.EINVAL, reg, PAGE, size, iova, fd, LW)
                 self.assertErrno(errno.EOVERFLOW, reg, 0, size,
                                  (1 << 64) - PAGE, fd, LW)
+                # ending exactly at 2^64 is a wrap too
+                self.assertErrno(errno.EOVERFLOW, reg, 0, PAGE,
+                                 (1 << 64) - PAGE, fd, LW)
                 self.assertErrno(errno.EINVAL, reg, 0, PAGE, iova + 8, fd, LW)
                 self.assertErrno(errno.EINVAL, reg, 0, PAGE, iova, fd,
                                  REMOTE_WRITE)

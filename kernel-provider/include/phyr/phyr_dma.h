@@ -94,6 +94,9 @@ int phyr_dma_map(struct phyr_dma_map *map, struct device *dev,
 		 const struct phyr_dma_hint *hint, enum dma_data_direction dir,
 		 unsigned long attrs, phyr_dma_emit_fn emit, void *ctx);
 void phyr_dma_unmap(struct phyr_dma_map *map);
+int phyr_dma_granule_run(const struct phyr_iter *it,
+			 const struct phyr_slice *slice, phys_addr_t *phys,
+			 u64 *len);
 
 struct sg_table *phyr_to_sgt(const struct phyr_slice *slice, gfp_t gfp);
 void phyr_free_sgt(struct sg_table *sgt);
