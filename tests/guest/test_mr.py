@@ -106,6 +106,11 @@ def user_layout(addr, length):
     return slice_runs(layout, addr % PAGE, length)
 
 
+def pm_stats(path):
+    with open(path) as f:
+        return {k: int(v) for k, v in (line.split() for line in f)}
+
+
 def pattern(n, seed):
     """Content unique per page, so a wrong MTT entry shows."""
     return os.urandom(n)
@@ -257,6 +262,46 @@ class DmabufMrTest(MrTestBase):
         mr.close()
         pd.close()
 
+    def test_concurrent_registration(self):
+        """Threads register, read through the oracle and deregister on one
+        buffer at once, on both paths; every read sees the buffer."""
+        import threading
+        size = 4 * MiB
+        fd, cpu, layout = self.ram(size, 4, pm.SHUFFLE)
+        want = bytes(cpu[:size])
+        errors = []
+
+        def worker(n):
+            try:
+                with Pd(self.dev_name) as pd, \
+                        pm.Oracle(debugfs_dir(self.dev_name)) as o:
+                    for i in range(12):
+                        off = ((n * 13 + i) % 16) * 64 * KiB
+                        iova = 0x7f0000200000 + n * GiB + off
+                        with pd.reg_dmabuf_mr(off, MiB, iova, fd, LW) as mr:
+                            if o.read(mr.lkey, iova, MiB) != want[off:off + MiB]:
+                                errors.append(f'thread {n} pass {i}')
+            except Exception as ex:  # reported below, in the main thread
+                errors.append(f'thread {n}: {ex!r}')
+
+        import time
+        stats = f'{debugfs_dir(self.dev_name)}/stats'
+        before = pm_stats(stats)
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        legacy = False
+        while any(t.is_alive() for t in threads):
+            legacy = not legacy
+            self.set_legacy(legacy)
+            time.sleep(0.002)
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        after = pm_stats(stats)
+        self.assertEqual(after['reg_phyr'] + after['reg_legacy'] -
+                         before['reg_phyr'] - before['reg_legacy'], 48)
+
     def test_mtt_multi_level(self):
         """A 4 KiB-page MR past 512 entries needs a two-level MTT."""
         size = 4 * MiB
@@ -405,6 +450,35 @@ class UserMrTest(MrTestBase):
         self.assertEqual(self.oracle.read(mr.lkey, mr.buf, 700), b'phyrdma' * 100)
         mr.close()
         pd.close()
+
+    def test_memlock_limit(self):
+        """An unprivileged process may not pin beyond RLIMIT_MEMLOCK."""
+        import subprocess
+        import sys
+        import textwrap
+        here = os.path.dirname(os.path.abspath(__file__))
+        child = subprocess.run([sys.executable, '-c', textwrap.dedent(f'''
+            import mmap, os, resource, sys, ctypes
+            sys.path.insert(0, {here!r})
+            from rawverbs import Pd
+            resource.setrlimit(resource.RLIMIT_MEMLOCK, (1 << 20, 1 << 20))
+            os.setgid(65534)
+            os.setuid(65534)
+            buf = mmap.mmap(-1, 4 << 20)
+            base = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+            with Pd({self.dev_name!r}) as pd:
+                try:
+                    pd.reg_mr(base, 4 << 20, base, 1).close()
+                    print('registered')
+                except OSError as ex:
+                    print('errno', ex.errno)
+                pd.reg_mr(base, 512 << 10, base, 1).close()
+                print('small ok')
+            ''')], capture_output=True, text=True, timeout=60)
+        self.assertEqual(child.returncode, 0, child.stderr)
+        self.assertEqual(child.stdout.split('\n')[:2],
+                         [f'errno {errno.ENOMEM}', 'small ok'])
+        self.assertEqual(counters(self.dev_name)['pinned_pages'], 0)
 
     def test_pinned_accounting(self):
         addr, view = self.anon(4 * MiB)
