@@ -193,24 +193,24 @@ static int oracle_link_runs(struct device *ddev, const struct phyr_slice *slice,
 {
 	struct dma_iova_state state;
 	struct phyr_iter it;
-	u64 pgoff, linked = 0, t0, len;
+	u64 linked = 0, t0, len;
 	phys_addr_t phys;
 	bool more;
 	int ret = 0;
 
+	if (dma_get_merge_boundary(ddev) != PHYR_IOVA_GRANULE - 1)
+		return -EOPNOTSUPP;
 	ret = phyr_slice_check_meta(slice);
 	if (ret)
 		return ret;
+	/* untimed: what the mapper would refuse, and the granules to reserve */
+	f->iova_bytes = 0;
 	for (more = phyr_iter_start(&it, slice); more; more = phyr_iter_next(&it)) {
 		if (it.meta->kind != PHYR_MEM_RAM ||
 		    phyr_dma_granule_run(&it, slice, &phys, &len))
 			return -EOPNOTSUPP;
+		f->iova_bytes += len;
 	}
-	if (dma_get_merge_boundary(ddev) != PHYR_IOVA_GRANULE - 1)
-		return -EOPNOTSUPP;
-	phyr_iter_start(&it, slice);
-	pgoff = it.paddr & (PHYR_IOVA_GRANULE - 1);
-	f->iova_bytes = ALIGN(pgoff + slice->len, PHYR_IOVA_GRANULE);
 	t0 = ktime_get_ns();
 	if (!dma_iova_try_alloc(ddev, &state, 0, f->iova_bytes))
 		return -EOPNOTSUPP;

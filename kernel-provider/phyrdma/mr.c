@@ -102,9 +102,6 @@ static int phyrdma_mr_map_phyr(struct phyrdma_mr *mr,
 	struct phyr_pgsz pgsz;
 	int ret;
 
-	ret = phyr_slice_check_meta(slice);
-	if (ret)
-		return ret;
 	ret = phyr_best_pgsz(slice, &req, &pgsz);
 	if (ret)
 		return ret;
@@ -293,6 +290,22 @@ static int phyrdma_mr_get_dmabuf_phyr(struct phyrdma_mr *mr,
 	return ret ? -EINVAL : 0;
 }
 
+static void phyrdma_mr_unpin(struct phyrdma_mr *mr);
+
+/* Give back the memory an MR was built on, whichever path built it. */
+static void phyrdma_mr_release(struct phyrdma_mr *mr)
+{
+	if (mr->umem) {
+		if (mr->source == PHYRDMA_MR_SRC_DMABUF)
+			phyrdma_count(mr->dev, PHYRDMA_CNT_ATTACHMENTS, -1);
+		ib_umem_release(mr->umem);
+	} else if (mr->dmabuf) {
+		phyrdma_mr_release_dmabuf(mr);
+	} else if (mr->mm) {
+		phyrdma_mr_unpin(mr);
+	}
+}
+
 struct ib_mr *phyrdma_reg_user_mr_dmabuf(struct ib_pd *ibpd, u64 offset,
 					 u64 length, u64 iova, int fd,
 					 int access, struct ib_dmah *dmah,
@@ -334,11 +347,8 @@ struct ib_mr *phyrdma_reg_user_mr_dmabuf(struct ib_pd *ibpd, u64 offset,
 						 &slice);
 		if (!ret)
 			ret = phyrdma_mr_map_phyr(mr, &slice, iova);
-		if (ret) {
-			if (mr->dmabuf)
-				phyrdma_mr_release_dmabuf(mr);
-			goto err_free;
-		}
+		if (ret)
+			goto err_release;
 	} else {
 		dma_buf_put(dmabuf);
 		umem_dmabuf = ib_umem_dmabuf_get_pinned(&dev->ibdev, offset,
@@ -351,7 +361,7 @@ struct ib_mr *phyrdma_reg_user_mr_dmabuf(struct ib_pd *ibpd, u64 offset,
 		phyrdma_count(dev, PHYRDMA_CNT_ATTACHMENTS, 1);
 		ret = phyrdma_mr_map_umem(mr, mr->umem, umem_dmabuf->sgt, iova);
 		if (ret)
-			goto err_umem;
+			goto err_release;
 	}
 
 	ret = phyrdma_mr_enable(mr, ibpd, iova, length, access);
@@ -361,13 +371,8 @@ struct ib_mr *phyrdma_reg_user_mr_dmabuf(struct ib_pd *ibpd, u64 offset,
 
 err_unmap:
 	phyrdma_mr_unmap(mr);
-	if (mr->dmabuf)
-		phyrdma_mr_release_dmabuf(mr);
-err_umem:
-	if (mr->umem) {
-		ib_umem_release(mr->umem);
-		phyrdma_count(dev, PHYRDMA_CNT_ATTACHMENTS, -1);
-	}
+err_release:
+	phyrdma_mr_release(mr);
 err_free:
 	kfree(mr);
 	return ERR_PTR(ret);
@@ -528,10 +533,7 @@ struct ib_mr *phyrdma_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 err_unmap:
 	phyrdma_mr_unmap(mr);
 err_release:
-	if (mr->umem)
-		ib_umem_release(mr->umem);
-	else
-		phyrdma_mr_unpin(mr);
+	phyrdma_mr_release(mr);
 err_free:
 	kfree(mr);
 	return ERR_PTR(ret);
@@ -549,15 +551,7 @@ int phyrdma_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 	phyrdma_count(dev, PHYRDMA_CNT_IOVA_BYTES, -(long)mr->report.iova_bytes);
 
 	phyrdma_mr_unmap(mr);
-	if (mr->umem) {
-		if (mr->source == PHYRDMA_MR_SRC_DMABUF)
-			phyrdma_count(dev, PHYRDMA_CNT_ATTACHMENTS, -1);
-		ib_umem_release(mr->umem);
-	} else if (mr->dmabuf) {
-		phyrdma_mr_release_dmabuf(mr);
-	} else {
-		phyrdma_mr_unpin(mr);
-	}
+	phyrdma_mr_release(mr);
 	kfree(mr);
 	return 0;
 }

@@ -23,25 +23,26 @@ PATH_PHYR, PATH_LEGACY = 1, 2
 SRC_USER, SRC_DMABUF = 1, 2
 
 
-def _ioc(direction, typ, nr, size):
+def ioc(direction, typ, nr, size):
+    """_IOC(): an ioctl number from its direction, type, number and size."""
     return direction << 30 | size << 16 | ord(typ) << 8 | nr
 
 
-_W, _R = 1, 2
+IOC_W, IOC_R = _W, _R = 1, 2
 _CREATE = struct.Struct('=QIIiI')
 _LAYOUT = struct.Struct('=iIQ')
 _RUN = struct.Struct('=QQII')
-PHYR_RAM_IOC_CREATE = _ioc(_W | _R, 'p', 0, _CREATE.size)
-PHYR_RAM_IOC_LAYOUT = _ioc(_W | _R, 'p', 1, _LAYOUT.size)
+PHYR_RAM_IOC_CREATE = ioc(_W | _R, 'p', 0, _CREATE.size)
+PHYR_RAM_IOC_LAYOUT = ioc(_W | _R, 'p', 1, _LAYOUT.size)
 
 _QUERY = struct.Struct('=8I11Q')
 _COPY = struct.Struct('=IIQQQ')
 _TRANSLATE = struct.Struct('=IIQQQ')
 _FLOOR = struct.Struct('=iI6Q')
-ORACLE_QUERY = _ioc(_W | _R, 'R', 0, _QUERY.size)
-ORACLE_COPY = _ioc(_W, 'R', 1, _COPY.size)
-ORACLE_TRANSLATE = _ioc(_W | _R, 'R', 2, _TRANSLATE.size)
-ORACLE_LINK_FLOOR = _ioc(_W | _R, 'R', 3, _FLOOR.size)
+ORACLE_QUERY = ioc(_W | _R, 'R', 0, _QUERY.size)
+ORACLE_COPY = ioc(_W, 'R', 1, _COPY.size)
+ORACLE_TRANSLATE = ioc(_W | _R, 'R', 2, _TRANSLATE.size)
+ORACLE_LINK_FLOOR = ioc(_W | _R, 'R', 3, _FLOOR.size)
 
 FROM_MR, TO_MR = 0, 1
 

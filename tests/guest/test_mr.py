@@ -32,6 +32,7 @@ DEV_PGSZ = [1 << s for s in range(12, 31)]
 LW = 1              # IBV_ACCESS_LOCAL_WRITE
 REMOTE_WRITE = 2    # IBV_ACCESS_REMOTE_WRITE
 MW_BIND = 16        # IBV_ACCESS_MW_BIND
+RW = pm.IOC_W | pm.IOC_R
 PARAM = '/sys/module/phyrdma/parameters'
 
 
@@ -111,7 +112,7 @@ def pm_stats(path):
         return {k: int(v) for k, v in (line.split() for line in f)}
 
 
-def pattern(n, seed):
+def pattern(n):
     """Content unique per page, so a wrong MTT entry shows."""
     return os.urandom(n)
 
@@ -194,7 +195,7 @@ class DmabufMrTest(MrTestBase):
         self.addCleanup(os.close, fd)
         cpu = pm.map_dmabuf(fd, size)
         self.addCleanup(cpu.close)
-        cpu[:] = pattern(size, order + flags)
+        cpu[:] = pattern(size)
         return fd, cpu, pm.ram_layout(fd)
 
     def check_dmabuf(self, fd, cpu, layout, offset, length, iova, path):
@@ -322,7 +323,14 @@ class DmabufMrTest(MrTestBase):
             self.assertEqual(q['levels'], 2)
             self.assertEqual(q['mtt_pages'], 3)
 
-    def foreign_check(self, fd, cpu, size, exp_name):
+    def foreign_check(self, fd, size, exp_name, cpu=None):
+        """Register a foreign exporter's buffer (legacy path) and check it
+        through cpu, by default the dma-buf's own mapping, filled here."""
+        self.addCleanup(os.close, fd)
+        if cpu is None:
+            cpu = pm.map_dmabuf(fd, size)
+            self.addCleanup(cpu.close)
+            cpu[:] = pattern(size)
         for offset, length, iova in ((0, size, 0x7f0000200000),
                                      (PAGE, size - 2 * PAGE, 0x7f0000001000)):
             with self.subTest(exporter=exp_name, offset=offset):
@@ -342,16 +350,14 @@ class DmabufMrTest(MrTestBase):
         req = bytearray(struct.pack('=IIQQ', memfd, 0x01, 0, size))  # CLOEXEC
         dev = os.open('/dev/udmabuf', os.O_RDWR)
         try:
-            fd = fcntl.ioctl(dev, (1 << 30) | (24 << 16) | (ord('u') << 8) | 0x42,
-                             req)
+            fd = fcntl.ioctl(dev, pm.ioc(pm.IOC_W, 'u', 0x42, len(req)), req)
         finally:
             os.close(dev)
-        self.addCleanup(os.close, fd)
         cpu = mmap.mmap(memfd, size, mmap.MAP_SHARED,
                         mmap.PROT_READ | mmap.PROT_WRITE)
         self.addCleanup(cpu.close)
-        cpu[:] = pattern(size, 3)
-        self.foreign_check(fd, cpu, size, 'udmabuf')
+        cpu[:] = pattern(size)
+        self.foreign_check(fd, size, 'udmabuf', cpu)
 
     def test_dma_heap_system(self):
         size = 4 * MiB
@@ -359,15 +365,10 @@ class DmabufMrTest(MrTestBase):
         req = bytearray(struct.pack('=QIIQ', size, 0, os.O_RDWR | os.O_CLOEXEC, 0))
         heap = os.open('/dev/dma_heap/system', os.O_RDONLY)
         try:
-            fcntl.ioctl(heap, (3 << 30) | (24 << 16) | (ord('H') << 8) | 0x0, req)
+            fcntl.ioctl(heap, pm.ioc(RW, 'H', 0x0, len(req)), req)
         finally:
             os.close(heap)
-        fd = struct.unpack('=QIIQ', req)[1]
-        self.addCleanup(os.close, fd)
-        cpu = pm.map_dmabuf(fd, size)
-        self.addCleanup(cpu.close)
-        cpu[:] = pattern(size, 5)
-        self.foreign_check(fd, cpu, size, 'system heap')
+        self.foreign_check(struct.unpack('=QIIQ', req)[1], size, 'system heap')
 
     def test_vgem(self):
         self.assertEqual(run('modprobe', 'vgem').returncode, 0)
@@ -380,7 +381,7 @@ class DmabufMrTest(MrTestBase):
             drv = ctypes.create_string_buffer(32)
             ver = bytearray(struct.pack('=iiiiQQQQQQ', 0, 0, 0, 0, 32,
                                         ctypes.addressof(drv), 0, 0, 0, 0))
-            fcntl.ioctl(f, (3 << 30) | (len(ver) << 16) | (ord('d') << 8), ver)
+            fcntl.ioctl(f, pm.ioc(RW, 'd', 0x00, len(ver)), ver)
             if drv.value == b'vgem':
                 dri = f
                 break
@@ -390,16 +391,11 @@ class DmabufMrTest(MrTestBase):
         size = 4 * MiB
         # DRM_IOCTL_MODE_CREATE_DUMB: height, width, bpp, flags -> handle, pitch, size
         dumb = bytearray(struct.pack('=IIIIIIQ', size // 4096, 1024, 32, 0, 0, 0, 0))
-        fcntl.ioctl(dri, (3 << 30) | (32 << 16) | (ord('d') << 8) | 0xB2, dumb)
+        fcntl.ioctl(dri, pm.ioc(RW, 'd', 0xB2, len(dumb)), dumb)
         handle = struct.unpack('=IIIIIIQ', dumb)[4]
         prime = bytearray(struct.pack('=IIi', handle, os.O_RDWR | os.O_CLOEXEC, -1))
-        fcntl.ioctl(dri, (3 << 30) | (12 << 16) | (ord('d') << 8) | 0x2D, prime)
-        fd = struct.unpack('=IIi', prime)[2]
-        self.addCleanup(os.close, fd)
-        cpu = pm.map_dmabuf(fd, size)
-        self.addCleanup(cpu.close)
-        cpu[:] = pattern(size, 7)
-        self.foreign_check(fd, cpu, size, 'vgem')
+        fcntl.ioctl(dri, pm.ioc(RW, 'd', 0x2D, len(prime)), prime)
+        self.foreign_check(struct.unpack('=IIi', prime)[2], size, 'vgem')
 
 
 class UserMrTest(MrTestBase):
@@ -413,7 +409,7 @@ class UserMrTest(MrTestBase):
             raw.madvise(mmap.MADV_HUGEPAGE, skip, size)
         view = memoryview(raw)[skip:skip + size]
         self.addCleanup(view.release)
-        view[:] = pattern(size, 11 if huge else 13)
+        view[:] = pattern(size)
         return base + skip, view
 
     def check_user(self, addr, view, offset, length, iova):
