@@ -20,6 +20,7 @@
 #include <linux/dma-buf.h>
 #include <linux/dma-resv.h>
 #include <linux/ktime.h>
+#include <linux/netdevice.h>
 #include <linux/sched/signal.h>
 #include <linux/seq_file.h>
 #include <linux/uaccess.h>
@@ -52,7 +53,9 @@ static int caps_show(struct seq_file *s, void *unused)
 	seq_printf(s, "max_msg_sz %u\n", caps->max_msg_sz);
 	seq_printf(s, "max_mr %u\n", caps->max_mr);
 	seq_printf(s, "max_mr_size 0x%llx\n", caps->max_mr_size);
-	seq_printf(s, "lid %u\n", dev->lid);
+	seq_printf(s, "max_qp %u\n", caps->max_qp);
+	seq_printf(s, "max_cq %u\n", caps->max_cq);
+	seq_printf(s, "netdev %s\n", netdev_name(dev->netdev));
 	seq_printf(s, "node_guid 0x%016llx\n", be64_to_cpu(dev->ibdev.node_guid));
 	return 0;
 }
@@ -67,6 +70,7 @@ static int counters_show(struct seq_file *s, void *unused)
 		seq_printf(s, "%s %lld\n", phyrdma_counter_names[i],
 			   atomic64_read(&dev->counters[i]));
 	seq_printf(s, "mtt_pages %lld\n", atomic64_read(&dev->hw.mtt_pages));
+	seq_printf(s, "queue_bytes %lld\n", atomic64_read(&dev->hw.queue_bytes));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(counters);
@@ -79,6 +83,13 @@ static int stats_show(struct seq_file *s, void *unused)
 	for (i = 0; i < PHYRDMA_STAT_MAX; i++)
 		seq_printf(s, "%s %lld\n", phyrdma_stat_names[i],
 			   atomic64_read(&dev->stats[i]));
+	seq_printf(s, "wqes %lld\n", atomic64_read(&dev->hw.stats.wqes));
+	seq_printf(s, "bytes %lld\n", atomic64_read(&dev->hw.stats.bytes));
+	seq_printf(s, "cqes %lld\n", atomic64_read(&dev->hw.stats.cqes));
+	seq_printf(s, "doorbells %lld\n", atomic64_read(&dev->hw.stats.doorbells));
+	seq_printf(s, "rnr_retries %lld\n", atomic64_read(&dev->hw.stats.rnr_retries));
+	seq_printf(s, "timeouts %lld\n", atomic64_read(&dev->hw.stats.timeouts));
+	seq_printf(s, "ud_dropped %lld\n", atomic64_read(&dev->hw.stats.ud_dropped));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(stats);

@@ -21,6 +21,10 @@ const char *const phyrdma_counter_names[PHYRDMA_CNT_MAX] = {
 	[PHYRDMA_CNT_PINNED_PAGES] = "pinned_pages",
 	[PHYRDMA_CNT_MTT_ENTRIES] = "mtt_entries",
 	[PHYRDMA_CNT_IOVA_BYTES] = "iova_bytes",
+	[PHYRDMA_CNT_CQS] = "cqs",
+	[PHYRDMA_CNT_QPS] = "qps",
+	[PHYRDMA_CNT_AHS] = "ahs",
+	[PHYRDMA_CNT_MMAPS] = "queue_mappings",
 };
 
 const char *const phyrdma_stat_names[PHYRDMA_STAT_MAX] = {
@@ -89,19 +93,31 @@ static int phyrdma_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (ret)
 		goto err_dealloc_device;
 
-	dev->lid = pci_dev_id(pdev) % 0xbfff + 1;
 	dev->ibdev.node_type = RDMA_NODE_IB_CA;
 	dev->ibdev.node_guid = phyrdma_node_guid(pdev);
 	dev->ibdev.phys_port_cnt = 1;
 	dev->ibdev.num_comp_vectors = 1;
 	dev->ibdev.dev.parent = &pdev->dev;
-	strscpy(dev->ibdev.node_desc, "phyrdma loopback HCA",
+	dev->ibdev.local_dma_lkey = PHYRDMA_HW_LOCAL_DMA_LKEY;
+	dev->ibdev.driver_def = phyrdma_uapi_defs;
+	/* completion events are armed through the kernel */
+	dev->ibdev.uverbs_cmd_mask |= BIT_ULL(IB_USER_VERBS_CMD_REQ_NOTIFY_CQ);
+	strscpy(dev->ibdev.node_desc, "phyrdma RoCE HCA",
 		sizeof(dev->ibdev.node_desc));
 	ib_set_device_ops(&dev->ibdev, &phyrdma_dev_ops);
 
-	ret = ib_register_device(&dev->ibdev, "phyrdma%d", &pdev->dev);
+	ret = phyrdma_netdev_init(dev);
 	if (ret)
 		goto err_hw_fini;
+	ret = ib_device_set_netdev(&dev->ibdev, dev->netdev, PHYRDMA_PORT);
+	if (ret)
+		goto err_netdev;
+
+	phyrdma_hw_fabric_join(&dev->hw);
+	ret = ib_register_device(&dev->ibdev, "phyrdma%d", &pdev->dev);
+	if (ret)
+		goto err_fabric;
+	phyrdma_netdev_attach(dev, true);
 
 	pci_set_drvdata(pdev, dev);
 	phyrdma_debugfs_add_dev(dev);
@@ -109,6 +125,11 @@ static int phyrdma_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		 phyrdma_hw_iommu_mode_name(dev->hw.iommu_mode));
 	return 0;
 
+err_fabric:
+	phyrdma_hw_fabric_leave(&dev->hw);
+	ib_device_set_netdev(&dev->ibdev, NULL, PHYRDMA_PORT);
+err_netdev:
+	phyrdma_netdev_fini(dev);
 err_hw_fini:
 	phyrdma_hw_fini(&dev->hw);
 err_dealloc_device:
@@ -121,8 +142,13 @@ static void phyrdma_remove(struct pci_dev *pdev)
 	struct phyrdma_dev *dev = pci_get_drvdata(pdev);
 
 	phyrdma_debugfs_remove_dev(dev);
+	phyrdma_netdev_attach(dev, false);
 	ib_unregister_device(&dev->ibdev);
+	/* every QP is gone: no other port's engine can reach this one */
+	phyrdma_hw_fabric_leave(&dev->hw);
 	phyrdma_check_leaks(dev);
+	ib_device_set_netdev(&dev->ibdev, NULL, PHYRDMA_PORT);
+	phyrdma_netdev_fini(dev);
 	phyrdma_hw_fini(&dev->hw);
 	ib_dealloc_device(&dev->ibdev);
 }

@@ -539,10 +539,34 @@ err_free:
 	return ERR_PTR(ret);
 }
 
+/*
+ * Kernel consumers' "all of memory" MR: the local DMA lkey, whose SGE
+ * addresses the engine takes as DMA addresses.  No remote key to all of
+ * memory is ever handed out.
+ */
+struct ib_mr *phyrdma_get_dma_mr(struct ib_pd *ibpd, int access)
+{
+	struct phyrdma_mr *mr;
+
+	if (access & ~IB_ACCESS_LOCAL_WRITE)
+		return ERR_PTR(-EOPNOTSUPP);
+	mr = phyrdma_mr_new(ibpd, PHYRDMA_MR_SRC_DMA);
+	if (!mr)
+		return ERR_PTR(-ENOMEM);
+	mr->ibmr.lkey = PHYRDMA_HW_LOCAL_DMA_LKEY;
+	mr->ibmr.rkey = 0;
+	return &mr->ibmr;
+}
+
 int phyrdma_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 {
 	struct phyrdma_mr *mr = to_pmr(ibmr);
 	struct phyrdma_dev *dev = mr->dev;
+
+	if (mr->source == PHYRDMA_MR_SRC_DMA) {
+		kfree(mr);
+		return 0;
+	}
 
 	/* the device stops using the MR before anything under it goes */
 	phyrdma_hw_mr_disable(&dev->hw, mr->key);

@@ -12,6 +12,7 @@
 #include <linux/pci.h>
 #include <rdma/ib_verbs.h>
 #include <phyr/phyr_dma.h>
+#include <rdma/uverbs_ioctl.h>
 
 #include "hw/hw.h"
 
@@ -30,6 +31,10 @@ enum phyrdma_counter {
 	PHYRDMA_CNT_PINNED_PAGES,
 	PHYRDMA_CNT_MTT_ENTRIES,
 	PHYRDMA_CNT_IOVA_BYTES,
+	PHYRDMA_CNT_CQS,
+	PHYRDMA_CNT_QPS,
+	PHYRDMA_CNT_AHS,
+	PHYRDMA_CNT_MMAPS,
 	PHYRDMA_CNT_MAX,
 };
 
@@ -51,15 +56,61 @@ struct phyrdma_dev {
 	struct ib_device ibdev;
 	struct pci_dev *pdev;
 	struct phyrdma_hw hw;
-	/* loopback port: its LID is derived from the PCI address */
-	u32 lid;
+	/* the RoCE port's Ethernet function */
+	struct net_device *netdev;
 	atomic64_t counters[PHYRDMA_CNT_MAX];
 	atomic64_t stats[PHYRDMA_STAT_MAX];
 	struct dentry *debugfs;
 };
 
+/*
+ * Everything a context creates on the device is charged to the process
+ * (accounted allocations) and bounded here, so that a process gets ENOMEM
+ * long before the machine runs short.
+ */
 struct phyrdma_ucontext {
 	struct ib_ucontext ibucontext;
+	atomic64_t queue_bytes;
+	atomic_t qps;
+	atomic_t cqs;
+};
+
+/* A ring a process maps: freed when the last reference to it goes. */
+struct phyrdma_mmap_entry {
+	struct rdma_user_mmap_entry rdma_entry;
+	struct phyrdma_dev *dev;
+	struct phyrdma_ucontext *uctx;
+	struct phyrdma_hw_ring ring;
+};
+
+struct phyrdma_cq {
+	struct ib_cq ibcq;
+	struct phyrdma_hw_cq hw;
+	struct phyrdma_ucontext *uctx;
+	struct rdma_user_mmap_entry *mmap;
+	spinlock_t poll_lock;	/* kernel consumers */
+};
+
+struct phyrdma_qp {
+	struct ib_qp ibqp;
+	struct phyrdma_hw_qp hw;
+	struct phyrdma_ucontext *uctx;
+	struct mutex mutex;	/* modify/query */
+	struct ib_qp_attr attr;	/* as last modified, for query */
+	struct ib_qp_cap cap;
+	int sq_sig_type;
+	/* kernel consumers' producer indices */
+	spinlock_t sq_lock;
+	u32 sq_prod;
+	spinlock_t rq_lock;
+	u32 rq_prod;
+	struct rdma_user_mmap_entry *sq_mmap;
+	struct rdma_user_mmap_entry *rq_mmap;
+};
+
+struct phyrdma_ah {
+	struct ib_ah ibah;
+	struct phyrdma_av av;
 };
 
 struct phyrdma_pd {
@@ -75,6 +126,7 @@ enum phyrdma_mr_path {
 enum phyrdma_mr_source {
 	PHYRDMA_MR_SRC_USER = 1,
 	PHYRDMA_MR_SRC_DMABUF = 2,
+	PHYRDMA_MR_SRC_DMA = 3,
 };
 
 /**
@@ -148,6 +200,26 @@ static inline struct phyrdma_pd *to_ppd(struct ib_pd *ibpd)
 	return container_of(ibpd, struct phyrdma_pd, ibpd);
 }
 
+static inline struct phyrdma_cq *to_pcq(struct ib_cq *ibcq)
+{
+	return container_of(ibcq, struct phyrdma_cq, ibcq);
+}
+
+static inline struct phyrdma_qp *to_pqp(struct ib_qp *ibqp)
+{
+	return container_of(ibqp, struct phyrdma_qp, ibqp);
+}
+
+static inline struct phyrdma_ah *to_pah(struct ib_ah *ibah)
+{
+	return container_of(ibah, struct phyrdma_ah, ibah);
+}
+
+static inline struct phyrdma_ucontext *to_puctx(struct ib_ucontext *ibuctx)
+{
+	return ibuctx ? container_of(ibuctx, struct phyrdma_ucontext, ibucontext) : NULL;
+}
+
 static inline void phyrdma_count(struct phyrdma_dev *dev,
 				 enum phyrdma_counter c, long delta)
 {
@@ -170,7 +242,43 @@ struct ib_mr *phyrdma_reg_user_mr_dmabuf(struct ib_pd *ibpd, u64 offset,
 					 int access, struct ib_dmah *dmah,
 					 struct uverbs_attr_bundle *attrs);
 int phyrdma_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata);
+struct ib_mr *phyrdma_get_dma_mr(struct ib_pd *ibpd, int access);
 void phyrdma_mr_fill_report(void *priv, void *arg);
+
+/* queues */
+int phyrdma_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr,
+		      struct uverbs_attr_bundle *attrs);
+int phyrdma_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata);
+int phyrdma_poll_cq(struct ib_cq *ibcq, int num_entries, struct ib_wc *wc);
+int phyrdma_req_notify_cq(struct ib_cq *ibcq, enum ib_cq_notify_flags flags);
+int phyrdma_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
+		      struct ib_udata *udata);
+int phyrdma_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
+		      struct ib_udata *udata);
+int phyrdma_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
+		     struct ib_qp_init_attr *init);
+int phyrdma_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata);
+int phyrdma_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
+		      const struct ib_send_wr **bad_wr);
+int phyrdma_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
+		      const struct ib_recv_wr **bad_wr);
+int phyrdma_create_ah(struct ib_ah *ibah, struct rdma_ah_init_attr *init,
+		      struct ib_udata *udata);
+int phyrdma_query_ah(struct ib_ah *ibah, struct rdma_ah_attr *attr);
+int phyrdma_destroy_ah(struct ib_ah *ibah, u32 flags);
+int phyrdma_mmap(struct ib_ucontext *ibuctx, struct vm_area_struct *vma);
+void phyrdma_mmap_free(struct rdma_user_mmap_entry *rdma_entry);
+int phyrdma_ring_expose(struct phyrdma_dev *dev, struct phyrdma_ucontext *uctx,
+			struct phyrdma_hw_ring *ring,
+			struct rdma_user_mmap_entry **out, u64 *offset);
+int phyrdma_charge(struct phyrdma_ucontext *uctx, size_t bytes);
+void phyrdma_uncharge(struct phyrdma_ucontext *uctx, size_t bytes);
+extern const struct uapi_definition phyrdma_uapi_defs[];
+
+/* the RoCE port */
+int phyrdma_netdev_init(struct phyrdma_dev *dev);
+void phyrdma_netdev_fini(struct phyrdma_dev *dev);
+void phyrdma_netdev_attach(struct phyrdma_dev *dev, bool attach);
 
 void phyrdma_debugfs_init(void);
 void phyrdma_debugfs_cleanup(void);

@@ -8,18 +8,19 @@
  * ib_respond_udata(), so an older or newer provider is either served
  * correctly or refused with a clear errno.
  */
+#include <linux/module.h>
+#include <linux/netdevice.h>
+#include <rdma/ib_addr.h>
 #include <rdma/ib_mad.h>
 #include <rdma/ib_verbs.h>
 #include <rdma/uverbs_ioctl.h>
 
 #include "phyrdma.h"
 
-/* The only GID: the link-local prefix and the node GUID. */
-static void phyrdma_gid(struct phyrdma_dev *dev, union ib_gid *gid)
-{
-	gid->global.subnet_prefix = cpu_to_be64(0xfe80000000000000ULL);
-	gid->global.interface_id = dev->ibdev.node_guid;
-}
+static unsigned long max_ctx_queue_bytes = SZ_64M;
+module_param(max_ctx_queue_bytes, ulong, 0644);
+MODULE_PARM_DESC(max_ctx_queue_bytes,
+		 "queue memory one user context may hold (default 64 MiB)");
 
 static int phyrdma_query_device(struct ib_device *ibdev,
 				struct ib_device_attr *attr,
@@ -44,10 +45,23 @@ static int phyrdma_query_device(struct ib_device *ibdev,
 	attr->max_pkeys = 1;
 	attr->max_mr = caps->max_mr;
 	attr->max_mr_size = caps->max_mr_size;
-	/*
-	 * CQs and QPs are not implemented yet: the device says so rather
-	 * than promising objects it cannot create.
-	 */
+	attr->max_qp = caps->max_qp;
+	attr->max_qp_wr = PHYRDMA_MAX_QP_WR;
+	attr->max_send_sge = PHYRDMA_MAX_SGE;
+	attr->max_recv_sge = PHYRDMA_MAX_SGE;
+	attr->max_sge_rd = PHYRDMA_MAX_SGE;
+	attr->max_cq = caps->max_cq;
+	attr->max_cqe = PHYRDMA_MAX_CQE;
+	attr->max_qp_rd_atom = PHYRDMA_HW_MAX_RD_ATOMIC;
+	attr->max_qp_init_rd_atom = PHYRDMA_HW_MAX_RD_ATOMIC;
+	attr->max_res_rd_atom = PHYRDMA_HW_MAX_RD_ATOMIC * caps->max_qp;
+	attr->atomic_cap = IB_ATOMIC_HCA;
+	attr->max_ah = caps->max_qp * 4;
+	attr->max_pkeys = 1;
+	attr->local_ca_ack_delay = 15;
+	attr->device_cap_flags = IB_DEVICE_RC_RNR_NAK_GEN |
+				 IB_DEVICE_SYS_IMAGE_GUID;
+	attr->kernel_cap_flags = IBK_LOCAL_DMA_LKEY;
 	return 0;
 }
 
@@ -63,43 +77,61 @@ static int phyrdma_query_port(struct ib_device *ibdev, u32 port,
 			      struct ib_port_attr *attr)
 {
 	struct phyrdma_dev *dev = to_pdev(ibdev);
+	struct net_device *ndev = dev->netdev;
 
-	/* ib_core zeroed *attr; only what a loopback IB port has is set. */
-	attr->state = IB_PORT_ACTIVE;
-	attr->phys_state = IB_PORT_PHYS_STATE_LINK_UP;
+	/* ib_core zeroed *attr; a RoCE v2 port on the device's netdev */
+	attr->state = ib_get_curr_port_state(ndev);
+	if (attr->state == IB_PORT_ACTIVE)
+		attr->phys_state = IB_PORT_PHYS_STATE_LINK_UP;
+	else if (READ_ONCE(ndev->flags) & IFF_UP)
+		attr->phys_state = IB_PORT_PHYS_STATE_POLLING;
+	else
+		attr->phys_state = IB_PORT_PHYS_STATE_DISABLED;
 	attr->max_mtu = IB_MTU_4096;
-	attr->active_mtu = IB_MTU_4096;
-	attr->gid_tbl_len = 1;
+	attr->active_mtu = ib_mtu_int_to_enum(READ_ONCE(ndev->mtu));
+	if (attr->active_mtu > IB_MTU_4096)
+		attr->active_mtu = IB_MTU_4096;
+	attr->gid_tbl_len = PHYRDMA_HW_GID_TBL_LEN;
 	attr->pkey_tbl_len = 1;
 	attr->max_msg_sz = dev->hw.caps.max_msg_sz;
-	attr->lid = dev->lid;
-	attr->sm_lid = dev->lid;
+	attr->port_cap_flags = IB_PORT_CM_SUP;
 	attr->max_vl_num = 1;
 	attr->active_width = IB_WIDTH_4X;
 	attr->active_speed = IB_SPEED_EDR;
 	return 0;
 }
 
+static enum rdma_link_layer phyrdma_get_link_layer(struct ib_device *ibdev,
+						   u32 port)
+{
+	return IB_LINK_LAYER_ETHERNET;
+}
+
 static int phyrdma_get_port_immutable(struct ib_device *ibdev, u32 port,
 				      struct ib_port_immutable *immutable)
 {
-	/*
-	 * InfiniBand transport on a loopback port with no subnet manager:
-	 * no MAD, SMI, CM or SA capability, so ib_core opens no QP0/QP1 on it.
-	 */
-	immutable->core_cap_flags = RDMA_CORE_CAP_PROT_IB;
+	/* RoCE v2 only: GIDs are the netdev's IP addresses (docs/design.md) */
+	immutable->core_cap_flags = RDMA_CORE_PORT_IBA_ROCE_UDP_ENCAP;
 	immutable->pkey_tbl_len = 1;
-	immutable->gid_tbl_len = 1;
-	immutable->max_mad_size = 0;
+	immutable->gid_tbl_len = PHYRDMA_HW_GID_TBL_LEN;
+	immutable->max_mad_size = IB_MGMT_MAD_SIZE;
 	return 0;
 }
 
-static int phyrdma_query_gid(struct ib_device *ibdev, u32 port, int index,
-			     union ib_gid *gid)
+/* ib_core's RoCE GID table programs the device's address table. */
+static int phyrdma_add_gid(const struct ib_gid_attr *attr, void **context)
 {
-	if (index != 0)
+	struct phyrdma_dev *dev = to_pdev(attr->device);
+
+	if (attr->gid_type != IB_GID_TYPE_ROCE_UDP_ENCAP)
 		return -EINVAL;
-	phyrdma_gid(to_pdev(ibdev), gid);
+	phyrdma_hw_set_gid(&dev->hw, attr->index, attr->gid.raw);
+	return 0;
+}
+
+static int phyrdma_del_gid(const struct ib_gid_attr *attr, void **context)
+{
+	phyrdma_hw_clear_gid(&to_pdev(attr->device)->hw, attr->index);
 	return 0;
 }
 
@@ -110,6 +142,98 @@ static int phyrdma_query_pkey(struct ib_device *ibdev, u32 port, u16 index,
 		return -EINVAL;
 	*pkey = IB_DEFAULT_PKEY_FULL;
 	return 0;
+}
+
+int phyrdma_charge(struct phyrdma_ucontext *uctx, size_t bytes)
+{
+	if (!uctx)
+		return 0;
+	if (atomic64_add_return(bytes, &uctx->queue_bytes) >
+	    READ_ONCE(max_ctx_queue_bytes)) {
+		atomic64_sub(bytes, &uctx->queue_bytes);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void phyrdma_uncharge(struct phyrdma_ucontext *uctx, size_t bytes)
+{
+	if (uctx)
+		atomic64_sub(bytes, &uctx->queue_bytes);
+}
+
+/**
+ * phyrdma_ring_expose - let the process of @uctx map @ring
+ * @dev: the device
+ * @uctx: the owner
+ * @ring: a ring of a queue being created; it then belongs to the mapping,
+ *	which frees it (and uncharges it) once removed and unused
+ * @out: the mapping, for rdma_user_mmap_entry_remove() at destroy
+ * @offset: the mmap offset to hand to the process
+ */
+int phyrdma_ring_expose(struct phyrdma_dev *dev, struct phyrdma_ucontext *uctx,
+			struct phyrdma_hw_ring *ring,
+			struct rdma_user_mmap_entry **out, u64 *offset)
+{
+	struct phyrdma_mmap_entry *e;
+	int ret;
+
+	e = kzalloc_obj(*e, GFP_KERNEL_ACCOUNT);
+	if (!e)
+		return -ENOMEM;
+	e->dev = dev;
+	e->uctx = uctx;
+	e->ring = *ring;
+	ret = rdma_user_mmap_entry_insert(&uctx->ibucontext, &e->rdma_entry,
+					  ring->size);
+	if (ret) {
+		kfree(e);
+		return ret;
+	}
+	ring->external = true;
+	*out = &e->rdma_entry;
+	*offset = rdma_user_mmap_get_offset(&e->rdma_entry);
+	phyrdma_count(dev, PHYRDMA_CNT_MMAPS, 1);
+	return 0;
+}
+
+void phyrdma_mmap_free(struct rdma_user_mmap_entry *rdma_entry)
+{
+	struct phyrdma_mmap_entry *e =
+		container_of(rdma_entry, struct phyrdma_mmap_entry, rdma_entry);
+
+	phyrdma_hw_ring_free(&e->dev->hw, &e->ring);
+	phyrdma_uncharge(e->uctx, e->ring.size);
+	phyrdma_count(e->dev, PHYRDMA_CNT_MMAPS, -1);
+	kfree(e);
+}
+
+/*
+ * A ring is mapped page by page, each page held by the mapping, so that
+ * unmapping late (after the queue is destroyed, or the device gone) never
+ * reaches freed memory.  Shared, non-executable mappings only.
+ */
+int phyrdma_mmap(struct ib_ucontext *ibuctx, struct vm_area_struct *vma)
+{
+	struct rdma_user_mmap_entry *rdma_entry;
+	struct phyrdma_mmap_entry *e;
+	unsigned long i, npages;
+	int ret = 0;
+
+	if (vma->vm_flags & VM_EXEC)
+		return -EPERM;
+	rdma_entry = rdma_user_mmap_entry_get(ibuctx, vma);
+	if (!rdma_entry)
+		return -EINVAL;
+	e = container_of(rdma_entry, struct phyrdma_mmap_entry, rdma_entry);
+	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
+	vm_flags_clear(vma, VM_MAYEXEC);
+	npages = e->ring.size >> PAGE_SHIFT;
+	for (i = 0; i < npages && !ret; i++)
+		ret = vm_insert_page(vma, vma->vm_start + (i << PAGE_SHIFT),
+				     virt_to_page(e->ring.va + (i << PAGE_SHIFT)));
+	rdma_user_mmap_entry_put(rdma_entry);
+	return ret;
 }
 
 static int phyrdma_alloc_ucontext(struct ib_ucontext *ibuctx,
@@ -126,6 +250,9 @@ static int phyrdma_alloc_ucontext(struct ib_ucontext *ibuctx,
 	if (req.reserved)
 		return -EINVAL;
 
+	atomic64_set(&to_puctx(ibuctx)->queue_bytes, 0);
+	atomic_set(&to_puctx(ibuctx)->qps, 0);
+	atomic_set(&to_puctx(ibuctx)->cqs, 0);
 	resp.iommu_mode = dev->hw.iommu_mode;
 	resp.page_size_cap = dev->hw.caps.page_size_cap;
 	ret = ib_respond_udata(udata, resp);
@@ -142,10 +269,11 @@ static void phyrdma_dealloc_ucontext(struct ib_ucontext *ibuctx)
 }
 
 /*
- * The device has no user mappings yet, and ib_core zaps the ones made
- * through rdma_user_mmap_io() by itself.  Implementing the op still
- * matters: it tells ib_uverbs that the device can be unregistered while
- * userspace holds it, instead of pinning the module.
+ * The rings a process maps are pages it holds itself (see phyrdma_mmap()),
+ * so nothing needs zapping: the device simply stops using them when ib_core
+ * destroys the objects.  Implementing the op still matters: it tells
+ * ib_uverbs that the device can be unregistered while userspace holds it,
+ * instead of pinning the module.
  */
 static void phyrdma_disassociate_ucontext(struct ib_ucontext *ibuctx)
 {
@@ -202,21 +330,42 @@ const struct ib_device_ops phyrdma_dev_ops = {
 	.uverbs_abi_ver = PHYRDMA_UVERBS_ABI_VERSION,
 	.uverbs_robust_udata = 1,
 
+	.add_gid = phyrdma_add_gid,
 	.alloc_pd = phyrdma_alloc_pd,
 	.alloc_ucontext = phyrdma_alloc_ucontext,
-	.dereg_mr = phyrdma_dereg_mr,
+	.create_ah = phyrdma_create_ah,
+	.create_cq = phyrdma_create_cq,
+	.create_qp = phyrdma_create_qp,
 	.dealloc_pd = phyrdma_dealloc_pd,
 	.dealloc_ucontext = phyrdma_dealloc_ucontext,
+	.del_gid = phyrdma_del_gid,
+	.dereg_mr = phyrdma_dereg_mr,
+	.destroy_ah = phyrdma_destroy_ah,
+	.destroy_cq = phyrdma_destroy_cq,
+	.destroy_qp = phyrdma_destroy_qp,
 	.disassociate_ucontext = phyrdma_disassociate_ucontext,
 	.get_dev_fw_str = phyrdma_get_dev_fw_str,
+	.get_dma_mr = phyrdma_get_dma_mr,
+	.get_link_layer = phyrdma_get_link_layer,
 	.get_port_immutable = phyrdma_get_port_immutable,
+	.mmap = phyrdma_mmap,
+	.mmap_free = phyrdma_mmap_free,
+	.modify_qp = phyrdma_modify_qp,
+	.poll_cq = phyrdma_poll_cq,
+	.post_recv = phyrdma_post_recv,
+	.post_send = phyrdma_post_send,
+	.query_ah = phyrdma_query_ah,
 	.query_device = phyrdma_query_device,
-	.query_gid = phyrdma_query_gid,
 	.query_pkey = phyrdma_query_pkey,
 	.query_port = phyrdma_query_port,
+	.query_qp = phyrdma_query_qp,
 	.reg_user_mr = phyrdma_reg_user_mr,
 	.reg_user_mr_dmabuf = phyrdma_reg_user_mr_dmabuf,
+	.req_notify_cq = phyrdma_req_notify_cq,
 
+	INIT_RDMA_OBJ_SIZE(ib_ah, phyrdma_ah, ibah),
+	INIT_RDMA_OBJ_SIZE(ib_cq, phyrdma_cq, ibcq),
 	INIT_RDMA_OBJ_SIZE(ib_pd, phyrdma_pd, ibpd),
+	INIT_RDMA_OBJ_SIZE(ib_qp, phyrdma_qp, ibqp),
 	INIT_RDMA_OBJ_SIZE(ib_ucontext, phyrdma_ucontext, ibucontext),
 };

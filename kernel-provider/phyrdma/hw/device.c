@@ -100,6 +100,8 @@ int phyrdma_hw_init(struct phyrdma_hw *hw, struct device *dma_dev,
 	caps->max_msg_sz = PHYRDMA_HW_MAX_MSG_SZ;
 	caps->max_mr = PHYRDMA_HW_MAX_MR;
 	caps->max_mr_size = PHYRDMA_HW_MAX_MR_SIZE;
+	caps->max_qp = PHYRDMA_HW_MAX_QP;
+	caps->max_cq = PHYRDMA_HW_MAX_CQ;
 
 	hw->iommu_mode = phyrdma_hw_probe_iommu(dma_dev);
 	/* the engine translates DMA addresses as the IOMMU will */
@@ -109,6 +111,13 @@ int phyrdma_hw_init(struct phyrdma_hw *hw, struct device *dma_dev,
 	mutex_init(&hw->mr_lock);
 	xa_init_flags(&hw->mrs, XA_FLAGS_ALLOC1);
 	atomic64_set(&hw->mtt_pages, 0);
+	atomic64_set(&hw->queue_bytes, 0);
+	ret = phyrdma_hw_engine_init(hw);
+	if (ret) {
+		ida_destroy(&hw->pd_ida);
+		mutex_destroy(&hw->mr_lock);
+		return ret;
+	}
 	return 0;
 }
 
@@ -121,6 +130,7 @@ int phyrdma_hw_init(struct phyrdma_hw *hw, struct device *dma_dev,
  */
 void phyrdma_hw_fini(struct phyrdma_hw *hw)
 {
+	phyrdma_hw_engine_fini(hw);
 	if (!ida_is_empty(&hw->pd_ida))
 		dev_err(hw->dma_dev, "phyrdma leak: protection domains still allocated\n");
 	ida_destroy(&hw->pd_ida);

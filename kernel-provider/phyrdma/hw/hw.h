@@ -18,6 +18,11 @@
 #include <linux/bits.h>
 #include <linux/mutex.h>
 #include <linux/xarray.h>
+#include <linux/spinlock.h>
+#include <linux/refcount.h>
+#include <linux/completion.h>
+#include <linux/workqueue.h>
+#include <linux/list.h>
 
 #include <rdma/phyrdma-abi.h>
 
@@ -49,6 +54,14 @@ struct iommu_domain;
 #define PHYRDMA_HW_MR_INDEX_BITS	24
 #define PHYRDMA_HW_MAX_MR		(BIT(PHYRDMA_HW_MR_INDEX_BITS) - 1)
 #define PHYRDMA_HW_MAX_MR_SIZE		BIT_ULL(40)
+#define PHYRDMA_HW_MAX_QP		4096
+#define PHYRDMA_HW_MAX_CQ		8192
+#define PHYRDMA_HW_GID_TBL_LEN		16
+/* the largest UD message: the port's MTU */
+#define PHYRDMA_HW_UD_MTU		4096
+#define PHYRDMA_HW_MAX_RD_ATOMIC	16
+/* the key of the kernel's local DMA lkey: SGE addresses are DMA addresses */
+#define PHYRDMA_HW_LOCAL_DMA_LKEY	0
 
 /* MR access rights the device checks */
 #define PHYRDMA_HW_ACCESS_LOCAL_WRITE	BIT(0)
@@ -66,6 +79,8 @@ struct phyrdma_hw_caps {
 	u32 max_msg_sz;
 	u32 max_mr;
 	u64 max_mr_size;
+	u32 max_qp;
+	u32 max_cq;
 };
 
 /**
@@ -107,6 +122,8 @@ struct phyrdma_hw_mr_params {
  * @root: DMA address of the MTT's root page
  * @valid: usable
  * @priv: the verbs layer's object, for its own queries
+ * @users: the table's reference and one per engine access in flight
+ * @idle: completed when the last engine access ends after disable
  */
 struct phyrdma_hw_mr_entry {
 	u32 key;
@@ -115,6 +132,8 @@ struct phyrdma_hw_mr_entry {
 	dma_addr_t root;
 	bool valid;
 	void *priv;
+	refcount_t users;
+	struct completion idle;
 };
 
 /**
@@ -129,6 +148,16 @@ struct phyrdma_hw_mr_entry {
  * @mrs: the MR table, index -> struct phyrdma_hw_mr_entry
  * @mr_variant: low byte of the next key
  * @mtt_pages: table pages allocated, for the leak check
+ * @qps: QP number -> struct phyrdma_hw_qp; lookups under its lock
+ * @cqs: CQ numbers in use
+ * @wq: the engine's workers
+ * @gid_lock: protects @gids
+ * @gids: the port's address table, programmed by the verbs layer
+ * @mac: the port's MAC address
+ * @fabric_node: on the fabric's list of ports
+ * @fabric_id: this port's number on the fabric
+ * @stats: what the engine did, since init
+ * @queue_pages: ring bytes allocated, for the leak check
  */
 struct phyrdma_hw {
 	struct device *dma_dev;
@@ -141,6 +170,27 @@ struct phyrdma_hw {
 	struct xarray mrs;
 	u8 mr_variant;
 	atomic64_t mtt_pages;
+	struct xarray qps;
+	struct ida cq_ida;
+	struct workqueue_struct *wq;
+	spinlock_t gid_lock;	/* the address table */
+	struct phyrdma_hw_gid {
+		u8 raw[16];
+		bool valid;
+	} gids[PHYRDMA_HW_GID_TBL_LEN];
+	u8 mac[6];
+	struct list_head fabric_node;
+	u32 fabric_id;
+	struct phyrdma_hw_stats {
+		atomic64_t wqes;
+		atomic64_t bytes;
+		atomic64_t cqes;
+		atomic64_t doorbells;
+		atomic64_t rnr_retries;
+		atomic64_t timeouts;
+		atomic64_t ud_dropped;
+	} stats;
+	atomic64_t queue_bytes;
 };
 
 int phyrdma_hw_init(struct phyrdma_hw *hw, struct device *dma_dev,
@@ -187,5 +237,193 @@ int phyrdma_hw_mr_xfer(struct phyrdma_hw *hw, u32 key, u64 va, void *buf,
 		       u64 len, enum phyrdma_hw_xfer dir);
 int phyrdma_hw_mr_translate(struct phyrdma_hw *hw, u32 key, u64 va,
 			    dma_addr_t *dma, phys_addr_t *phys);
+
+/* ---- queues and the engine -------------------------------------------- */
+
+/**
+ * struct phyrdma_hw_ring - a queue in memory the device reaches by DMA
+ * @va: the CPU's view (the header first)
+ * @dma: the device's view
+ * @size: bytes, header included
+ * @log_entries: log2 of the entries
+ * @log_stride: log2 of an entry's bytes
+ * @external: owned by a user mapping, which frees it (not the queue)
+ */
+struct phyrdma_hw_ring {
+	void *va;
+	dma_addr_t dma;
+	size_t size;
+	u32 log_entries;
+	u32 log_stride;
+	bool external;
+};
+
+int phyrdma_hw_ring_alloc(struct phyrdma_hw *hw, u32 entries, u32 stride,
+			  struct phyrdma_hw_ring *ring);
+void phyrdma_hw_ring_free(struct phyrdma_hw *hw, struct phyrdma_hw_ring *ring);
+
+static inline void *phyrdma_hw_ring_entry(const struct phyrdma_hw_ring *ring,
+					  u32 index)
+{
+	return ring->va + PHYRDMA_RING_HDR_SIZE +
+	       ((size_t)(index & ((1U << ring->log_entries) - 1)) << ring->log_stride);
+}
+
+static inline struct phyrdma_ring_hdr *
+phyrdma_hw_ring_hdr(const struct phyrdma_hw_ring *ring)
+{
+	return ring->va;
+}
+
+enum phyrdma_hw_cq_event {
+	PHYRDMA_HW_CQ_EV_OVERRUN = 1,
+};
+
+/**
+ * struct phyrdma_hw_cq - a completion queue
+ * @hw: its device
+ * @cqn: its number
+ * @ring: the CQE ring; the device produces, the owner consumes
+ * @lock: serialises producers
+ * @armed: 0, or the IB_CQ_* request of the last arm (NEXT_COMP/SOLICITED)
+ * @error: overrun: the CQ takes no more completions
+ * @comp: called (bottom halves off) when an armed CQ gets a completion
+ * @event: called on an asynchronous error of the CQ
+ * @priv: for the callbacks
+ */
+struct phyrdma_hw_cq {
+	struct phyrdma_hw *hw;
+	u32 cqn;
+	struct phyrdma_hw_ring ring;
+	spinlock_t lock;	/* producers */
+	u32 producer;
+	u8 armed;
+	bool error;
+	void (*comp)(struct phyrdma_hw_cq *cq);
+	void (*event)(struct phyrdma_hw_cq *cq, enum phyrdma_hw_cq_event ev);
+	void *priv;
+};
+
+#define PHYRDMA_HW_ARM_NEXT		1
+#define PHYRDMA_HW_ARM_SOLICITED	2
+
+int phyrdma_hw_cq_create(struct phyrdma_hw *hw, u32 entries,
+			 struct phyrdma_hw_cq *cq);
+void phyrdma_hw_cq_destroy(struct phyrdma_hw_cq *cq);
+/* Return: 1 if completions are waiting (for IB_CQ_REPORT_MISSED_EVENTS). */
+int phyrdma_hw_cq_arm(struct phyrdma_hw_cq *cq, u8 how);
+int phyrdma_hw_cq_push(struct phyrdma_hw_cq *cq, const struct phyrdma_cqe *cqe,
+		       bool solicited);
+
+enum phyrdma_hw_qp_type {
+	PHYRDMA_HW_QPT_RC,
+	PHYRDMA_HW_QPT_UC,
+	PHYRDMA_HW_QPT_UD,
+	PHYRDMA_HW_QPT_GSI,
+};
+
+/* Same numbering as enum ib_qp_state. */
+enum phyrdma_hw_qp_state {
+	PHYRDMA_HW_QPS_RESET,
+	PHYRDMA_HW_QPS_INIT,
+	PHYRDMA_HW_QPS_RTR,
+	PHYRDMA_HW_QPS_RTS,
+	PHYRDMA_HW_QPS_SQD,
+	PHYRDMA_HW_QPS_SQE,
+	PHYRDMA_HW_QPS_ERR,
+};
+
+enum phyrdma_hw_qp_event {
+	PHYRDMA_HW_QP_EV_FATAL = 1,	/* a queue broke: QP in error */
+	PHYRDMA_HW_QP_EV_REQ_ERR,	/* invalid request: QP in error */
+	PHYRDMA_HW_QP_EV_ACCESS_ERR,	/* access violation: QP in error */
+	PHYRDMA_HW_QP_EV_LAST_WQE,	/* SRQ: none */
+};
+
+/**
+ * struct phyrdma_hw_qp_attr - what modify_qp programs into a QP context
+ */
+struct phyrdma_hw_qp_attr {
+	u32 dest_qpn;
+	u32 qkey;
+	struct phyrdma_av av;
+	u32 access;		/* PHYRDMA_HW_ACCESS_REMOTE_* the QP allows */
+	u8 timeout;
+	u8 retry_cnt;
+	u8 rnr_retry;
+	u8 min_rnr_timer;
+	u32 path_mtu;		/* bytes */
+	u32 sq_psn;
+	u32 rq_psn;
+	u8 max_rd_atomic;
+	u8 max_dest_rd_atomic;
+	u16 pkey_index;
+};
+
+/**
+ * struct phyrdma_hw_qp - a queue pair as the device holds it
+ * @hw: its device
+ * @qpn: its number
+ * @pdn: the protection domain every local key must belong to
+ * @type: enum phyrdma_hw_qp_type
+ * @kernel: owned by a kernel consumer (may use the local DMA lkey)
+ * @sq: send ring; @rq: receive ring
+ * @max_send_sge, @max_recv_sge, @max_inline: per-WQE limits
+ * @scq, @rcq: completion queues
+ * @attr: the context modify_qp programmed
+ * @state: enum phyrdma_hw_qp_state, changed under @state_lock
+ * @sq_cons: the device's consumer index of @sq (the worker's alone)
+ * @rq_mutex: serialises consumers of @rq (any sender on the fabric)
+ * @rq_cons: the device's consumer index of @rq, under @rq_mutex
+ * @retries: attempts made for the WQE at the head of @sq
+ * @ref: held by the owner and by each engine user; @freed completes at 0
+ * @work: the send queue's worker
+ * @event: asynchronous error callback; @priv for it
+ */
+struct phyrdma_hw_qp {
+	struct phyrdma_hw *hw;
+	u32 qpn;
+	u32 pdn;
+	u8 type;
+	bool kernel;
+	struct phyrdma_hw_ring sq;
+	struct phyrdma_hw_ring rq;
+	u32 max_send_sge;
+	u32 max_recv_sge;
+	u32 max_inline;
+	bool sig_all;
+	void *wqe_buf;		/* the worker's copy of the head WQE */
+	void *rwqe_buf;		/* a receive WQE, under @rq_mutex */
+	struct phyrdma_hw_cq *scq;
+	struct phyrdma_hw_cq *rcq;
+	struct phyrdma_hw_qp_attr attr;
+	spinlock_t state_lock;	/* @state and @attr */
+	int state;
+	u32 sq_cons;
+	struct mutex rq_mutex;	/* consumers of the receive ring */
+	u32 rq_cons;
+	u32 retries;
+	refcount_t ref;
+	struct completion freed;
+	struct delayed_work work;
+	void (*event)(struct phyrdma_hw_qp *qp, enum phyrdma_hw_qp_event ev);
+	void *priv;
+};
+
+int phyrdma_hw_qp_create(struct phyrdma_hw *hw, struct phyrdma_hw_qp *qp,
+			 u32 sq_entries, u32 rq_entries);
+void phyrdma_hw_qp_destroy(struct phyrdma_hw_qp *qp);
+int phyrdma_hw_qp_modify(struct phyrdma_hw_qp *qp, int new_state,
+			 const struct phyrdma_hw_qp_attr *attr);
+void phyrdma_hw_qp_doorbell(struct phyrdma_hw_qp *qp);
+u32 phyrdma_hw_send_stride(u32 max_sge, u32 max_inline);
+u32 phyrdma_hw_recv_stride(u32 max_sge);
+
+void phyrdma_hw_set_gid(struct phyrdma_hw *hw, u32 index, const u8 *gid);
+void phyrdma_hw_clear_gid(struct phyrdma_hw *hw, u32 index);
+void phyrdma_hw_fabric_join(struct phyrdma_hw *hw);
+void phyrdma_hw_fabric_leave(struct phyrdma_hw *hw);
+int phyrdma_hw_engine_init(struct phyrdma_hw *hw);
+void phyrdma_hw_engine_fini(struct phyrdma_hw *hw);
 
 #endif /* PHYRDMA_HW_H */

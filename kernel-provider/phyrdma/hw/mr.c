@@ -17,6 +17,7 @@
 #include <linux/slab.h>
 
 #include "hw.h"
+#include "engine.h"
 
 /**
  * phyrdma_hw_mtt_alloc - allocate an MTT for @nr_entries blocks
@@ -120,6 +121,8 @@ int phyrdma_hw_mr_enable(struct phyrdma_hw *hw,
 	e->levels = mtt->layout.levels;
 	e->root = phyrdma_hw_mtt_root(mtt);
 	e->priv = priv;
+	refcount_set(&e->users, 1);
+	init_completion(&e->idle);
 
 	mutex_lock(&hw->mr_lock);
 	ret = xa_alloc(&hw->mrs, &index, e, XA_LIMIT(1, PHYRDMA_HW_MAX_MR),
@@ -136,14 +139,30 @@ int phyrdma_hw_mr_enable(struct phyrdma_hw *hw,
 	return 0;
 }
 
-static struct phyrdma_hw_mr_entry *phyrdma_hw_mr_find(struct phyrdma_hw *hw,
-						      u32 key)
+/**
+ * phyrdma_hw_mr_get - look an MR up by key, for one engine access
+ * @hw: the device
+ * @key: lkey or rkey
+ *
+ * Return: the entry, held until phyrdma_hw_mr_put(); NULL if no valid MR
+ * has @key.
+ */
+struct phyrdma_hw_mr_entry *phyrdma_hw_mr_get(struct phyrdma_hw *hw, u32 key)
 {
 	struct phyrdma_hw_mr_entry *e;
 
-	lockdep_assert_held(&hw->mr_lock);
+	xa_lock(&hw->mrs);
 	e = xa_load(&hw->mrs, key >> 8);
-	return e && e->key == key && e->valid ? e : NULL;
+	if (e && (e->key != key || !e->valid || !refcount_inc_not_zero(&e->users)))
+		e = NULL;
+	xa_unlock(&hw->mrs);
+	return e;
+}
+
+void phyrdma_hw_mr_put(struct phyrdma_hw_mr_entry *e)
+{
+	if (refcount_dec_and_test(&e->users))
+		complete(&e->idle);
 }
 
 /**
@@ -151,17 +170,28 @@ static struct phyrdma_hw_mr_entry *phyrdma_hw_mr_find(struct phyrdma_hw *hw,
  * @hw: the device
  * @key: a key from phyrdma_hw_mr_enable()
  *
- * When this returns the engine no longer uses the MR or its MTT.
+ * When this returns the engine no longer uses the MR or its MTT: accesses
+ * already under way are waited for.
  */
 void phyrdma_hw_mr_disable(struct phyrdma_hw *hw, u32 key)
 {
 	struct phyrdma_hw_mr_entry *e;
 
 	mutex_lock(&hw->mr_lock);
-	e = phyrdma_hw_mr_find(hw, key);
-	if (e)
-		xa_erase(&hw->mrs, key >> 8);
+	xa_lock(&hw->mrs);
+	e = xa_load(&hw->mrs, key >> 8);
+	if (e && e->key == key) {
+		e->valid = false;
+		__xa_erase(&hw->mrs, key >> 8);
+	} else {
+		e = NULL;
+	}
+	xa_unlock(&hw->mrs);
 	mutex_unlock(&hw->mr_lock);
+	if (!e)
+		return;
+	phyrdma_hw_mr_put(e);
+	wait_for_completion(&e->idle);
 	kfree(e);
 }
 
@@ -180,22 +210,19 @@ int phyrdma_hw_mr_query(struct phyrdma_hw *hw, u32 key,
 			struct phyrdma_hw_mr_entry *entry,
 			void (*fill)(void *priv, void *arg), void *arg)
 {
-	struct phyrdma_hw_mr_entry *e;
+	struct phyrdma_hw_mr_entry *e = phyrdma_hw_mr_get(hw, key);
 
-	mutex_lock(&hw->mr_lock);
-	e = phyrdma_hw_mr_find(hw, key);
-	if (e) {
-		*entry = *e;
-		if (fill)
-			fill(e->priv, arg);
-	}
-	mutex_unlock(&hw->mr_lock);
-	return e ? 0 : -ENOENT;
+	if (!e)
+		return -ENOENT;
+	memcpy(entry, e, offsetof(struct phyrdma_hw_mr_entry, users));
+	if (fill)
+		fill(e->priv, arg);
+	phyrdma_hw_mr_put(e);
+	return 0;
 }
 
 /* The device's DMA view: where a DMA address lands in physical memory. */
-static phys_addr_t phyrdma_hw_dma_to_phys(struct phyrdma_hw *hw,
-					  dma_addr_t dma)
+phys_addr_t phyrdma_hw_dma_to_phys(struct phyrdma_hw *hw, dma_addr_t dma)
 {
 	if (hw->domain)
 		return iommu_iova_to_phys(hw->domain, dma);
@@ -242,8 +269,8 @@ static int phyrdma_hw_mtt_walk(struct phyrdma_hw *hw,
 }
 
 /* Bounds and rights: the checks the device makes before any access. */
-static int phyrdma_hw_mr_check(const struct phyrdma_hw_mr_entry *e, u64 va,
-			       u64 len, u32 need)
+int phyrdma_hw_mr_check(const struct phyrdma_hw_mr_entry *e, u64 va, u64 len,
+			u32 need)
 {
 	u64 end;
 
@@ -255,9 +282,9 @@ static int phyrdma_hw_mr_check(const struct phyrdma_hw_mr_entry *e, u64 va,
 	return 0;
 }
 
-static int phyrdma_hw_mr_locate(struct phyrdma_hw *hw,
-				const struct phyrdma_hw_mr_entry *e, u64 va,
-				dma_addr_t *dma, phys_addr_t *phys)
+int phyrdma_hw_mr_locate(struct phyrdma_hw *hw,
+			 const struct phyrdma_hw_mr_entry *e, u64 va,
+			 dma_addr_t *dma, phys_addr_t *phys)
 {
 	u32 shift = e->params.page_shift;
 	u64 index = (va >> shift) - (e->params.iova >> shift);
@@ -289,15 +316,15 @@ static int phyrdma_hw_mr_locate(struct phyrdma_hw *hw,
 int phyrdma_hw_mr_translate(struct phyrdma_hw *hw, u32 key, u64 va,
 			    dma_addr_t *dma, phys_addr_t *phys)
 {
-	struct phyrdma_hw_mr_entry *e;
+	struct phyrdma_hw_mr_entry *e = phyrdma_hw_mr_get(hw, key);
 	int ret;
 
-	mutex_lock(&hw->mr_lock);
-	e = phyrdma_hw_mr_find(hw, key);
-	ret = e ? phyrdma_hw_mr_check(e, va, 1, 0) : -ENOENT;
+	if (!e)
+		return -ENOENT;
+	ret = phyrdma_hw_mr_check(e, va, 1, 0);
 	if (!ret)
 		ret = phyrdma_hw_mr_locate(hw, e, va, dma, phys);
-	mutex_unlock(&hw->mr_lock);
+	phyrdma_hw_mr_put(e);
 	return ret;
 }
 
@@ -325,9 +352,10 @@ int phyrdma_hw_mr_xfer(struct phyrdma_hw *hw, u32 key, u64 va, void *buf,
 	void *p;
 	int ret;
 
-	mutex_lock(&hw->mr_lock);
-	e = phyrdma_hw_mr_find(hw, key);
-	ret = e ? phyrdma_hw_mr_check(e, va, len, need) : -ENOENT;
+	e = phyrdma_hw_mr_get(hw, key);
+	if (!e)
+		return -ENOENT;
+	ret = phyrdma_hw_mr_check(e, va, len, need);
 	if (ret)
 		goto out;
 	pgmask = (1ULL << e->params.page_shift) - 1;
@@ -350,6 +378,6 @@ int phyrdma_hw_mr_xfer(struct phyrdma_hw *hw, u32 key, u64 va, void *buf,
 		len -= chunk;
 	}
 out:
-	mutex_unlock(&hw->mr_lock);
+	phyrdma_hw_mr_put(e);
 	return ret;
 }

@@ -1,0 +1,1153 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * phyrdma device layer: queue pairs, the fabric and the engine.
+ *
+ * The fabric joins every phyrdma port: a port is found by one of the
+ * addresses (GIDs) the verbs layer programmed into its table, a QP on it
+ * by number.  There are no packets.  The worker of the requesting QP
+ * executes each WQE to its end, on both sides: it resolves its local SGEs
+ * through its own MR table, finds the responder QP, checks it as the
+ * responder's hardware would (state, connection, access rights, its R_Key
+ * and PD), moves the bytes, and writes the completions of both sides.
+ *
+ * Every byte goes through an MR table entry, its MTT and the IOMMU of the
+ * device that owns the memory (phyrdma_hw_mr_locate()), so a wrong MTT
+ * entry moves the wrong bytes.  Kernel QPs may use the local DMA lkey:
+ * their SGE addresses are DMA addresses, translated by the IOMMU alone.
+ *
+ * Locking: a worker holds no lock of its own QP while it works on the
+ * responder; it takes the responder's rq_mutex (receive WQE, data, receive
+ * completion: one message at a time, in order), then CQ spinlocks one at a
+ * time.  No path holds two QPs' locks, so no order between QPs is needed.
+ * MR entries and responder QPs are held by reference while used; their
+ * owners wait for the references to go before freeing them.
+ */
+#include <linux/delay.h>
+#include <linux/highmem.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/jiffies.h>
+#include <linux/log2.h>
+#include <linux/rculist.h>
+#include <linux/slab.h>
+#include <net/ip.h>
+#include <net/ipv6.h>
+
+#include "hw.h"
+#include "engine.h"
+
+static LIST_HEAD(phyrdma_fabric);
+static DEFINE_MUTEX(phyrdma_fabric_mutex);
+static DEFINE_IDA(phyrdma_fabric_ida);
+
+/* How many WQEs one run of a worker executes before yielding. */
+#define PHYRDMA_HW_BUDGET	64
+
+void phyrdma_hw_set_gid(struct phyrdma_hw *hw, u32 index, const u8 *gid)
+{
+	if (index >= PHYRDMA_HW_GID_TBL_LEN)
+		return;
+	spin_lock(&hw->gid_lock);
+	memcpy(hw->gids[index].raw, gid, 16);
+	hw->gids[index].valid = true;
+	spin_unlock(&hw->gid_lock);
+}
+
+void phyrdma_hw_clear_gid(struct phyrdma_hw *hw, u32 index)
+{
+	if (index >= PHYRDMA_HW_GID_TBL_LEN)
+		return;
+	spin_lock(&hw->gid_lock);
+	hw->gids[index].valid = false;
+	spin_unlock(&hw->gid_lock);
+}
+
+static bool phyrdma_hw_get_gid(struct phyrdma_hw *hw, u32 index, u8 *gid)
+{
+	bool valid = false;
+
+	if (index >= PHYRDMA_HW_GID_TBL_LEN)
+		return false;
+	spin_lock(&hw->gid_lock);
+	if (hw->gids[index].valid) {
+		memcpy(gid, hw->gids[index].raw, 16);
+		valid = true;
+	}
+	spin_unlock(&hw->gid_lock);
+	return valid;
+}
+
+static bool phyrdma_hw_has_gid(struct phyrdma_hw *hw, const u8 *gid)
+{
+	bool found = false;
+	int i;
+
+	spin_lock(&hw->gid_lock);
+	for (i = 0; i < PHYRDMA_HW_GID_TBL_LEN && !found; i++)
+		found = hw->gids[i].valid && !memcmp(hw->gids[i].raw, gid, 16);
+	spin_unlock(&hw->gid_lock);
+	return found;
+}
+
+void phyrdma_hw_fabric_join(struct phyrdma_hw *hw)
+{
+	int id;
+
+	mutex_lock(&phyrdma_fabric_mutex);
+	id = ida_alloc(&phyrdma_fabric_ida, GFP_KERNEL);
+	hw->fabric_id = id < 0 ? U32_MAX : id;
+	list_add_tail_rcu(&hw->fabric_node, &phyrdma_fabric);
+	mutex_unlock(&phyrdma_fabric_mutex);
+}
+
+/* When this returns no other port's engine reaches @hw. */
+void phyrdma_hw_fabric_leave(struct phyrdma_hw *hw)
+{
+	mutex_lock(&phyrdma_fabric_mutex);
+	list_del_rcu(&hw->fabric_node);
+	if (hw->fabric_id != U32_MAX)
+		ida_free(&phyrdma_fabric_ida, hw->fabric_id);
+	mutex_unlock(&phyrdma_fabric_mutex);
+	synchronize_rcu();
+}
+
+static void phyrdma_hw_qp_put(struct phyrdma_hw_qp *qp)
+{
+	if (refcount_dec_and_test(&qp->ref))
+		complete(&qp->freed);
+}
+
+static struct phyrdma_hw_qp *phyrdma_hw_qp_get(struct phyrdma_hw *hw, u32 qpn)
+{
+	struct phyrdma_hw_qp *qp;
+
+	xa_lock(&hw->qps);
+	qp = xa_load(&hw->qps, qpn);
+	if (qp && !refcount_inc_not_zero(&qp->ref))
+		qp = NULL;
+	xa_unlock(&hw->qps);
+	return qp;
+}
+
+/* The QP @qpn on the port that has address @dgid, held. */
+static struct phyrdma_hw_qp *phyrdma_fabric_find_qp(const u8 *dgid, u32 qpn)
+{
+	struct phyrdma_hw_qp *qp = NULL;
+	struct phyrdma_hw *hw;
+
+	rcu_read_lock();
+	list_for_each_entry_rcu(hw, &phyrdma_fabric, fabric_node) {
+		if (phyrdma_hw_has_gid(hw, dgid)) {
+			qp = phyrdma_hw_qp_get(hw, qpn);
+			break;
+		}
+	}
+	rcu_read_unlock();
+	return qp;
+}
+
+/* ---- queue pairs -------------------------------------------------------- */
+
+u32 phyrdma_hw_send_stride(u32 max_sge, u32 max_inline)
+{
+	u32 body = max(max_sge * (u32)sizeof(struct phyrdma_sge), max_inline);
+
+	return roundup_pow_of_two(PHYRDMA_SEND_WQE_HDR + max(body, 16U));
+}
+
+u32 phyrdma_hw_recv_stride(u32 max_sge)
+{
+	return roundup_pow_of_two(PHYRDMA_RECV_WQE_HDR +
+				  max(max_sge, 1U) * (u32)sizeof(struct phyrdma_sge));
+}
+
+static void phyrdma_hw_qp_work(struct work_struct *work);
+
+/**
+ * phyrdma_hw_qp_create - give a QP its rings and its number
+ * @hw: the device
+ * @qp: the caller's, with @type, @pdn, @kernel, @max_*, @scq, @rcq,
+ *	@sig_all, @event and @priv set
+ * @sq_entries: a power of two
+ * @rq_entries: a power of two
+ *
+ * Return: 0; -ENOSPC without a free QP number; -EBUSY if the GSI QP
+ * exists already; -ENOMEM.
+ */
+int phyrdma_hw_qp_create(struct phyrdma_hw *hw, struct phyrdma_hw_qp *qp,
+			 u32 sq_entries, u32 rq_entries)
+{
+	u32 sq_stride = phyrdma_hw_send_stride(qp->max_send_sge, qp->max_inline);
+	u32 rq_stride = phyrdma_hw_recv_stride(qp->max_recv_sge);
+	u32 qpn;
+	int ret;
+
+	qp->hw = hw;
+	qp->state = PHYRDMA_HW_QPS_RESET;
+	spin_lock_init(&qp->state_lock);
+	mutex_init(&qp->rq_mutex);
+	refcount_set(&qp->ref, 1);
+	init_completion(&qp->freed);
+	INIT_DELAYED_WORK(&qp->work, phyrdma_hw_qp_work);
+	qp->sq_cons = 0;
+	qp->rq_cons = 0;
+	qp->retries = 0;
+
+	ret = phyrdma_hw_ring_alloc(hw, sq_entries, sq_stride, &qp->sq);
+	if (ret)
+		return ret;
+	ret = phyrdma_hw_ring_alloc(hw, rq_entries, rq_stride, &qp->rq);
+	if (ret)
+		goto err_sq;
+	phyrdma_hw_ring_hdr(&qp->sq)->flags = PHYRDMA_SQ_ENGINE_IDLE;
+	qp->wqe_buf = kzalloc(sq_stride, GFP_KERNEL_ACCOUNT);
+	qp->rwqe_buf = kzalloc(rq_stride, GFP_KERNEL_ACCOUNT);
+	ret = -ENOMEM;
+	if (!qp->wqe_buf || !qp->rwqe_buf)
+		goto err_bufs;
+
+	if (qp->type == PHYRDMA_HW_QPT_GSI) {
+		ret = xa_insert(&hw->qps, 1, qp, GFP_KERNEL);
+		qpn = 1;
+	} else {
+		ret = xa_alloc(&hw->qps, &qpn, qp,
+			       XA_LIMIT(2, hw->caps.max_qp - 1), GFP_KERNEL);
+		if (ret == -EBUSY)
+			ret = -ENOSPC;
+	}
+	if (ret)
+		goto err_bufs;
+	qp->qpn = qpn;
+	return 0;
+
+err_bufs:
+	kfree(qp->rwqe_buf);
+	kfree(qp->wqe_buf);
+	phyrdma_hw_ring_free(hw, &qp->rq);
+err_sq:
+	phyrdma_hw_ring_free(hw, &qp->sq);
+	return ret;
+}
+
+/*
+ * Tear a QP down.  It leaves the QP table first, so no sender finds it
+ * again; every sender still holding it is waited for, then its worker
+ * stops.
+ */
+void phyrdma_hw_qp_destroy(struct phyrdma_hw_qp *qp)
+{
+	struct phyrdma_hw *hw = qp->hw;
+
+	xa_erase(&hw->qps, qp->qpn);
+	spin_lock_bh(&qp->state_lock);
+	qp->state = PHYRDMA_HW_QPS_RESET;
+	spin_unlock_bh(&qp->state_lock);
+	/* senders may still kick the worker (an error they found): first them */
+	phyrdma_hw_qp_put(qp);
+	wait_for_completion(&qp->freed);
+	cancel_delayed_work_sync(&qp->work);
+	kfree(qp->rwqe_buf);
+	kfree(qp->wqe_buf);
+	phyrdma_hw_ring_free(hw, &qp->rq);
+	phyrdma_hw_ring_free(hw, &qp->sq);
+	mutex_destroy(&qp->rq_mutex);
+}
+
+void phyrdma_hw_qp_doorbell(struct phyrdma_hw_qp *qp)
+{
+	atomic64_inc(&qp->hw->stats.doorbells);
+	mod_delayed_work(qp->hw->wq, &qp->work, 0);
+}
+
+/**
+ * phyrdma_hw_qp_modify - program a QP context and move it to @new_state
+ * @qp: the QP
+ * @new_state: enum phyrdma_hw_qp_state; the verbs layer checked the move
+ * @attr: the new context, or NULL to keep it
+ *
+ * Moving to RESET empties both queues; the owner restarts its indices at
+ * zero.  Moving to ERR flushes every outstanding WQE.
+ */
+int phyrdma_hw_qp_modify(struct phyrdma_hw_qp *qp, int new_state,
+			 const struct phyrdma_hw_qp_attr *attr)
+{
+	int old;
+
+	if (new_state == PHYRDMA_HW_QPS_RESET) {
+		spin_lock_bh(&qp->state_lock);
+		qp->state = PHYRDMA_HW_QPS_RESET;
+		spin_unlock_bh(&qp->state_lock);
+		cancel_delayed_work_sync(&qp->work);
+		mutex_lock(&qp->rq_mutex);
+		qp->sq_cons = 0;
+		qp->rq_cons = 0;
+		qp->retries = 0;
+		memset(qp->sq.va, 0, PHYRDMA_RING_HDR_SIZE);
+		memset(qp->rq.va, 0, PHYRDMA_RING_HDR_SIZE);
+		phyrdma_hw_ring_hdr(&qp->sq)->flags = PHYRDMA_SQ_ENGINE_IDLE;
+		mutex_unlock(&qp->rq_mutex);
+		if (attr) {
+			spin_lock_bh(&qp->state_lock);
+			qp->attr = *attr;
+			spin_unlock_bh(&qp->state_lock);
+		}
+		return 0;
+	}
+
+	spin_lock_bh(&qp->state_lock);
+	old = qp->state;
+	if (attr)
+		qp->attr = *attr;
+	qp->state = new_state;
+	spin_unlock_bh(&qp->state_lock);
+
+	if (new_state == PHYRDMA_HW_QPS_ERR ||
+	    (new_state == PHYRDMA_HW_QPS_RTS && old != PHYRDMA_HW_QPS_RTS))
+		mod_delayed_work(qp->hw->wq, &qp->work, 0);
+	return 0;
+}
+
+static void phyrdma_hw_qp_error(struct phyrdma_hw_qp *qp,
+				enum phyrdma_hw_qp_event ev)
+{
+	bool was_err;
+
+	spin_lock_bh(&qp->state_lock);
+	was_err = qp->state == PHYRDMA_HW_QPS_ERR ||
+		  qp->state == PHYRDMA_HW_QPS_RESET;
+	if (!was_err)
+		qp->state = PHYRDMA_HW_QPS_ERR;
+	spin_unlock_bh(&qp->state_lock);
+	if (was_err)
+		return;
+	mod_delayed_work(qp->hw->wq, &qp->work, 0);
+	if (ev && qp->event)
+		qp->event(qp, ev);
+}
+
+/* ---- scatter/gather through MRs ---------------------------------------- */
+
+/*
+ * One piece of a message: @len bytes at @addr of the MR @mr, or (with @mr
+ * NULL, kernel QPs only) at DMA address @addr.
+ */
+struct phyrdma_hw_seg {
+	struct phyrdma_hw_mr_entry *mr;
+	u64 addr;
+	u64 len;
+};
+
+struct phyrdma_hw_sgl {
+	struct phyrdma_hw *hw;
+	u32 n;
+	u64 total;
+	struct phyrdma_hw_seg seg[PHYRDMA_MAX_SGE];
+};
+
+struct phyrdma_hw_cursor {
+	const struct phyrdma_hw_sgl *sgl;
+	u32 i;
+	u64 off;
+};
+
+static void phyrdma_hw_sgl_release(struct phyrdma_hw_sgl *sgl)
+{
+	u32 i;
+
+	for (i = 0; i < sgl->n; i++)
+		if (sgl->seg[i].mr)
+			phyrdma_hw_mr_put(sgl->seg[i].mr);
+	sgl->n = 0;
+}
+
+/*
+ * Resolve a local SGE list against @qp's PD as the device does before it
+ * touches memory.  @need: access the device needs (LOCAL_WRITE to write).
+ */
+static int phyrdma_hw_sgl_local(struct phyrdma_hw_qp *qp,
+				const struct phyrdma_sge *sge, u32 n, u32 need,
+				struct phyrdma_hw_sgl *sgl)
+{
+	struct phyrdma_hw_mr_entry *mr;
+	u32 i;
+
+	sgl->hw = qp->hw;
+	sgl->n = 0;
+	sgl->total = 0;
+	for (i = 0; i < n; i++) {
+		if (!sge[i].length)
+			continue;
+		mr = NULL;
+		if (sge[i].lkey == PHYRDMA_HW_LOCAL_DMA_LKEY) {
+			if (!qp->kernel)
+				goto prot;
+		} else {
+			mr = phyrdma_hw_mr_get(qp->hw, sge[i].lkey);
+			if (!mr)
+				goto prot;
+			if (mr->params.pdn != qp->pdn ||
+			    phyrdma_hw_mr_check(mr, sge[i].addr, sge[i].length, need)) {
+				phyrdma_hw_mr_put(mr);
+				goto prot;
+			}
+		}
+		sgl->seg[sgl->n].mr = mr;
+		sgl->seg[sgl->n].addr = sge[i].addr;
+		sgl->seg[sgl->n].len = sge[i].length;
+		sgl->n++;
+		sgl->total += sge[i].length;
+	}
+	return PHYRDMA_WC_SUCCESS;
+prot:
+	phyrdma_hw_sgl_release(sgl);
+	return PHYRDMA_WC_LOC_PROT_ERR;
+}
+
+/* A remote range: @rkey on the responder, which must be in its PD. */
+static int phyrdma_hw_sgl_remote(struct phyrdma_hw_qp *resp, u32 rkey,
+				 u64 addr, u64 len, u32 need,
+				 struct phyrdma_hw_sgl *sgl)
+{
+	struct phyrdma_hw_mr_entry *mr;
+
+	sgl->hw = resp->hw;
+	sgl->n = 0;
+	sgl->total = 0;
+	if (!len)
+		return 0;
+	mr = phyrdma_hw_mr_get(resp->hw, rkey);
+	if (!mr)
+		return -ENOENT;
+	if (mr->params.pdn != resp->pdn || phyrdma_hw_mr_check(mr, addr, len, need)) {
+		phyrdma_hw_mr_put(mr);
+		return -EACCES;
+	}
+	sgl->seg[0].mr = mr;
+	sgl->seg[0].addr = addr;
+	sgl->seg[0].len = len;
+	sgl->n = 1;
+	sgl->total = len;
+	return 0;
+}
+
+/*
+ * Where the cursor is in memory, and how many bytes from there are
+ * contiguous in the device block, the IOMMU page and the CPU page.
+ */
+static int phyrdma_hw_cursor_piece(struct phyrdma_hw_cursor *c, u64 max,
+				   phys_addr_t *phys, u64 *len)
+{
+	const struct phyrdma_hw_seg *seg;
+	struct phyrdma_hw *hw = c->sgl->hw;
+	dma_addr_t dma;
+	u64 addr, n, blk;
+	int ret;
+
+	while (c->i < c->sgl->n && c->off == c->sgl->seg[c->i].len) {
+		c->i++;
+		c->off = 0;
+	}
+	if (c->i >= c->sgl->n)
+		return -EINVAL;
+	seg = &c->sgl->seg[c->i];
+	addr = seg->addr + c->off;
+	n = seg->len - c->off;
+	if (seg->mr) {
+		ret = phyrdma_hw_mr_locate(hw, seg->mr, addr, &dma, phys);
+		if (ret)
+			return ret;
+		blk = 1ULL << seg->mr->params.page_shift;
+		n = min(n, blk - (addr & (blk - 1)));
+	} else {
+		dma = addr;
+		*phys = phyrdma_hw_dma_to_phys(hw, dma);
+		if ((!*phys && hw->domain) || !pfn_valid(PHYS_PFN(*phys)))
+			return -EFAULT;
+	}
+	n = min_t(u64, n, PAGE_SIZE - offset_in_page(dma));
+	n = min_t(u64, n, PAGE_SIZE - offset_in_page(*phys));
+	*len = min(n, max);
+	return 0;
+}
+
+static void phyrdma_hw_cursor_advance(struct phyrdma_hw_cursor *c, u64 n)
+{
+	c->off += n;
+}
+
+/* Copy @len bytes from @src (an sgl, or the kernel buffer @buf) to @dst. */
+static int phyrdma_hw_copy(const struct phyrdma_hw_sgl *src, const void *buf,
+			   struct phyrdma_hw_cursor *dc, u64 len)
+{
+	struct phyrdma_hw_cursor sc = { .sgl = src };
+	phys_addr_t sp = 0, dp;
+	u64 sn, dn, n;
+	void *s, *d;
+	int ret;
+
+	while (len) {
+		ret = phyrdma_hw_cursor_piece(dc, len, &dp, &dn);
+		if (ret)
+			return ret;
+		if (src) {
+			ret = phyrdma_hw_cursor_piece(&sc, dn, &sp, &sn);
+			if (ret)
+				return ret;
+			n = sn;
+		} else {
+			n = dn;
+		}
+		d = kmap_local_pfn(PHYS_PFN(dp));
+		if (src) {
+			s = kmap_local_pfn(PHYS_PFN(sp));
+			memcpy(d + offset_in_page(dp), s + offset_in_page(sp), n);
+			kunmap_local(s);
+			phyrdma_hw_cursor_advance(&sc, n);
+		} else {
+			memcpy(d + offset_in_page(dp), buf, n);
+			buf += n;
+		}
+		kunmap_local(d);
+		phyrdma_hw_cursor_advance(dc, n);
+		len -= n;
+		cond_resched();
+	}
+	return 0;
+}
+
+/* ---- execution ---------------------------------------------------------- */
+
+/* IBTA RNR NAK timer values, in microseconds. */
+static const u32 phyrdma_rnr_usec[32] = {
+	655360, 10, 20, 30, 40, 60, 80, 120, 160, 240, 320, 480, 640, 960,
+	1280, 1920, 2560, 3840, 5120, 7680, 10240, 15360, 20480, 30720,
+	40960, 61440, 81920, 122880, 163840, 245760, 327680, 491520,
+};
+
+struct phyrdma_hw_exec {
+	struct phyrdma_send_wqe *wqe;
+	struct phyrdma_cqe cqe;
+	unsigned long delay;	/* with -EAGAIN: retry the WQE after this */
+};
+
+/* The responder did not answer: retry after the ACK timeout, or give up. */
+static int phyrdma_hw_no_response(struct phyrdma_hw_qp *qp,
+				  struct phyrdma_hw_exec *x)
+{
+	u64 usec;
+
+	if (qp->type != PHYRDMA_HW_QPT_RC) {
+		/* unreliable: the message is lost and nobody knows */
+		return PHYRDMA_WC_SUCCESS;
+	}
+	atomic64_inc(&qp->hw->stats.timeouts);
+	if (qp->retries++ >= qp->attr.retry_cnt)
+		return PHYRDMA_WC_RETRY_EXC_ERR;
+	/* 4.096 us * 2^timeout; 0 means infinite, capped like the rest */
+	usec = qp->attr.timeout ? (4096ULL << min_t(u32, qp->attr.timeout, 31)) / 1000 :
+				  USEC_PER_SEC;
+	x->delay = usecs_to_jiffies(min_t(u64, usec, USEC_PER_SEC));
+	return -EAGAIN;
+}
+
+static int phyrdma_hw_rnr(struct phyrdma_hw_qp *qp, struct phyrdma_hw_exec *x)
+{
+	if (qp->type != PHYRDMA_HW_QPT_RC)
+		return PHYRDMA_WC_SUCCESS;
+	atomic64_inc(&qp->hw->stats.rnr_retries);
+	/* rnr_retry 7 retries for ever */
+	if (qp->attr.rnr_retry != 7 && qp->retries++ >= qp->attr.rnr_retry)
+		return PHYRDMA_WC_RNR_RETRY_EXC_ERR;
+	x->delay = usecs_to_jiffies(phyrdma_rnr_usec[qp->attr.min_rnr_timer & 31]);
+	return -EAGAIN;
+}
+
+static bool phyrdma_hw_qp_receives(int state)
+{
+	return state == PHYRDMA_HW_QPS_RTR || state == PHYRDMA_HW_QPS_RTS ||
+	       state == PHYRDMA_HW_QPS_SQD || state == PHYRDMA_HW_QPS_SQE;
+}
+
+/* The connected peer of an RC/UC QP, held, if it would answer. */
+static struct phyrdma_hw_qp *phyrdma_hw_peer(struct phyrdma_hw_qp *qp)
+{
+	struct phyrdma_hw_qp *peer;
+
+	peer = phyrdma_fabric_find_qp(qp->attr.av.dgid, qp->attr.dest_qpn);
+	if (!peer)
+		return NULL;
+	if (peer->type != qp->type || peer->attr.dest_qpn != qp->qpn ||
+	    !phyrdma_hw_qp_receives(READ_ONCE(peer->state))) {
+		phyrdma_hw_qp_put(peer);
+		return NULL;
+	}
+	return peer;
+}
+
+/* Take the next receive WQE of @resp; called with its rq_mutex held. */
+static int phyrdma_hw_rq_peek(struct phyrdma_hw_qp *resp,
+			      struct phyrdma_recv_wqe **rwqe)
+{
+	u32 prod;
+
+	if (phyrdma_hw_ring_get_producer(resp->hw, &resp->rq, &prod))
+		return -EFAULT;
+	if (prod - resp->rq_cons > (1U << resp->rq.log_entries))
+		return -EFAULT;
+	if (prod == resp->rq_cons)
+		return -EAGAIN;
+	if (phyrdma_hw_ring_rw(resp->hw, &resp->rq, resp->rq_cons, resp->rwqe_buf,
+			       1U << resp->rq.log_stride, false))
+		return -EFAULT;
+	*rwqe = resp->rwqe_buf;
+	if ((*rwqe)->num_sge > resp->max_recv_sge)
+		return -EINVAL;
+	return 0;
+}
+
+static void phyrdma_hw_rq_pop(struct phyrdma_hw_qp *resp)
+{
+	resp->rq_cons++;
+	phyrdma_hw_ring_set_consumer(resp->hw, &resp->rq, resp->rq_cons);
+}
+
+/* A responder's receive completion, from its receive WQE. */
+static void phyrdma_hw_recv_cqe(struct phyrdma_hw_qp *resp,
+				const struct phyrdma_recv_wqe *rwqe,
+				struct phyrdma_cqe *cqe, int status)
+{
+	memset(cqe, 0, sizeof(*cqe));
+	cqe->wr_id = rwqe->wr_id;
+	cqe->status = status;
+	cqe->opcode = PHYRDMA_WC_RECV;
+	cqe->qp_num = resp->qpn;
+}
+
+static void phyrdma_hw_push_recv(struct phyrdma_hw_qp *resp,
+				 const struct phyrdma_cqe *cqe, bool solicited)
+{
+	phyrdma_hw_rq_pop(resp);
+	if (phyrdma_hw_cq_push(resp->rcq, cqe, solicited))
+		phyrdma_hw_qp_error(resp, PHYRDMA_HW_QP_EV_FATAL);
+	else if (cqe->status)
+		phyrdma_hw_qp_error(resp, 0);
+}
+
+/*
+ * The 40 bytes in front of a UD message: the RoCE v2 network header, an
+ * IPv4 header in the last 20 bytes for IPv4 addresses, else an IPv6 one.
+ */
+static u8 phyrdma_hw_build_grh(u8 *grh, const u8 *sgid, const u8 *dgid,
+			       const struct phyrdma_av *av, u32 len)
+{
+	memset(grh, 0, 40);
+	if (ipv6_addr_v4mapped((const struct in6_addr *)sgid)) {
+		struct iphdr *ip = (struct iphdr *)(grh + 20);
+
+		ip->version = 4;
+		ip->ihl = 5;
+		ip->tos = av->traffic_class;
+		ip->tot_len = htons(min_t(u32, len + 20 + 8 + 12 + 4, 0xffff));
+		ip->ttl = av->hop_limit ?: 64;
+		ip->protocol = IPPROTO_UDP;
+		memcpy(&ip->saddr, sgid + 12, 4);
+		memcpy(&ip->daddr, dgid + 12, 4);
+		ip->check = ip_fast_csum((u8 *)ip, ip->ihl);
+		return PHYRDMA_CQE_NET_IPV4;
+	}
+	{
+		struct ipv6hdr *ip6 = (struct ipv6hdr *)grh;
+
+		*(__be32 *)ip6 = htonl(6U << 28 | (u32)av->traffic_class << 20 |
+				       (av->flow_label & 0xfffff));
+		ip6->payload_len = htons(min_t(u32, len + 8 + 12 + 4, 0xffff));
+		ip6->nexthdr = IPPROTO_UDP;
+		ip6->hop_limit = av->hop_limit ?: 64;
+		memcpy(&ip6->saddr, sgid, 16);
+		memcpy(&ip6->daddr, dgid, 16);
+	}
+	return PHYRDMA_CQE_NET_IPV6;
+}
+
+static int phyrdma_hw_exec_ud(struct phyrdma_hw_qp *qp,
+			      struct phyrdma_hw_exec *x,
+			      const struct phyrdma_hw_sgl *src, const void *ibuf,
+			      u64 len)
+{
+	const struct phyrdma_send_wqe *wqe = x->wqe;
+	struct phyrdma_recv_wqe *rwqe;
+	struct phyrdma_hw_qp *resp;
+	struct phyrdma_hw_cursor dc;
+	struct phyrdma_hw_sgl dst;
+	struct phyrdma_cqe rcqe;
+	u8 grh[40], sgid[16];
+	u32 qkey;
+	int ret, st;
+
+	if (len > PHYRDMA_HW_UD_MTU)
+		return PHYRDMA_WC_LOC_LEN_ERR;
+	if (!phyrdma_hw_get_gid(qp->hw, wqe->ud.av.sgid_index, sgid))
+		return PHYRDMA_WC_LOC_QP_OP_ERR;
+	/* a qkey with its top bit set means the QP's own */
+	qkey = wqe->ud.remote_qkey & 0x80000000 ? qp->attr.qkey : wqe->ud.remote_qkey;
+
+	resp = phyrdma_fabric_find_qp(wqe->ud.av.dgid, wqe->ud.remote_qpn);
+	if (!resp)
+		goto dropped;
+	if (resp->type != qp->type || resp->attr.qkey != qkey ||
+	    !phyrdma_hw_qp_receives(READ_ONCE(resp->state)))
+		goto dropped_put;
+
+	mutex_lock(&resp->rq_mutex);
+	ret = phyrdma_hw_rq_peek(resp, &rwqe);
+	if (ret) {
+		mutex_unlock(&resp->rq_mutex);
+		if (ret != -EAGAIN)
+			phyrdma_hw_qp_error(resp, PHYRDMA_HW_QP_EV_FATAL);
+		goto dropped_put;
+	}
+	phyrdma_hw_recv_cqe(resp, rwqe, &rcqe, PHYRDMA_WC_SUCCESS);
+	st = phyrdma_hw_sgl_local(resp, (struct phyrdma_sge *)(rwqe + 1),
+				  rwqe->num_sge, PHYRDMA_HW_ACCESS_LOCAL_WRITE, &dst);
+	if (st) {
+		rcqe.status = st;
+	} else if (dst.total < len + sizeof(grh)) {
+		rcqe.status = PHYRDMA_WC_LOC_LEN_ERR;
+	} else {
+		rcqe.network_hdr = phyrdma_hw_build_grh(grh, sgid, wqe->ud.av.dgid,
+							&wqe->ud.av, len);
+		dc.sgl = &dst;
+		dc.i = 0;
+		dc.off = 0;
+		ret = phyrdma_hw_copy(NULL, grh, &dc, sizeof(grh));
+		if (!ret)
+			ret = phyrdma_hw_copy(src, ibuf, &dc, len);
+		if (ret)
+			rcqe.status = PHYRDMA_WC_LOC_PROT_ERR;
+		rcqe.byte_len = len + sizeof(grh);
+		rcqe.flags = PHYRDMA_CQE_GRH;
+		rcqe.src_qp = qp->qpn;
+		memcpy(rcqe.smac, qp->hw->mac, 6);
+		if (wqe->opcode == PHYRDMA_WR_SEND_WITH_IMM) {
+			rcqe.flags |= PHYRDMA_CQE_IMM;
+			rcqe.imm_data = wqe->imm_data;
+		}
+	}
+	phyrdma_hw_sgl_release(&dst);
+	phyrdma_hw_push_recv(resp, &rcqe, wqe->flags & PHYRDMA_WQE_SOLICITED);
+	mutex_unlock(&resp->rq_mutex);
+	phyrdma_hw_qp_put(resp);
+	return PHYRDMA_WC_SUCCESS;
+
+dropped_put:
+	phyrdma_hw_qp_put(resp);
+dropped:
+	atomic64_inc(&qp->hw->stats.ud_dropped);
+	return PHYRDMA_WC_SUCCESS;
+}
+
+/* SEND, SEND_WITH_IMM and RDMA_WRITE_WITH_IMM consume a receive WQE. */
+static int phyrdma_hw_exec_recv_side(struct phyrdma_hw_qp *qp,
+				     struct phyrdma_hw_qp *resp,
+				     struct phyrdma_hw_exec *x,
+				     const struct phyrdma_hw_sgl *src,
+				     const void *ibuf, u64 len,
+				     const struct phyrdma_hw_sgl *wdst)
+{
+	const struct phyrdma_send_wqe *wqe = x->wqe;
+	bool with_imm = wqe->opcode == PHYRDMA_WR_SEND_WITH_IMM ||
+			wqe->opcode == PHYRDMA_WR_RDMA_WRITE_WITH_IMM;
+	struct phyrdma_recv_wqe *rwqe;
+	struct phyrdma_hw_cursor dc = {};
+	struct phyrdma_hw_sgl dst;
+	struct phyrdma_cqe rcqe;
+	int ret, st = PHYRDMA_WC_SUCCESS;
+
+	mutex_lock(&resp->rq_mutex);
+	ret = phyrdma_hw_rq_peek(resp, &rwqe);
+	if (ret) {
+		mutex_unlock(&resp->rq_mutex);
+		if (ret == -EAGAIN)
+			return phyrdma_hw_rnr(qp, x);
+		phyrdma_hw_qp_error(resp, PHYRDMA_HW_QP_EV_FATAL);
+		return qp->type == PHYRDMA_HW_QPT_RC ? PHYRDMA_WC_REM_OP_ERR :
+						       PHYRDMA_WC_SUCCESS;
+	}
+	phyrdma_hw_recv_cqe(resp, rwqe, &rcqe, PHYRDMA_WC_SUCCESS);
+	if (wdst) {
+		/* RDMA WRITE with immediate: the data goes to the rkey */
+		dc.sgl = wdst;
+		ret = phyrdma_hw_copy(src, ibuf, &dc, len);
+		rcqe.opcode = PHYRDMA_WC_RECV_RDMA_WITH_IMM;
+		if (ret) {
+			rcqe.status = PHYRDMA_WC_LOC_PROT_ERR;
+			st = PHYRDMA_WC_REM_OP_ERR;
+		}
+	} else {
+		ret = phyrdma_hw_sgl_local(resp, (struct phyrdma_sge *)(rwqe + 1),
+					   rwqe->num_sge,
+					   PHYRDMA_HW_ACCESS_LOCAL_WRITE, &dst);
+		if (ret) {
+			rcqe.status = ret;
+			st = PHYRDMA_WC_REM_OP_ERR;
+		} else if (dst.total < len) {
+			rcqe.status = PHYRDMA_WC_LOC_LEN_ERR;
+			st = PHYRDMA_WC_REM_INV_REQ_ERR;
+		} else {
+			dc.sgl = &dst;
+			if (phyrdma_hw_copy(src, ibuf, &dc, len)) {
+				rcqe.status = PHYRDMA_WC_LOC_PROT_ERR;
+				st = PHYRDMA_WC_REM_OP_ERR;
+			}
+		}
+		phyrdma_hw_sgl_release(&dst);
+	}
+	rcqe.byte_len = len;
+	rcqe.src_qp = qp->qpn;
+	if (with_imm) {
+		rcqe.flags |= PHYRDMA_CQE_IMM;
+		rcqe.imm_data = wqe->imm_data;
+	}
+	if (rcqe.status)
+		rcqe.byte_len = 0;
+	phyrdma_hw_push_recv(resp, &rcqe, wqe->flags & PHYRDMA_WQE_SOLICITED);
+	mutex_unlock(&resp->rq_mutex);
+	/* an unreliable requester learns nothing of the responder's trouble */
+	return qp->type == PHYRDMA_HW_QPT_RC ? st : PHYRDMA_WC_SUCCESS;
+}
+
+/* A remote access violation: the RC responder goes to error. */
+static int phyrdma_hw_remote_access(struct phyrdma_hw_qp *qp,
+				    struct phyrdma_hw_qp *resp)
+{
+	if (qp->type != PHYRDMA_HW_QPT_RC)
+		return PHYRDMA_WC_SUCCESS;
+	phyrdma_hw_qp_error(resp, PHYRDMA_HW_QP_EV_ACCESS_ERR);
+	return PHYRDMA_WC_REM_ACCESS_ERR;
+}
+
+static int phyrdma_hw_exec_atomic(struct phyrdma_hw_qp *qp,
+				  struct phyrdma_hw_qp *resp,
+				  struct phyrdma_hw_exec *x,
+				  struct phyrdma_hw_sgl *local)
+{
+	const struct phyrdma_send_wqe *wqe = x->wqe;
+	struct phyrdma_hw_cursor rc, lc = { .sgl = local };
+	struct phyrdma_hw_sgl rem;
+	phys_addr_t phys;
+	u64 n, old;
+	void *p;
+	int ret;
+
+	if (local->total != sizeof(u64))
+		return PHYRDMA_WC_LOC_LEN_ERR;
+	if (wqe->rdma.remote_addr & 7) {
+		phyrdma_hw_qp_error(resp, PHYRDMA_HW_QP_EV_REQ_ERR);
+		return PHYRDMA_WC_REM_INV_REQ_ERR;
+	}
+	if (!(resp->attr.access & PHYRDMA_HW_ACCESS_REMOTE_ATOMIC) ||
+	    phyrdma_hw_sgl_remote(resp, wqe->rdma.rkey, wqe->rdma.remote_addr,
+				  sizeof(u64), PHYRDMA_HW_ACCESS_REMOTE_ATOMIC, &rem))
+		return phyrdma_hw_remote_access(qp, resp);
+	rc.sgl = &rem;
+	rc.i = 0;
+	rc.off = 0;
+	ret = phyrdma_hw_cursor_piece(&rc, sizeof(u64), &phys, &n);
+	if (ret || n != sizeof(u64)) {
+		phyrdma_hw_sgl_release(&rem);
+		phyrdma_hw_qp_error(resp, PHYRDMA_HW_QP_EV_FATAL);
+		return PHYRDMA_WC_REM_OP_ERR;
+	}
+	p = kmap_local_pfn(PHYS_PFN(phys)) + offset_in_page(phys);
+	if (wqe->opcode == PHYRDMA_WR_ATOMIC_CMP_AND_SWP)
+		old = cmpxchg64((u64 *)p, wqe->rdma.compare_add, wqe->rdma.swap);
+	else
+		old = atomic64_fetch_add(wqe->rdma.compare_add, (atomic64_t *)p);
+	kunmap_local(p);
+	phyrdma_hw_sgl_release(&rem);
+	return phyrdma_hw_copy(NULL, &old, &lc, sizeof(old)) ?
+	       PHYRDMA_WC_LOC_PROT_ERR : PHYRDMA_WC_SUCCESS;
+}
+
+static bool phyrdma_hw_opcode_ok(u8 type, u8 opcode)
+{
+	switch (opcode) {
+	case PHYRDMA_WR_SEND:
+	case PHYRDMA_WR_SEND_WITH_IMM:
+		return true;
+	case PHYRDMA_WR_RDMA_WRITE:
+	case PHYRDMA_WR_RDMA_WRITE_WITH_IMM:
+		return type == PHYRDMA_HW_QPT_RC || type == PHYRDMA_HW_QPT_UC;
+	case PHYRDMA_WR_RDMA_READ:
+	case PHYRDMA_WR_ATOMIC_CMP_AND_SWP:
+	case PHYRDMA_WR_ATOMIC_FETCH_AND_ADD:
+		return type == PHYRDMA_HW_QPT_RC;
+	}
+	/* SEND_WITH_INV needs memory windows or fast registration: none yet */
+	return false;
+}
+
+static const u8 phyrdma_wc_opcode_of[PHYRDMA_WR_MAX] = {
+	[PHYRDMA_WR_SEND] = PHYRDMA_WC_SEND,
+	[PHYRDMA_WR_SEND_WITH_IMM] = PHYRDMA_WC_SEND,
+	[PHYRDMA_WR_SEND_WITH_INV] = PHYRDMA_WC_SEND,
+	[PHYRDMA_WR_RDMA_WRITE] = PHYRDMA_WC_RDMA_WRITE,
+	[PHYRDMA_WR_RDMA_WRITE_WITH_IMM] = PHYRDMA_WC_RDMA_WRITE,
+	[PHYRDMA_WR_RDMA_READ] = PHYRDMA_WC_RDMA_READ,
+	[PHYRDMA_WR_ATOMIC_CMP_AND_SWP] = PHYRDMA_WC_COMP_SWAP,
+	[PHYRDMA_WR_ATOMIC_FETCH_AND_ADD] = PHYRDMA_WC_FETCH_ADD,
+};
+
+/*
+ * Execute the WQE at the head of the send queue.  Returns a completion
+ * status, or -EAGAIN to run it again after x->delay.
+ */
+static int phyrdma_hw_execute(struct phyrdma_hw_qp *qp, struct phyrdma_hw_exec *x)
+{
+	struct phyrdma_send_wqe *wqe = x->wqe;
+	const struct phyrdma_sge *sge = (const struct phyrdma_sge *)(wqe + 1);
+	u32 cap = (1U << qp->sq.log_stride) - PHYRDMA_SEND_WQE_HDR;
+	bool is_inline = wqe->flags & PHYRDMA_WQE_INLINE;
+	struct phyrdma_hw_sgl local, rem;
+	struct phyrdma_hw_qp *resp;
+	struct phyrdma_hw_cursor dc;
+	const void *ibuf = NULL;
+	u32 need = 0;
+	u64 len;
+	int st;
+
+	if (wqe->opcode >= PHYRDMA_WR_MAX || !phyrdma_hw_opcode_ok(qp->type, wqe->opcode))
+		return PHYRDMA_WC_LOC_QP_OP_ERR;
+	x->cqe.opcode = phyrdma_wc_opcode_of[wqe->opcode];
+	if (is_inline) {
+		if (wqe->inline_len > min(cap, qp->max_inline) ||
+		    wqe->opcode == PHYRDMA_WR_RDMA_READ ||
+		    wqe->opcode >= PHYRDMA_WR_ATOMIC_CMP_AND_SWP)
+			return PHYRDMA_WC_LOC_QP_OP_ERR;
+		ibuf = sge;
+		len = wqe->inline_len;
+		local.n = 0;
+		local.total = len;
+	} else {
+		if (wqe->num_sge > qp->max_send_sge ||
+		    wqe->num_sge * sizeof(*sge) > cap)
+			return PHYRDMA_WC_LOC_QP_OP_ERR;
+		if (wqe->opcode == PHYRDMA_WR_RDMA_READ ||
+		    wqe->opcode >= PHYRDMA_WR_ATOMIC_CMP_AND_SWP)
+			need = PHYRDMA_HW_ACCESS_LOCAL_WRITE;
+		st = phyrdma_hw_sgl_local(qp, sge, wqe->num_sge, need, &local);
+		if (st)
+			return st;
+		len = local.total;
+	}
+	if (len > qp->hw->caps.max_msg_sz) {
+		st = PHYRDMA_WC_LOC_LEN_ERR;
+		goto out_local;
+	}
+
+	if (qp->type == PHYRDMA_HW_QPT_UD || qp->type == PHYRDMA_HW_QPT_GSI) {
+		st = phyrdma_hw_exec_ud(qp, x, is_inline ? NULL : &local, ibuf, len);
+		goto out_local;
+	}
+
+	resp = phyrdma_hw_peer(qp);
+	if (!resp) {
+		st = phyrdma_hw_no_response(qp, x);
+		goto out_local;
+	}
+
+	switch (wqe->opcode) {
+	case PHYRDMA_WR_SEND:
+	case PHYRDMA_WR_SEND_WITH_IMM:
+		st = phyrdma_hw_exec_recv_side(qp, resp, x, is_inline ? NULL : &local,
+					       ibuf, len, NULL);
+		break;
+	case PHYRDMA_WR_RDMA_WRITE:
+	case PHYRDMA_WR_RDMA_WRITE_WITH_IMM:
+		if ((len && !(resp->attr.access & PHYRDMA_HW_ACCESS_REMOTE_WRITE)) ||
+		    phyrdma_hw_sgl_remote(resp, wqe->rdma.rkey, wqe->rdma.remote_addr,
+					  len, PHYRDMA_HW_ACCESS_REMOTE_WRITE, &rem)) {
+			st = phyrdma_hw_remote_access(qp, resp);
+			break;
+		}
+		if (wqe->opcode == PHYRDMA_WR_RDMA_WRITE_WITH_IMM) {
+			st = phyrdma_hw_exec_recv_side(qp, resp, x,
+						       is_inline ? NULL : &local,
+						       ibuf, len, &rem);
+		} else {
+			dc.sgl = &rem;
+			dc.i = 0;
+			dc.off = 0;
+			st = phyrdma_hw_copy(is_inline ? NULL : &local, ibuf, &dc, len) ?
+			     PHYRDMA_WC_REM_OP_ERR : PHYRDMA_WC_SUCCESS;
+		}
+		phyrdma_hw_sgl_release(&rem);
+		break;
+	case PHYRDMA_WR_RDMA_READ:
+		if ((len && !(resp->attr.access & PHYRDMA_HW_ACCESS_REMOTE_READ)) ||
+		    phyrdma_hw_sgl_remote(resp, wqe->rdma.rkey, wqe->rdma.remote_addr,
+					  len, PHYRDMA_HW_ACCESS_REMOTE_READ, &rem)) {
+			st = phyrdma_hw_remote_access(qp, resp);
+			break;
+		}
+		dc.sgl = &local;
+		dc.i = 0;
+		dc.off = 0;
+		st = phyrdma_hw_copy(&rem, NULL, &dc, len) ?
+		     PHYRDMA_WC_LOC_PROT_ERR : PHYRDMA_WC_SUCCESS;
+		phyrdma_hw_sgl_release(&rem);
+		break;
+	default:
+		st = phyrdma_hw_exec_atomic(qp, resp, x, &local);
+		break;
+	}
+	phyrdma_hw_qp_put(resp);
+out_local:
+	phyrdma_hw_sgl_release(&local);
+	if (st == PHYRDMA_WC_SUCCESS) {
+		x->cqe.byte_len = wqe->opcode == PHYRDMA_WR_RDMA_READ ? len : 0;
+		if (wqe->opcode >= PHYRDMA_WR_ATOMIC_CMP_AND_SWP)
+			x->cqe.byte_len = sizeof(u64);
+		atomic64_add(len, &qp->hw->stats.bytes);
+	}
+	return st;
+}
+
+/* Complete every WQE of both queues with a flush error (QP in ERR). */
+static void phyrdma_hw_flush(struct phyrdma_hw_qp *qp)
+{
+	struct phyrdma_send_wqe *wqe = qp->wqe_buf;
+	struct phyrdma_recv_wqe *rwqe;
+	struct phyrdma_cqe cqe;
+	u32 prod;
+
+	if (!phyrdma_hw_ring_get_producer(qp->hw, &qp->sq, &prod) &&
+	    prod - qp->sq_cons <= (1U << qp->sq.log_entries)) {
+		while (qp->sq_cons != prod) {
+			if (phyrdma_hw_ring_rw(qp->hw, &qp->sq, qp->sq_cons, wqe,
+					       sizeof(*wqe), false))
+				break;
+			memset(&cqe, 0, sizeof(cqe));
+			cqe.wr_id = wqe->wr_id;
+			cqe.status = PHYRDMA_WC_WR_FLUSH_ERR;
+			cqe.opcode = wqe->opcode < PHYRDMA_WR_MAX ?
+				     phyrdma_wc_opcode_of[wqe->opcode] : 0;
+			cqe.qp_num = qp->qpn;
+			if (phyrdma_hw_cq_push(qp->scq, &cqe, false))
+				break;
+			qp->sq_cons++;
+		}
+		phyrdma_hw_ring_set_consumer(qp->hw, &qp->sq, qp->sq_cons);
+	}
+
+	mutex_lock(&qp->rq_mutex);
+	while (!phyrdma_hw_rq_peek(qp, &rwqe)) {
+		phyrdma_hw_recv_cqe(qp, rwqe, &cqe, PHYRDMA_WC_WR_FLUSH_ERR);
+		if (phyrdma_hw_cq_push(qp->rcq, &cqe, false))
+			break;
+		phyrdma_hw_rq_pop(qp);
+	}
+	mutex_unlock(&qp->rq_mutex);
+}
+
+static void phyrdma_hw_sq_idle(struct phyrdma_hw_qp *qp, bool idle)
+{
+	phyrdma_hw_ring_set_flags(qp->hw, &qp->sq, idle ? PHYRDMA_SQ_ENGINE_IDLE : 0);
+}
+
+/* The send queue's worker: the device reading and executing WQEs. */
+static void phyrdma_hw_qp_work(struct work_struct *work)
+{
+	struct phyrdma_hw_qp *qp = container_of(to_delayed_work(work),
+						struct phyrdma_hw_qp, work);
+	struct phyrdma_hw_exec x = { .wqe = qp->wqe_buf };
+	u32 entries = 1U << qp->sq.log_entries;
+	int budget = PHYRDMA_HW_BUDGET;
+	bool signaled;
+	u32 prod;
+	int st;
+
+	phyrdma_hw_sq_idle(qp, false);
+	for (;;) {
+		int state = READ_ONCE(qp->state);
+
+		if (state == PHYRDMA_HW_QPS_ERR) {
+			phyrdma_hw_flush(qp);
+			break;
+		}
+		if (state != PHYRDMA_HW_QPS_RTS)
+			break;
+		if (phyrdma_hw_ring_get_producer(qp->hw, &qp->sq, &prod) ||
+		    prod - qp->sq_cons > entries) {
+			/* the owner corrupted its queue */
+			phyrdma_hw_qp_error(qp, PHYRDMA_HW_QP_EV_FATAL);
+			continue;
+		}
+		if (prod == qp->sq_cons) {
+			/* idle, then look once more: see phyrdma_ring_hdr */
+			phyrdma_hw_sq_idle(qp, true);
+			smp_mb();
+			if (phyrdma_hw_ring_get_producer(qp->hw, &qp->sq, &prod) ||
+			    prod == qp->sq_cons)
+				return;
+			phyrdma_hw_sq_idle(qp, false);
+			continue;
+		}
+		if (!budget--) {
+			mod_delayed_work(qp->hw->wq, &qp->work, 0);
+			return;
+		}
+		if (phyrdma_hw_ring_rw(qp->hw, &qp->sq, qp->sq_cons, qp->wqe_buf,
+				       1U << qp->sq.log_stride, false)) {
+			phyrdma_hw_qp_error(qp, PHYRDMA_HW_QP_EV_FATAL);
+			continue;
+		}
+		memset(&x.cqe, 0, sizeof(x.cqe));
+		x.cqe.wr_id = x.wqe->wr_id;
+		x.cqe.qp_num = qp->qpn;
+		st = phyrdma_hw_execute(qp, &x);
+		if (st == -EAGAIN) {
+			/* the head WQE runs again later; doorbells are not lost */
+			mod_delayed_work(qp->hw->wq, &qp->work, max(x.delay, 1UL));
+			return;
+		}
+		atomic64_inc(&qp->hw->stats.wqes);
+		qp->retries = 0;
+		x.cqe.status = st;
+		signaled = qp->sig_all || (x.wqe->flags & PHYRDMA_WQE_SIGNALED);
+		qp->sq_cons++;
+		phyrdma_hw_ring_set_consumer(qp->hw, &qp->sq, qp->sq_cons);
+		if ((signaled || st) && phyrdma_hw_cq_push(qp->scq, &x.cqe, false)) {
+			phyrdma_hw_qp_error(qp, PHYRDMA_HW_QP_EV_FATAL);
+			continue;
+		}
+		if (st)
+			phyrdma_hw_qp_error(qp, 0);
+	}
+	phyrdma_hw_sq_idle(qp, true);
+}
+
+int phyrdma_hw_engine_init(struct phyrdma_hw *hw)
+{
+	xa_init_flags(&hw->qps, XA_FLAGS_ALLOC);
+	ida_init(&hw->cq_ida);
+	spin_lock_init(&hw->gid_lock);
+	INIT_LIST_HEAD(&hw->fabric_node);
+	hw->wq = alloc_workqueue("phyrdma_engine/%s", WQ_UNBOUND, 0,
+				 dev_name(hw->dma_dev));
+	return hw->wq ? 0 : -ENOMEM;
+}
+
+void phyrdma_hw_engine_fini(struct phyrdma_hw *hw)
+{
+	if (!xa_empty(&hw->qps))
+		dev_err(hw->dma_dev, "phyrdma leak: QPs still in the QP table\n");
+	xa_destroy(&hw->qps);
+	if (!ida_is_empty(&hw->cq_ida))
+		dev_err(hw->dma_dev, "phyrdma leak: CQ numbers still allocated\n");
+	ida_destroy(&hw->cq_ida);
+	if (atomic64_read(&hw->queue_bytes))
+		dev_err(hw->dma_dev, "phyrdma leak: %lld bytes of queues\n",
+			atomic64_read(&hw->queue_bytes));
+	destroy_workqueue(hw->wq);
+}

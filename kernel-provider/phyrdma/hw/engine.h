@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * phyrdma device layer, private: what the engine uses of the MR table and
+ * of the device's DMA view.
+ */
+#ifndef PHYRDMA_HW_ENGINE_H
+#define PHYRDMA_HW_ENGINE_H
+
+#include "hw.h"
+
+struct phyrdma_hw_mr_entry *phyrdma_hw_mr_get(struct phyrdma_hw *hw, u32 key);
+void phyrdma_hw_mr_put(struct phyrdma_hw_mr_entry *e);
+int phyrdma_hw_mr_check(const struct phyrdma_hw_mr_entry *e, u64 va, u64 len,
+			u32 need);
+int phyrdma_hw_mr_locate(struct phyrdma_hw *hw,
+			 const struct phyrdma_hw_mr_entry *e, u64 va,
+			 dma_addr_t *dma, phys_addr_t *phys);
+phys_addr_t phyrdma_hw_dma_to_phys(struct phyrdma_hw *hw, dma_addr_t dma);
+int phyrdma_hw_dma_rw(struct phyrdma_hw *hw, dma_addr_t dma, void *buf,
+		      size_t len, bool write);
+
+int phyrdma_hw_ring_get_producer(struct phyrdma_hw *hw,
+				 const struct phyrdma_hw_ring *ring, u32 *val);
+int phyrdma_hw_ring_set_consumer(struct phyrdma_hw *hw,
+				 const struct phyrdma_hw_ring *ring, u32 val);
+int phyrdma_hw_ring_get_flags(struct phyrdma_hw *hw,
+			      const struct phyrdma_hw_ring *ring, u32 *val);
+int phyrdma_hw_ring_set_flags(struct phyrdma_hw *hw,
+			      const struct phyrdma_hw_ring *ring, u32 val);
+int phyrdma_hw_ring_rw(struct phyrdma_hw *hw, const struct phyrdma_hw_ring *ring,
+		       u32 index, void *buf, size_t len, bool write);
+
+#endif /* PHYRDMA_HW_ENGINE_H */

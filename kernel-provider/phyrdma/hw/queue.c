@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * phyrdma device layer: rings and completion queues.
+ *
+ * A ring is memory mapped for the device's DMA: the owner (a process
+ * through mmap, or a kernel consumer) reaches it through the CPU, the
+ * device through its DMA address only, translated by the IOMMU like every
+ * other access it makes.  The platform is DMA-coherent (x86), so no cache
+ * maintenance is needed between the two.  The device keeps its own copy of the indices it produces and
+ * validates every index the owner writes.
+ */
+#include <linux/dma-mapping.h>
+#include <linux/highmem.h>
+#include <linux/log2.h>
+#include <linux/slab.h>
+
+#include "hw.h"
+#include "engine.h"
+
+/**
+ * phyrdma_hw_dma_rw - the device reads or writes memory at a DMA address
+ * @hw: the device
+ * @dma: where
+ * @buf: kernel buffer
+ * @len: bytes
+ * @write: the device writes @buf to @dma (else reads into @buf)
+ *
+ * Return: 0, or -EFAULT if the IOMMU has no mapping for part of the range.
+ */
+int phyrdma_hw_dma_rw(struct phyrdma_hw *hw, dma_addr_t dma, void *buf,
+		      size_t len, bool write)
+{
+	phys_addr_t phys;
+	size_t chunk;
+	void *p;
+
+	while (len) {
+		phys = phyrdma_hw_dma_to_phys(hw, dma);
+		if ((!phys && hw->domain) || !pfn_valid(PHYS_PFN(phys)))
+			return -EFAULT;
+		chunk = min_t(size_t, len, PAGE_SIZE - offset_in_page(dma));
+		chunk = min_t(size_t, chunk, PAGE_SIZE - offset_in_page(phys));
+		p = kmap_local_pfn(PHYS_PFN(phys));
+		if (write)
+			memcpy(p + offset_in_page(phys), buf, chunk);
+		else
+			memcpy(buf, p + offset_in_page(phys), chunk);
+		kunmap_local(p);
+		dma += chunk;
+		buf += chunk;
+		len -= chunk;
+	}
+	return 0;
+}
+
+/**
+ * phyrdma_hw_ring_alloc - allocate a ring, charged to the calling process
+ * @hw: the device
+ * @entries: a power of two
+ * @stride: bytes per entry, a power of two
+ * @ring: filled
+ *
+ * The ring is physically contiguous order-0 pages (so that a process can
+ * map them page by page, each page held by its mapping), mapped once for
+ * the device.
+ *
+ * Return: 0; -E2BIG beyond %PHYRDMA_MAX_RING_BYTES; -ENOMEM.
+ */
+int phyrdma_hw_ring_alloc(struct phyrdma_hw *hw, u32 entries, u32 stride,
+			  struct phyrdma_hw_ring *ring)
+{
+	memset(ring, 0, sizeof(*ring));
+	ring->log_entries = ilog2(entries);
+	ring->log_stride = ilog2(stride);
+	ring->size = PAGE_ALIGN(PHYRDMA_RING_HDR_SIZE + (size_t)entries * stride);
+	if (ring->size > PHYRDMA_MAX_RING_BYTES)
+		return -E2BIG;
+	ring->va = alloc_pages_exact(ring->size, GFP_KERNEL_ACCOUNT |
+				     __GFP_ZERO | __GFP_NOWARN);
+	if (!ring->va)
+		return -ENOMEM;
+	ring->dma = dma_map_single(hw->dma_dev, ring->va, ring->size,
+				   DMA_BIDIRECTIONAL);
+	if (dma_mapping_error(hw->dma_dev, ring->dma)) {
+		free_pages_exact(ring->va, ring->size);
+		ring->va = NULL;
+		return -ENOMEM;
+	}
+	atomic64_add(ring->size, &hw->queue_bytes);
+	return 0;
+}
+
+/*
+ * Pages a process still maps stay allocated until it unmaps them (each
+ * mapping holds its page); the device loses them here.
+ */
+void phyrdma_hw_ring_free(struct phyrdma_hw *hw, struct phyrdma_hw_ring *ring)
+{
+	if (!ring->va || ring->external)
+		return;
+	dma_unmap_single(hw->dma_dev, ring->dma, ring->size, DMA_BIDIRECTIONAL);
+	free_pages_exact(ring->va, ring->size);
+	atomic64_sub(ring->size, &hw->queue_bytes);
+	ring->va = NULL;
+}
+
+/* The device's accesses to a ring header word. */
+static int phyrdma_hw_ring_read_u32(struct phyrdma_hw *hw,
+				    const struct phyrdma_hw_ring *ring,
+				    size_t off, u32 *val)
+{
+	int ret = phyrdma_hw_dma_rw(hw, ring->dma + off, val, sizeof(*val), false);
+
+	/* the device acts on what it read only after reading it */
+	dma_rmb();
+	return ret;
+}
+
+static int phyrdma_hw_ring_write_u32(struct phyrdma_hw *hw,
+				     const struct phyrdma_hw_ring *ring,
+				     size_t off, u32 val)
+{
+	/* entries written before the index that publishes them */
+	dma_wmb();
+	return phyrdma_hw_dma_rw(hw, ring->dma + off, &val, sizeof(val), true);
+}
+
+int phyrdma_hw_ring_get_producer(struct phyrdma_hw *hw,
+				 const struct phyrdma_hw_ring *ring, u32 *val)
+{
+	return phyrdma_hw_ring_read_u32(hw, ring,
+					offsetof(struct phyrdma_ring_hdr, producer), val);
+}
+
+int phyrdma_hw_ring_set_consumer(struct phyrdma_hw *hw,
+				 const struct phyrdma_hw_ring *ring, u32 val)
+{
+	return phyrdma_hw_ring_write_u32(hw, ring,
+					 offsetof(struct phyrdma_ring_hdr, consumer), val);
+}
+
+int phyrdma_hw_ring_get_flags(struct phyrdma_hw *hw,
+			      const struct phyrdma_hw_ring *ring, u32 *val)
+{
+	return phyrdma_hw_ring_read_u32(hw, ring,
+					offsetof(struct phyrdma_ring_hdr, flags), val);
+}
+
+int phyrdma_hw_ring_set_flags(struct phyrdma_hw *hw,
+			      const struct phyrdma_hw_ring *ring, u32 val)
+{
+	return phyrdma_hw_ring_write_u32(hw, ring,
+					 offsetof(struct phyrdma_ring_hdr, flags), val);
+}
+
+/* The device reads or writes entry @index of @ring. */
+int phyrdma_hw_ring_rw(struct phyrdma_hw *hw, const struct phyrdma_hw_ring *ring,
+		       u32 index, void *buf, size_t len, bool write)
+{
+	size_t off = PHYRDMA_RING_HDR_SIZE +
+		     ((size_t)(index & ((1U << ring->log_entries) - 1)) << ring->log_stride);
+
+	return phyrdma_hw_dma_rw(hw, ring->dma + off, buf,
+				 min_t(size_t, len, 1U << ring->log_stride), write);
+}
+
+/**
+ * phyrdma_hw_cq_create - set up a completion queue
+ * @hw: the device
+ * @entries: a power of two, at most %PHYRDMA_MAX_CQE
+ * @cq: the caller's, with @comp, @event and @priv set
+ *
+ * Return: 0, -ENOSPC when the device has no CQ number left, -ENOMEM.
+ */
+int phyrdma_hw_cq_create(struct phyrdma_hw *hw, u32 entries,
+			 struct phyrdma_hw_cq *cq)
+{
+	int ret;
+
+	ret = ida_alloc_max(&hw->cq_ida, hw->caps.max_cq - 1, GFP_KERNEL);
+	if (ret < 0)
+		return ret == -ENOSPC ? -ENOSPC : ret;
+	cq->cqn = ret;
+	cq->hw = hw;
+	spin_lock_init(&cq->lock);
+	cq->producer = 0;
+	cq->armed = 0;
+	cq->error = false;
+	ret = phyrdma_hw_ring_alloc(hw, entries, PHYRDMA_CQE_SIZE, &cq->ring);
+	if (ret) {
+		ida_free(&hw->cq_ida, cq->cqn);
+		return ret;
+	}
+	return 0;
+}
+
+/* No QP may use @cq any more. */
+void phyrdma_hw_cq_destroy(struct phyrdma_hw_cq *cq)
+{
+	phyrdma_hw_ring_free(cq->hw, &cq->ring);
+	ida_free(&cq->hw->cq_ida, cq->cqn);
+}
+
+int phyrdma_hw_cq_arm(struct phyrdma_hw_cq *cq, u8 how)
+{
+	u32 cons = 0;
+	unsigned long flags;
+	int pending;
+
+	spin_lock_irqsave(&cq->lock, flags);
+	/* a solicited-only request does not weaken a pending next request */
+	if (how == PHYRDMA_HW_ARM_NEXT || !cq->armed)
+		cq->armed = how;
+	phyrdma_hw_ring_read_u32(cq->hw, &cq->ring,
+				 offsetof(struct phyrdma_ring_hdr, consumer), &cons);
+	pending = cons != cq->producer;
+	spin_unlock_irqrestore(&cq->lock, flags);
+	return pending;
+}
+
+/**
+ * phyrdma_hw_cq_push - the device writes a completion
+ * @cq: the CQ
+ * @cqe: the completion
+ * @solicited: the message asked for a solicited event
+ *
+ * Return: 0; -ENOSPC if the CQ is full: it is then in error (overrun) and
+ * its owner got PHYRDMA_HW_CQ_EV_OVERRUN.
+ */
+int phyrdma_hw_cq_push(struct phyrdma_hw_cq *cq, const struct phyrdma_cqe *cqe,
+		       bool solicited)
+{
+	struct phyrdma_hw *hw = cq->hw;
+	bool notify = false, overrun = false;
+	unsigned long flags;
+	u32 cons = 0;
+	int ret = 0;
+
+	spin_lock_irqsave(&cq->lock, flags);
+	if (cq->error) {
+		ret = -ENOSPC;
+		goto out;
+	}
+	ret = phyrdma_hw_ring_read_u32(hw, &cq->ring,
+				       offsetof(struct phyrdma_ring_hdr, consumer), &cons);
+	/* an owner's consumer index ahead of the producer counts as full */
+	if (ret || cq->producer - cons >= (1U << cq->ring.log_entries)) {
+		cq->error = true;
+		overrun = true;
+		phyrdma_hw_ring_set_flags(hw, &cq->ring, PHYRDMA_CQ_OVERRUN);
+		ret = -ENOSPC;
+		goto out;
+	}
+	phyrdma_hw_ring_rw(hw, &cq->ring, cq->producer, (void *)cqe,
+			   sizeof(*cqe), true);
+	cq->producer++;
+	phyrdma_hw_ring_write_u32(hw, &cq->ring,
+				  offsetof(struct phyrdma_ring_hdr, producer),
+				  cq->producer);
+	atomic64_inc(&hw->stats.cqes);
+	if (cq->armed == PHYRDMA_HW_ARM_NEXT ||
+	    (cq->armed == PHYRDMA_HW_ARM_SOLICITED &&
+	     (solicited || cqe->status != 0))) {
+		cq->armed = 0;
+		notify = true;
+	}
+out:
+	spin_unlock_irqrestore(&cq->lock, flags);
+	if (overrun && cq->event)
+		cq->event(cq, PHYRDMA_HW_CQ_EV_OVERRUN);
+	if (notify && cq->comp) {
+		local_bh_disable();
+		cq->comp(cq);
+		local_bh_enable();
+	}
+	return ret;
+}

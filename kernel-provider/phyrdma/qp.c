@@ -1,0 +1,641 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * phyrdma verbs layer: queue pairs, address handles and the doorbell.
+ *
+ * A QP is two rings the device reads (send and receive WQEs, formats in
+ * phyrdma-abi.h) and a context the device holds (struct phyrdma_hw_qp).
+ * A process writes its rings where it mapped them and rings the send
+ * doorbell through PHYRDMA_METHOD_QP_DOORBELL, only when the device said
+ * it went idle; kernel consumers post through post_send/post_recv here,
+ * into the same rings.  The state machine and the attribute rules are
+ * the IBTA's, through ib_modify_qp_is_ok().
+ */
+#include <linux/log2.h>
+#include <rdma/ib_addr.h>
+#include <rdma/ib_verbs.h>
+#include <rdma/uverbs_ioctl.h>
+
+#define UVERBS_MODULE_NAME phyrdma
+#include <rdma/uverbs_named_ioctl.h>
+#include <rdma/uverbs_std_types.h>
+
+#include "phyrdma.h"
+
+static void phyrdma_qp_event(struct phyrdma_hw_qp *hwqp,
+			     enum phyrdma_hw_qp_event hwev)
+{
+	struct phyrdma_qp *qp = hwqp->priv;
+	struct ib_event ev = {
+		.device = qp->ibqp.device,
+		.element.qp = &qp->ibqp,
+	};
+
+	switch (hwev) {
+	case PHYRDMA_HW_QP_EV_REQ_ERR:
+		ev.event = IB_EVENT_QP_REQ_ERR;
+		break;
+	case PHYRDMA_HW_QP_EV_ACCESS_ERR:
+		ev.event = IB_EVENT_QP_ACCESS_ERR;
+		break;
+	case PHYRDMA_HW_QP_EV_LAST_WQE:
+		ev.event = IB_EVENT_QP_LAST_WQE_REACHED;
+		break;
+	default:
+		ev.event = IB_EVENT_QP_FATAL;
+		break;
+	}
+	if (qp->ibqp.event_handler)
+		qp->ibqp.event_handler(&ev, qp->ibqp.qp_context);
+}
+
+static int phyrdma_hw_qp_type(enum ib_qp_type type)
+{
+	switch (type) {
+	case IB_QPT_RC:
+		return PHYRDMA_HW_QPT_RC;
+	case IB_QPT_UC:
+		return PHYRDMA_HW_QPT_UC;
+	case IB_QPT_UD:
+		return PHYRDMA_HW_QPT_UD;
+	case IB_QPT_GSI:
+		return PHYRDMA_HW_QPT_GSI;
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+static size_t phyrdma_qp_bytes(u32 sq_entries, u32 sq_stride, u32 rq_entries,
+			       u32 rq_stride)
+{
+	return PAGE_ALIGN(PHYRDMA_RING_HDR_SIZE + (size_t)sq_entries * sq_stride) +
+	       PAGE_ALIGN(PHYRDMA_RING_HDR_SIZE + (size_t)rq_entries * rq_stride);
+}
+
+int phyrdma_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
+		      struct ib_udata *udata)
+{
+	struct phyrdma_dev *dev = to_pdev(ibqp->device);
+	struct phyrdma_create_qp_resp resp = {};
+	struct phyrdma_create_qp_req req = {};
+	struct phyrdma_qp *qp = to_pqp(ibqp);
+	struct phyrdma_ucontext *uctx = NULL;
+	struct ib_qp_cap *cap = &init->cap;
+	u32 sq_entries, rq_entries, sq_stride, rq_stride;
+	u64 sq_off, rq_off;
+	size_t bytes;
+	int type, ret;
+
+	type = phyrdma_hw_qp_type(init->qp_type);
+	if (type < 0)
+		return type;
+	if (init->create_flags || init->srq)
+		return -EOPNOTSUPP;
+	if (type == PHYRDMA_HW_QPT_GSI && udata)
+		return -EINVAL;
+	if (cap->max_send_wr > PHYRDMA_MAX_QP_WR ||
+	    cap->max_recv_wr > PHYRDMA_MAX_QP_WR ||
+	    cap->max_send_sge > PHYRDMA_MAX_SGE ||
+	    cap->max_recv_sge > PHYRDMA_MAX_SGE ||
+	    cap->max_inline_data > PHYRDMA_MAX_INLINE)
+		return -EINVAL;
+	if (udata) {
+		ret = ib_copy_validate_udata_in_cm(udata, req, reserved, 0);
+		if (ret)
+			return ret;
+		if (req.reserved)
+			return -EINVAL;
+		uctx = rdma_udata_to_drv_context(udata, struct phyrdma_ucontext,
+						 ibucontext);
+	}
+
+	sq_entries = roundup_pow_of_two(max(cap->max_send_wr, 1U));
+	rq_entries = roundup_pow_of_two(max(cap->max_recv_wr, 1U));
+	sq_stride = phyrdma_hw_send_stride(cap->max_send_sge, cap->max_inline_data);
+	rq_stride = phyrdma_hw_recv_stride(cap->max_recv_sge);
+	bytes = phyrdma_qp_bytes(sq_entries, sq_stride, rq_entries, rq_stride);
+	ret = phyrdma_charge(uctx, bytes);
+	if (ret)
+		return ret;
+	if (uctx && atomic_inc_return(&uctx->qps) > dev->hw.caps.max_qp) {
+		ret = -ENOMEM;
+		goto err_uncharge;
+	}
+
+	mutex_init(&qp->mutex);
+	spin_lock_init(&qp->sq_lock);
+	spin_lock_init(&qp->rq_lock);
+	qp->uctx = uctx;
+	qp->sq_sig_type = init->sq_sig_type;
+	qp->hw.type = type;
+	qp->hw.pdn = to_ppd(ibqp->pd)->pdn;
+	qp->hw.kernel = !udata;
+	/* what the strides really hold: at least what was asked */
+	qp->hw.max_send_sge = min_t(u32, PHYRDMA_MAX_SGE,
+				    (sq_stride - PHYRDMA_SEND_WQE_HDR) /
+				    sizeof(struct phyrdma_sge));
+	qp->hw.max_inline = min_t(u32, PHYRDMA_MAX_INLINE,
+				  sq_stride - PHYRDMA_SEND_WQE_HDR);
+	qp->hw.max_recv_sge = min_t(u32, PHYRDMA_MAX_SGE,
+				    (rq_stride - PHYRDMA_RECV_WQE_HDR) /
+				    sizeof(struct phyrdma_sge));
+	qp->hw.sig_all = init->sq_sig_type == IB_SIGNAL_ALL_WR;
+	qp->hw.scq = &to_pcq(init->send_cq)->hw;
+	qp->hw.rcq = &to_pcq(init->recv_cq)->hw;
+	qp->hw.event = phyrdma_qp_event;
+	qp->hw.priv = qp;
+	ret = phyrdma_hw_qp_create(&dev->hw, &qp->hw, sq_entries, rq_entries);
+	if (ret)
+		goto err_count;
+	ibqp->qp_num = qp->hw.qpn;
+
+	cap->max_send_wr = sq_entries;
+	cap->max_recv_wr = rq_entries;
+	cap->max_send_sge = qp->hw.max_send_sge;
+	cap->max_recv_sge = qp->hw.max_recv_sge;
+	cap->max_inline_data = qp->hw.max_inline;
+	qp->cap = *cap;
+	qp->attr.qp_state = IB_QPS_RESET;
+	qp->attr.port_num = PHYRDMA_PORT;
+	qp->attr.path_mtu = IB_MTU_1024;
+
+	if (udata) {
+		ret = phyrdma_ring_expose(dev, uctx, &qp->hw.sq, &qp->sq_mmap, &sq_off);
+		if (ret)
+			goto err_destroy;
+		ret = phyrdma_ring_expose(dev, uctx, &qp->hw.rq, &qp->rq_mmap, &rq_off);
+		if (ret)
+			goto err_destroy;
+		resp.qpn = qp->hw.qpn;
+		resp.sq_mmap_offset = sq_off;
+		resp.sq_mmap_length = qp->hw.sq.size;
+		resp.rq_mmap_offset = rq_off;
+		resp.rq_mmap_length = qp->hw.rq.size;
+		resp.sq_log_entries = qp->hw.sq.log_entries;
+		resp.sq_log_stride = qp->hw.sq.log_stride;
+		resp.rq_log_entries = qp->hw.rq.log_entries;
+		resp.rq_log_stride = qp->hw.rq.log_stride;
+		resp.max_inline = qp->hw.max_inline;
+		ret = ib_respond_udata(udata, resp);
+		if (ret)
+			goto err_destroy;
+	}
+	phyrdma_count(dev, PHYRDMA_CNT_QPS, 1);
+	return 0;
+
+err_destroy:
+	phyrdma_hw_qp_destroy(&qp->hw);
+	/* a ring handed to a mapping is uncharged when the mapping goes */
+	if (qp->sq_mmap) {
+		bytes -= qp->hw.sq.size;
+		rdma_user_mmap_entry_remove(qp->sq_mmap);
+	}
+	if (qp->rq_mmap) {
+		bytes -= qp->hw.rq.size;
+		rdma_user_mmap_entry_remove(qp->rq_mmap);
+	}
+err_count:
+	if (uctx)
+		atomic_dec(&uctx->qps);
+err_uncharge:
+	phyrdma_uncharge(uctx, bytes);
+	return ret;
+}
+
+int phyrdma_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
+{
+	struct phyrdma_qp *qp = to_pqp(ibqp);
+	size_t bytes = qp->hw.sq.size + qp->hw.rq.size;
+
+	phyrdma_hw_qp_destroy(&qp->hw);
+	if (qp->sq_mmap) {
+		bytes -= qp->hw.sq.size;
+		rdma_user_mmap_entry_remove(qp->sq_mmap);
+	}
+	if (qp->rq_mmap) {
+		bytes -= qp->hw.rq.size;
+		rdma_user_mmap_entry_remove(qp->rq_mmap);
+	}
+	phyrdma_uncharge(qp->uctx, bytes);
+	if (qp->uctx)
+		atomic_dec(&qp->uctx->qps);
+	rdma_destroy_ah_attr(&qp->attr.ah_attr);
+	mutex_destroy(&qp->mutex);
+	phyrdma_count(to_pdev(ibqp->device), PHYRDMA_CNT_QPS, -1);
+	return 0;
+}
+
+static u32 phyrdma_hw_qp_access(int flags)
+{
+	return (flags & IB_ACCESS_REMOTE_READ ? PHYRDMA_HW_ACCESS_REMOTE_READ : 0) |
+	       (flags & IB_ACCESS_REMOTE_WRITE ? PHYRDMA_HW_ACCESS_REMOTE_WRITE : 0) |
+	       (flags & IB_ACCESS_REMOTE_ATOMIC ? PHYRDMA_HW_ACCESS_REMOTE_ATOMIC : 0);
+}
+
+/* An address vector from RoCE attributes: a GRH is mandatory. */
+static int phyrdma_av_from_attr(const struct rdma_ah_attr *ah,
+				struct phyrdma_av *av)
+{
+	const struct ib_global_route *grh;
+
+	if (ah->type != RDMA_AH_ATTR_TYPE_ROCE ||
+	    !(rdma_ah_get_ah_flags(ah) & IB_AH_GRH))
+		return -EINVAL;
+	if (rdma_ah_get_port_num(ah) != PHYRDMA_PORT)
+		return -EINVAL;
+	grh = rdma_ah_read_grh(ah);
+	if (grh->sgid_index >= PHYRDMA_HW_GID_TBL_LEN)
+		return -EINVAL;
+	memset(av, 0, sizeof(*av));
+	memcpy(av->dgid, grh->dgid.raw, sizeof(av->dgid));
+	av->flow_label = grh->flow_label;
+	av->sgid_index = grh->sgid_index;
+	av->hop_limit = grh->hop_limit;
+	av->traffic_class = grh->traffic_class;
+	return 0;
+}
+
+int phyrdma_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
+		      struct ib_udata *udata)
+{
+	struct phyrdma_qp *qp = to_pqp(ibqp);
+	struct phyrdma_hw_qp_attr hwattr;
+	enum ib_qp_state cur, new;
+	int ret;
+
+	ret = ib_no_udata_io(udata);
+	if (ret)
+		return ret;
+	if (mask & ~IB_QP_ATTR_STANDARD_BITS)
+		return -EOPNOTSUPP;
+	if (mask & (IB_QP_ALT_PATH | IB_QP_PATH_MIG_STATE))
+		return -EOPNOTSUPP;
+
+	mutex_lock(&qp->mutex);
+	cur = (mask & IB_QP_CUR_STATE) ? attr->cur_qp_state :
+					 READ_ONCE(qp->hw.state);
+	new = (mask & IB_QP_STATE) ? attr->qp_state : cur;
+	ret = -EINVAL;
+	if (!ib_modify_qp_is_ok(cur, new, ibqp->qp_type, mask))
+		goto out;
+	if ((mask & IB_QP_PORT) && attr->port_num != PHYRDMA_PORT)
+		goto out;
+	if ((mask & IB_QP_PKEY_INDEX) && attr->pkey_index != 0)
+		goto out;
+	if ((mask & IB_QP_PATH_MTU) &&
+	    (attr->path_mtu < IB_MTU_256 || attr->path_mtu > IB_MTU_4096))
+		goto out;
+	if ((mask & IB_QP_MAX_QP_RD_ATOMIC) &&
+	    attr->max_rd_atomic > PHYRDMA_HW_MAX_RD_ATOMIC)
+		goto out;
+	if ((mask & IB_QP_MAX_DEST_RD_ATOMIC) &&
+	    attr->max_dest_rd_atomic > PHYRDMA_HW_MAX_RD_ATOMIC)
+		goto out;
+	if ((mask & IB_QP_RETRY_CNT) && attr->retry_cnt > 7)
+		goto out;
+	if ((mask & IB_QP_RNR_RETRY) && attr->rnr_retry > 7)
+		goto out;
+	if ((mask & IB_QP_MIN_RNR_TIMER) && attr->min_rnr_timer > 31)
+		goto out;
+	if ((mask & IB_QP_TIMEOUT) && attr->timeout > 31)
+		goto out;
+	if ((mask & IB_QP_ACCESS_FLAGS) &&
+	    (attr->qp_access_flags & ~(IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_READ |
+				       IB_ACCESS_REMOTE_WRITE | IB_ACCESS_REMOTE_ATOMIC)))
+		goto out;
+
+	hwattr = qp->hw.attr;
+	if (mask & IB_QP_AV) {
+		ret = phyrdma_av_from_attr(&attr->ah_attr, &hwattr.av);
+		if (ret)
+			goto out;
+		ret = -EINVAL;
+	}
+	if (mask & IB_QP_DEST_QPN)
+		hwattr.dest_qpn = attr->dest_qp_num;
+	if (mask & IB_QP_QKEY)
+		hwattr.qkey = attr->qkey;
+	if (mask & IB_QP_ACCESS_FLAGS)
+		hwattr.access = phyrdma_hw_qp_access(attr->qp_access_flags);
+	if (mask & IB_QP_TIMEOUT)
+		hwattr.timeout = attr->timeout;
+	if (mask & IB_QP_RETRY_CNT)
+		hwattr.retry_cnt = attr->retry_cnt;
+	if (mask & IB_QP_RNR_RETRY)
+		hwattr.rnr_retry = attr->rnr_retry;
+	if (mask & IB_QP_MIN_RNR_TIMER)
+		hwattr.min_rnr_timer = attr->min_rnr_timer;
+	if (mask & IB_QP_PATH_MTU)
+		hwattr.path_mtu = ib_mtu_enum_to_int(attr->path_mtu);
+	if (mask & IB_QP_SQ_PSN)
+		hwattr.sq_psn = attr->sq_psn;
+	if (mask & IB_QP_RQ_PSN)
+		hwattr.rq_psn = attr->rq_psn;
+	if (mask & IB_QP_MAX_QP_RD_ATOMIC)
+		hwattr.max_rd_atomic = attr->max_rd_atomic;
+	if (mask & IB_QP_MAX_DEST_RD_ATOMIC)
+		hwattr.max_dest_rd_atomic = attr->max_dest_rd_atomic;
+
+	/* remember what query_qp reports */
+	if (mask & IB_QP_AV)
+		rdma_replace_ah_attr(&qp->attr.ah_attr, &attr->ah_attr);
+#define PHYRDMA_KEEP(bit, field) do { if (mask & (bit)) qp->attr.field = attr->field; } while (0)
+	PHYRDMA_KEEP(IB_QP_DEST_QPN, dest_qp_num);
+	PHYRDMA_KEEP(IB_QP_QKEY, qkey);
+	PHYRDMA_KEEP(IB_QP_ACCESS_FLAGS, qp_access_flags);
+	PHYRDMA_KEEP(IB_QP_TIMEOUT, timeout);
+	PHYRDMA_KEEP(IB_QP_RETRY_CNT, retry_cnt);
+	PHYRDMA_KEEP(IB_QP_RNR_RETRY, rnr_retry);
+	PHYRDMA_KEEP(IB_QP_MIN_RNR_TIMER, min_rnr_timer);
+	PHYRDMA_KEEP(IB_QP_PATH_MTU, path_mtu);
+	PHYRDMA_KEEP(IB_QP_SQ_PSN, sq_psn);
+	PHYRDMA_KEEP(IB_QP_RQ_PSN, rq_psn);
+	PHYRDMA_KEEP(IB_QP_MAX_QP_RD_ATOMIC, max_rd_atomic);
+	PHYRDMA_KEEP(IB_QP_MAX_DEST_RD_ATOMIC, max_dest_rd_atomic);
+	PHYRDMA_KEEP(IB_QP_PKEY_INDEX, pkey_index);
+	PHYRDMA_KEEP(IB_QP_EN_SQD_ASYNC_NOTIFY, en_sqd_async_notify);
+#undef PHYRDMA_KEEP
+	qp->attr.qp_state = new;
+
+	if (new == IB_QPS_RESET) {
+		spin_lock_irq(&qp->sq_lock);
+		qp->sq_prod = 0;
+		spin_unlock_irq(&qp->sq_lock);
+		spin_lock_irq(&qp->rq_lock);
+		qp->rq_prod = 0;
+		spin_unlock_irq(&qp->rq_lock);
+	}
+	ret = phyrdma_hw_qp_modify(&qp->hw, new, &hwattr);
+out:
+	mutex_unlock(&qp->mutex);
+	return ret;
+}
+
+int phyrdma_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
+		     struct ib_qp_init_attr *init)
+{
+	struct phyrdma_qp *qp = to_pqp(ibqp);
+
+	mutex_lock(&qp->mutex);
+	*attr = qp->attr;
+	/* the caller gets no reference: the index says which GID */
+	attr->ah_attr.grh.sgid_attr = NULL;
+	attr->qp_state = READ_ONCE(qp->hw.state);
+	attr->cur_qp_state = attr->qp_state;
+	attr->cap = qp->cap;
+	attr->sq_draining = 0;
+	mutex_unlock(&qp->mutex);
+
+	memset(init, 0, sizeof(*init));
+	init->qp_type = ibqp->qp_type;
+	init->send_cq = ibqp->send_cq;
+	init->recv_cq = ibqp->recv_cq;
+	init->cap = qp->cap;
+	init->sq_sig_type = qp->sq_sig_type;
+	init->port_num = PHYRDMA_PORT;
+	return 0;
+}
+
+/* ---- kernel consumers' posting ----------------------------------------- */
+
+static int phyrdma_wr_opcode(enum ib_wr_opcode op)
+{
+	switch (op) {
+	case IB_WR_SEND:
+		return PHYRDMA_WR_SEND;
+	case IB_WR_SEND_WITH_IMM:
+		return PHYRDMA_WR_SEND_WITH_IMM;
+	case IB_WR_RDMA_WRITE:
+		return PHYRDMA_WR_RDMA_WRITE;
+	case IB_WR_RDMA_WRITE_WITH_IMM:
+		return PHYRDMA_WR_RDMA_WRITE_WITH_IMM;
+	case IB_WR_RDMA_READ:
+		return PHYRDMA_WR_RDMA_READ;
+	case IB_WR_ATOMIC_CMP_AND_SWP:
+		return PHYRDMA_WR_ATOMIC_CMP_AND_SWP;
+	case IB_WR_ATOMIC_FETCH_AND_ADD:
+		return PHYRDMA_WR_ATOMIC_FETCH_AND_ADD;
+	default:
+		return -EINVAL;
+	}
+}
+
+static int phyrdma_build_send_wqe(struct phyrdma_qp *qp,
+				  const struct ib_send_wr *wr,
+				  struct phyrdma_send_wqe *wqe)
+{
+	struct phyrdma_sge *sge = (struct phyrdma_sge *)(wqe + 1);
+	int op = phyrdma_wr_opcode(wr->opcode);
+	u32 total = 0;
+	int i;
+
+	if (op < 0)
+		return op;
+	memset(wqe, 0, sizeof(*wqe));
+	wqe->wr_id = wr->wr_id;
+	wqe->opcode = op;
+	wqe->flags = (wr->send_flags & IB_SEND_SIGNALED ? PHYRDMA_WQE_SIGNALED : 0) |
+		     (wr->send_flags & IB_SEND_SOLICITED ? PHYRDMA_WQE_SOLICITED : 0) |
+		     (wr->send_flags & IB_SEND_FENCE ? PHYRDMA_WQE_FENCE : 0);
+	if (op == PHYRDMA_WR_SEND_WITH_IMM || op == PHYRDMA_WR_RDMA_WRITE_WITH_IMM)
+		wqe->imm_data = (__force u32)wr->ex.imm_data;
+
+	switch (op) {
+	case PHYRDMA_WR_RDMA_WRITE:
+	case PHYRDMA_WR_RDMA_WRITE_WITH_IMM:
+	case PHYRDMA_WR_RDMA_READ:
+		wqe->rdma.remote_addr = rdma_wr(wr)->remote_addr;
+		wqe->rdma.rkey = rdma_wr(wr)->rkey;
+		break;
+	case PHYRDMA_WR_ATOMIC_CMP_AND_SWP:
+	case PHYRDMA_WR_ATOMIC_FETCH_AND_ADD:
+		wqe->rdma.remote_addr = atomic_wr(wr)->remote_addr;
+		wqe->rdma.rkey = atomic_wr(wr)->rkey;
+		wqe->rdma.compare_add = atomic_wr(wr)->compare_add;
+		wqe->rdma.swap = atomic_wr(wr)->swap;
+		break;
+	}
+	if (qp->hw.type == PHYRDMA_HW_QPT_UD || qp->hw.type == PHYRDMA_HW_QPT_GSI) {
+		if (!ud_wr(wr)->ah)
+			return -EINVAL;
+		wqe->ud.remote_qpn = ud_wr(wr)->remote_qpn;
+		wqe->ud.remote_qkey = ud_wr(wr)->remote_qkey;
+		wqe->ud.av = to_pah(ud_wr(wr)->ah)->av;
+	}
+
+	if (wr->send_flags & IB_SEND_INLINE) {
+		wqe->flags |= PHYRDMA_WQE_INLINE;
+		for (i = 0; i < wr->num_sge; i++) {
+			if (wr->sg_list[i].length > qp->hw.max_inline - total)
+				return -EINVAL;
+			/* kernel inline SGEs are CPU addresses */
+			memcpy((u8 *)sge + total,
+			       (void *)(uintptr_t)wr->sg_list[i].addr,
+			       wr->sg_list[i].length);
+			total += wr->sg_list[i].length;
+		}
+		wqe->inline_len = total;
+		return 0;
+	}
+	if (wr->num_sge > qp->hw.max_send_sge)
+		return -EINVAL;
+	wqe->num_sge = wr->num_sge;
+	for (i = 0; i < wr->num_sge; i++) {
+		sge[i].addr = wr->sg_list[i].addr;
+		sge[i].length = wr->sg_list[i].length;
+		sge[i].lkey = wr->sg_list[i].lkey;
+	}
+	return 0;
+}
+
+int phyrdma_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
+		      const struct ib_send_wr **bad_wr)
+{
+	struct phyrdma_qp *qp = to_pqp(ibqp);
+	struct phyrdma_ring_hdr *hdr = phyrdma_hw_ring_hdr(&qp->hw.sq);
+	u32 entries = 1U << qp->hw.sq.log_entries;
+	unsigned long flags;
+	int state, ret = 0;
+
+	/* a process posts through its own mapping of the ring */
+	if (qp->uctx) {
+		*bad_wr = wr;
+		return -EINVAL;
+	}
+	spin_lock_irqsave(&qp->sq_lock, flags);
+	state = READ_ONCE(qp->hw.state);
+	if (state < IB_QPS_RTS && state != IB_QPS_ERR) {
+		ret = -EINVAL;
+		goto out;
+	}
+	for (; wr; wr = wr->next) {
+		if (qp->sq_prod - READ_ONCE(hdr->consumer) >= entries) {
+			ret = -ENOMEM;
+			break;
+		}
+		ret = phyrdma_build_send_wqe(qp, wr,
+					     phyrdma_hw_ring_entry(&qp->hw.sq, qp->sq_prod));
+		if (ret)
+			break;
+		qp->sq_prod++;
+	}
+	smp_store_release(&hdr->producer, qp->sq_prod);
+out:
+	spin_unlock_irqrestore(&qp->sq_lock, flags);
+	if (ret)
+		*bad_wr = wr;
+	phyrdma_hw_qp_doorbell(&qp->hw);
+	return ret;
+}
+
+int phyrdma_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
+		      const struct ib_recv_wr **bad_wr)
+{
+	struct phyrdma_qp *qp = to_pqp(ibqp);
+	struct phyrdma_ring_hdr *hdr = phyrdma_hw_ring_hdr(&qp->hw.rq);
+	u32 entries = 1U << qp->hw.rq.log_entries;
+	struct phyrdma_recv_wqe *rwqe;
+	struct phyrdma_sge *sge;
+	unsigned long flags;
+	int i, ret = 0;
+
+	if (qp->uctx) {
+		*bad_wr = wr;
+		return -EINVAL;
+	}
+	spin_lock_irqsave(&qp->rq_lock, flags);
+	if (READ_ONCE(qp->hw.state) == IB_QPS_RESET) {
+		ret = -EINVAL;
+		goto out;
+	}
+	for (; wr; wr = wr->next) {
+		if (qp->rq_prod - READ_ONCE(hdr->consumer) >= entries) {
+			ret = -ENOMEM;
+			break;
+		}
+		if (wr->num_sge > qp->hw.max_recv_sge) {
+			ret = -EINVAL;
+			break;
+		}
+		rwqe = phyrdma_hw_ring_entry(&qp->hw.rq, qp->rq_prod);
+		rwqe->wr_id = wr->wr_id;
+		rwqe->num_sge = wr->num_sge;
+		rwqe->reserved = 0;
+		sge = (struct phyrdma_sge *)(rwqe + 1);
+		for (i = 0; i < wr->num_sge; i++) {
+			sge[i].addr = wr->sg_list[i].addr;
+			sge[i].length = wr->sg_list[i].length;
+			sge[i].lkey = wr->sg_list[i].lkey;
+		}
+		qp->rq_prod++;
+	}
+	smp_store_release(&hdr->producer, qp->rq_prod);
+out:
+	spin_unlock_irqrestore(&qp->rq_lock, flags);
+	if (ret)
+		*bad_wr = wr;
+	return ret;
+}
+
+/* ---- address handles ---------------------------------------------------- */
+
+int phyrdma_create_ah(struct ib_ah *ibah, struct rdma_ah_init_attr *init,
+		      struct ib_udata *udata)
+{
+	struct phyrdma_ah *ah = to_pah(ibah);
+	int ret;
+
+	if (udata) {
+		ret = ib_no_udata_io(udata);
+		if (ret)
+			return ret;
+	}
+	ret = phyrdma_av_from_attr(init->ah_attr, &ah->av);
+	if (ret)
+		return ret;
+	phyrdma_count(to_pdev(ibah->device), PHYRDMA_CNT_AHS, 1);
+	return 0;
+}
+
+int phyrdma_query_ah(struct ib_ah *ibah, struct rdma_ah_attr *attr)
+{
+	struct phyrdma_ah *ah = to_pah(ibah);
+
+	memset(attr, 0, sizeof(*attr));
+	attr->type = RDMA_AH_ATTR_TYPE_ROCE;
+	rdma_ah_set_port_num(attr, PHYRDMA_PORT);
+	rdma_ah_set_grh(attr, (union ib_gid *)ah->av.dgid, ah->av.flow_label,
+			ah->av.sgid_index, ah->av.hop_limit, ah->av.traffic_class);
+	return 0;
+}
+
+int phyrdma_destroy_ah(struct ib_ah *ibah, u32 flags)
+{
+	phyrdma_count(to_pdev(ibah->device), PHYRDMA_CNT_AHS, -1);
+	return 0;
+}
+
+/* ---- the doorbell ------------------------------------------------------- */
+
+static int UVERBS_HANDLER(PHYRDMA_METHOD_QP_DOORBELL)(struct uverbs_attr_bundle *attrs)
+{
+	struct ib_qp *ibqp = uverbs_attr_get_obj(attrs,
+						 PHYRDMA_ATTR_QP_DOORBELL_HANDLE);
+
+	if (IS_ERR(ibqp))
+		return PTR_ERR(ibqp);
+	phyrdma_hw_qp_doorbell(&to_pqp(ibqp)->hw);
+	return 0;
+}
+
+DECLARE_UVERBS_NAMED_METHOD(PHYRDMA_METHOD_QP_DOORBELL,
+			    UVERBS_ATTR_IDR(PHYRDMA_ATTR_QP_DOORBELL_HANDLE,
+					    UVERBS_OBJECT_QP,
+					    UVERBS_ACCESS_READ, UA_MANDATORY));
+
+ADD_UVERBS_METHODS(phyrdma_qp_methods, UVERBS_OBJECT_QP,
+		   &UVERBS_METHOD(PHYRDMA_METHOD_QP_DOORBELL));
+
+const struct uapi_definition phyrdma_uapi_defs[] = {
+	UAPI_DEF_CHAIN_OBJ_TREE(UVERBS_OBJECT_QP, &phyrdma_qp_methods),
+	{},
+};
