@@ -6,9 +6,13 @@
  * GIDs (ib_core keeps the table, and programs the device's address table
  * through add_gid/del_gid), its carrier is the port state, and librdmacm
  * resolves addresses through it.  Ours carries no packets: RDMA traffic
- * goes over the device fabric, so anything the stack transmits here is
- * dropped and counted.  Two phyrdma ports in one host, with addresses of
- * their own, reach each other as local addresses; see docs/design.md.
+ * goes over the device fabric.  The fabric is also the ports' Ethernet:
+ * a frame sent on one port's netdev reaches the port its destination MAC
+ * names (every other port, for broadcast and multicast), so ARP and IPv6
+ * neighbour discovery between ports work as on a switch, and address
+ * resolution bound to one port's netdev (what ib_core does for a RoCE
+ * address handle) finds the other port's MAC.  Frames never leave the
+ * driver; see docs/design.md.
  */
 #include <linux/etherdevice.h>
 #include <linux/netdevice.h>
@@ -17,7 +21,13 @@
 
 struct phyrdma_netdev_priv {
 	struct phyrdma_dev *dev;
+	struct net_device *ndev;
+	struct list_head node;
 };
+
+/* The ports' Ethernet segment. */
+static LIST_HEAD(phyrdma_ethernet);
+static DEFINE_SPINLOCK(phyrdma_ethernet_lock);
 
 static void phyrdma_port_event(struct phyrdma_dev *dev, enum ib_event_type type)
 {
@@ -55,7 +65,36 @@ static int phyrdma_ndo_stop(struct net_device *ndev)
 static netdev_tx_t phyrdma_ndo_start_xmit(struct sk_buff *skb,
 					  struct net_device *ndev)
 {
-	dev_dstats_tx_dropped(ndev);
+	const struct ethhdr *eth = eth_hdr(skb);
+	struct phyrdma_netdev_priv *peer;
+	bool flood, delivered = false;
+	unsigned int len = skb->len;
+	struct sk_buff *nskb;
+
+	skb_reset_mac_header(skb);
+	eth = eth_hdr(skb);
+	flood = is_multicast_ether_addr(eth->h_dest);
+	rcu_read_lock();
+	list_for_each_entry_rcu(peer, &phyrdma_ethernet, node) {
+		if (peer->ndev == ndev || !net_eq(dev_net(peer->ndev), dev_net(ndev)))
+			continue;
+		if (!flood && !ether_addr_equal(eth->h_dest, peer->ndev->dev_addr))
+			continue;
+		nskb = skb_copy(skb, GFP_ATOMIC);
+		if (!nskb)
+			break;
+		/* dev_forward_skb() scrubs, classifies and receives it */
+		if (dev_forward_skb(peer->ndev, nskb) == NET_RX_SUCCESS)
+			dev_dstats_rx_add(peer->ndev, len);
+		delivered = true;
+		if (!flood)
+			break;
+	}
+	rcu_read_unlock();
+	if (delivered)
+		dev_dstats_tx_add(ndev, len);
+	else
+		dev_dstats_tx_dropped(ndev);
 	dev_kfree_skb_any(skb);
 	return NETDEV_TX_OK;
 }
@@ -93,6 +132,7 @@ int phyrdma_netdev_init(struct phyrdma_dev *dev)
 		return -ENOMEM;
 	priv = netdev_priv(ndev);
 	priv->dev = NULL;
+	priv->ndev = ndev;
 	ndev->netdev_ops = &phyrdma_netdev_ops;
 	ndev->pcpu_stat_type = NETDEV_PCPU_STAT_DSTATS;
 	ndev->min_mtu = ETH_MIN_MTU;
@@ -110,6 +150,9 @@ int phyrdma_netdev_init(struct phyrdma_dev *dev)
 		return ret;
 	}
 	dev->netdev = ndev;
+	spin_lock(&phyrdma_ethernet_lock);
+	list_add_tail_rcu(&priv->node, &phyrdma_ethernet);
+	spin_unlock(&phyrdma_ethernet_lock);
 	return 0;
 }
 
@@ -128,8 +171,15 @@ void phyrdma_netdev_attach(struct phyrdma_dev *dev, bool attach)
 
 void phyrdma_netdev_fini(struct phyrdma_dev *dev)
 {
+	struct phyrdma_netdev_priv *priv;
+
 	if (!dev->netdev)
 		return;
+	priv = netdev_priv(dev->netdev);
+	spin_lock(&phyrdma_ethernet_lock);
+	list_del_rcu(&priv->node);
+	spin_unlock(&phyrdma_ethernet_lock);
+	synchronize_rcu();
 	unregister_netdev(dev->netdev);
 	free_netdev(dev->netdev);
 	dev->netdev = NULL;

@@ -336,6 +336,7 @@ const struct ib_device_ops phyrdma_dev_ops = {
 	.create_ah = phyrdma_create_ah,
 	.create_cq = phyrdma_create_cq,
 	.create_qp = phyrdma_create_qp,
+	.create_user_ah = phyrdma_create_ah,
 	.dealloc_pd = phyrdma_dealloc_pd,
 	.dealloc_ucontext = phyrdma_dealloc_ucontext,
 	.del_gid = phyrdma_del_gid,

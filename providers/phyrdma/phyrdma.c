@@ -23,13 +23,25 @@ static void phyrdma_free_context(struct ibv_context *ibvctx);
 
 static const struct verbs_context_ops phyrdma_ctx_ops = {
 	.alloc_pd = phyrdma_alloc_pd,
+	.create_ah = phyrdma_create_ah,
+	.create_cq = phyrdma_create_cq,
+	.create_qp = phyrdma_create_qp,
 	.dealloc_pd = phyrdma_dealloc_pd,
 	.dereg_mr = phyrdma_dereg_mr,
-	.reg_dmabuf_mr = phyrdma_reg_dmabuf_mr,
-	.reg_mr = phyrdma_reg_mr,
+	.destroy_ah = phyrdma_destroy_ah,
+	.destroy_cq = phyrdma_destroy_cq,
+	.destroy_qp = phyrdma_destroy_qp,
 	.free_context = phyrdma_free_context,
+	.modify_qp = phyrdma_modify_qp,
+	.poll_cq = phyrdma_poll_cq,
+	.post_recv = phyrdma_post_recv,
+	.post_send = phyrdma_post_send,
 	.query_device_ex = phyrdma_query_device_ex,
 	.query_port = phyrdma_query_port,
+	.query_qp = phyrdma_query_qp,
+	.reg_dmabuf_mr = phyrdma_reg_dmabuf_mr,
+	.reg_mr = phyrdma_reg_mr,
+	.req_notify_cq = phyrdma_req_notify_cq,
 };
 
 static struct verbs_context *phyrdma_alloc_context(struct ibv_device *ibdev,

@@ -5,6 +5,8 @@
 #ifndef PHYRDMA_PROVIDER_H
 #define PHYRDMA_PROVIDER_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <infiniband/driver.h>
 #include <rdma/phyrdma-abi.h>
 
@@ -27,6 +29,26 @@ struct phyrdma_alloc_pd_cmd_resp {
 	struct phyrdma_alloc_pd_resp drv;
 };
 
+struct phyrdma_create_cq_cmd {
+	struct ibv_create_cq ibv_cmd;
+	struct phyrdma_create_cq_req drv;
+};
+
+struct phyrdma_create_cq_cmd_resp {
+	struct ib_uverbs_create_cq_resp ibv_resp;
+	struct phyrdma_create_cq_resp drv;
+};
+
+struct phyrdma_create_qp_cmd {
+	struct ibv_create_qp ibv_cmd;
+	struct phyrdma_create_qp_req drv;
+};
+
+struct phyrdma_create_qp_cmd_resp {
+	struct ib_uverbs_create_qp_resp ibv_resp;
+	struct phyrdma_create_qp_resp drv;
+};
+
 struct phyrdma_device {
 	struct verbs_device vdev;
 };
@@ -36,6 +58,62 @@ struct phyrdma_context {
 	enum phyrdma_iommu_mode iommu_mode;
 	uint64_t page_size_cap;
 };
+
+/* A ring the kernel mapped for us; @index is our producer or consumer. */
+struct phyrdma_ring {
+	void *va;
+	size_t length;
+	struct phyrdma_ring_hdr *hdr;
+	uint32_t entries;
+	uint32_t log_stride;
+	uint32_t index;
+};
+
+struct phyrdma_cq {
+	struct verbs_cq vcq;
+	pthread_spinlock_t lock;
+	struct phyrdma_ring ring;
+	uint32_t cqn;
+	/* the extended poll API: the CQE being looked at */
+	struct phyrdma_cqe *cur;
+};
+
+struct phyrdma_qp {
+	struct verbs_qp vqp;
+	pthread_spinlock_t sq_lock;
+	pthread_spinlock_t rq_lock;
+	struct phyrdma_ring sq;
+	struct phyrdma_ring rq;
+	enum ibv_qp_type type;
+	enum ibv_qp_state state;
+	uint32_t max_send_sge;
+	uint32_t max_recv_sge;
+	uint32_t max_inline;
+	/* the extended post API: the WQE being built, and the first error */
+	struct phyrdma_send_wqe *cur;
+	uint32_t wr_start;
+	int wr_err;
+};
+
+struct phyrdma_ah {
+	struct ibv_ah ibah;
+	struct phyrdma_av av;
+};
+
+static inline struct phyrdma_cq *to_pcq(struct ibv_cq *ibcq)
+{
+	return container_of(ibcq, struct phyrdma_cq, vcq.cq);
+}
+
+static inline struct phyrdma_qp *to_pqp(struct ibv_qp *ibqp)
+{
+	return container_of(ibqp, struct phyrdma_qp, vqp.qp);
+}
+
+static inline struct phyrdma_ah *to_pah(struct ibv_ah *ibah)
+{
+	return container_of(ibah, struct phyrdma_ah, ibah);
+}
 
 static inline struct phyrdma_context *to_pctx(struct ibv_context *ibvctx)
 {
@@ -55,5 +133,27 @@ struct ibv_mr *phyrdma_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t offset,
 				     size_t length, uint64_t iova, int fd,
 				     int access);
 int phyrdma_dereg_mr(struct verbs_mr *vmr);
+
+struct ibv_cq *phyrdma_create_cq(struct ibv_context *context, int cqe,
+				 struct ibv_comp_channel *channel,
+				 int comp_vector);
+int phyrdma_destroy_cq(struct ibv_cq *ibcq);
+int phyrdma_poll_cq(struct ibv_cq *ibcq, int num_entries, struct ibv_wc *wc);
+int phyrdma_req_notify_cq(struct ibv_cq *ibcq, int solicited_only);
+struct ibv_qp *phyrdma_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *attr);
+int phyrdma_destroy_qp(struct ibv_qp *ibqp);
+int phyrdma_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr,
+		      int attr_mask);
+int phyrdma_query_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr,
+		     int attr_mask, struct ibv_qp_init_attr *init_attr);
+int phyrdma_post_send(struct ibv_qp *ibqp, struct ibv_send_wr *wr,
+		      struct ibv_send_wr **bad_wr);
+int phyrdma_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
+		      struct ibv_recv_wr **bad_wr);
+struct ibv_ah *phyrdma_create_ah(struct ibv_pd *pd, struct ibv_ah_attr *attr);
+int phyrdma_destroy_ah(struct ibv_ah *ibah);
+int phyrdma_sq_publish(struct phyrdma_qp *qp);
+struct phyrdma_send_wqe *phyrdma_sq_next(struct phyrdma_qp *qp);
+bool phyrdma_qp_can_send(struct phyrdma_qp *qp);
 
 #endif /* PHYRDMA_PROVIDER_H */

@@ -83,6 +83,32 @@ def reload_phyrdma(expect_devices=2, timeout=30):
         if time.monotonic() > deadline:
             raise RuntimeError('phyrdma devices did not come back')
         time.sleep(0.1)
+    net_up()
+
+
+def net_up():
+    """Every port's netdev up with its address (tools/guest/net-up)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    r = run(os.path.join(here, '..', '..', 'tools', 'guest', 'net-up'))
+    if r.returncode:
+        raise RuntimeError(f'net-up: {r.stderr}')
+
+
+def port_ip(ibdev):
+    """The IPv4 address tools/guest/net-up gives @ibdev's port."""
+    return f'10.77.0.{int(ibdev[len("phyrdma"):]) + 1}'
+
+
+def ipv4_gid_index(ctx, port=1):
+    """Index of the port's IPv4-mapped RoCE v2 GID."""
+    for i in range(16):
+        try:
+            gid = ctx.query_gid(port, i)
+        except Exception:
+            continue
+        if str(gid).startswith('0000:0000:0000:0000:0000:ffff:'):
+            return i
+    raise RuntimeError('no IPv4 GID')
 
 
 class PhyrdmaTestCase(unittest.TestCase):
