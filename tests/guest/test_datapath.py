@@ -1,0 +1,752 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""The data path: CQs, QPs and the engine, through unmodified pyverbs.
+
+Every transfer is checked byte for byte through the CPU view of the memory
+on both sides: ibv_reg_mr memory through pyverbs' own buffer, dma-buf MRs
+through an mmap of the dma-buf.  Memory comes from ibv_reg_mr, and from
+phyr_ram dma-bufs registered on the phyr path and on the legacy path.
+"""
+import errno
+import os
+import struct
+import subprocess
+import sys
+import time
+import unittest
+
+from pyverbs.addr import AH, AHAttr, GlobalRoute
+from pyverbs.cq import CQ, CompChannel
+from pyverbs.device import Context
+from pyverbs.mr import MR, DmaBufMR
+from pyverbs.pd import PD
+from pyverbs.pyverbs_error import PyverbsRDMAError
+from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr
+from pyverbs.wr import RecvWR, SendWR, SGE
+import pyverbs.libibverbs_enums as e
+
+from phyrdma_base import (PhyrdmaTestCase, counters, debugfs_dir,
+                          ipv4_gid_index, port_ip, read_kv, reload_phyrdma)
+import phyrmem
+
+LW = e.ibv_access_flags.IBV_ACCESS_LOCAL_WRITE
+RR = e.ibv_access_flags.IBV_ACCESS_REMOTE_READ
+RW = e.ibv_access_flags.IBV_ACCESS_REMOTE_WRITE
+RA = e.ibv_access_flags.IBV_ACCESS_REMOTE_ATOMIC
+ALL = LW | RR | RW | RA
+WR = e.ibv_wr_opcode
+WC = e.ibv_wc_status
+OPC = e.ibv_wc_opcode
+RC = e.ibv_qp_type.IBV_QPT_RC
+UC = e.ibv_qp_type.IBV_QPT_UC
+UD = e.ibv_qp_type.IBV_QPT_UD
+SIGNALED = e.ibv_send_flags.IBV_SEND_SIGNALED
+INLINE = e.ibv_send_flags.IBV_SEND_INLINE
+QKEY = 0x11111111
+LEGACY = '/sys/module/phyrdma/parameters/legacy'
+
+
+def pattern(n, seed=0):
+    return bytes((i * 7 + seed * 13 + (i >> 8)) & 0xff for i in range(n))
+
+
+class Buf:
+    """Registered memory and its CPU view: user memory or a dma-buf."""
+
+    def __init__(self, pd, size, kind, access=ALL):
+        self.size = size
+        self.kind = kind
+        self.fd = None
+        if kind == 'user':
+            self.mr = MR(pd, size, access)
+            self.addr = self.mr.buf
+        else:
+            self.fd = phyrmem.ram_create(size + phyrmem.MiB, order=0,
+                                         flags=phyrmem.SHUFFLE)
+            self.view = phyrmem.map_dmabuf(self.fd, size + phyrmem.MiB)
+            with open(LEGACY, 'w') as f:
+                f.write('1' if kind == 'legacy' else '0')
+            try:
+                # a page offset into the buffer: iova = offset
+                self.mr = DmaBufMR(pd, size, access, dmabuf=self.fd,
+                                   offset=phyrmem.PAGE)
+            finally:
+                with open(LEGACY, 'w') as f:
+                    f.write('0')
+            self.addr = phyrmem.PAGE
+
+    def write(self, data, off=0):
+        if self.fd is None:
+            self.mr.write(data, len(data), off)
+        else:
+            self.view[phyrmem.PAGE + off:phyrmem.PAGE + off + len(data)] = data
+
+    def read(self, n, off=0):
+        if self.fd is None:
+            return self.mr.read(n, off)
+        return bytes(self.view[phyrmem.PAGE + off:phyrmem.PAGE + off + n])
+
+    def sge(self, off, n):
+        return SGE(self.addr + off, n, self.mr.lkey)
+
+    def cpu_sge(self, off, n):
+        """An SGE naming the bytes by CPU address, as inline data must."""
+        if self.fd is None:
+            return self.sge(off, n)
+        import ctypes
+        base = ctypes.addressof(ctypes.c_char.from_buffer(self.view))
+        return SGE(base + phyrmem.PAGE + off, n, 0)
+
+    def close(self):
+        self.mr.close()
+        if self.fd is not None:
+            self.view.close()
+            os.close(self.fd)
+
+
+class Endpoint:
+    """One side: context, PD, CQ and a QP on a device."""
+
+    def __init__(self, dev, qp_type=RC, cqe=64, wr=32, sge=4, inline=64,
+                 channel=False, ctx=None):
+        self.dev = dev
+        self.ctx = ctx or Context(name=dev)
+        self.own_ctx = ctx is None
+        self.pd = PD(self.ctx)
+        self.channel = CompChannel(self.ctx) if channel else None
+        self.cq = CQ(self.ctx, cqe, None, self.channel, 0)
+        self.qp_type = qp_type
+        cap = QPCap(max_send_wr=wr, max_recv_wr=wr, max_send_sge=sge,
+                    max_recv_sge=sge, max_inline_data=inline)
+        self.qp = QP(self.pd, QPInitAttr(qp_type=qp_type, scq=self.cq,
+                                         rcq=self.cq, cap=cap, sq_sig_all=0))
+        self.gid_index = ipv4_gid_index(self.ctx)
+        self.gid = self.ctx.query_gid(1, self.gid_index)
+        self.bufs = []
+
+    def buf(self, size, kind='user', access=ALL):
+        b = Buf(self.pd, size, kind, access)
+        self.bufs.append(b)
+        return b
+
+    def ah_attr(self, peer):
+        gr = GlobalRoute(dgid=peer.gid, sgid_index=self.gid_index)
+        return AHAttr(gr=gr, is_global=1, port_num=1)
+
+    def connect(self, peer, access=ALL, rnr_retry=7, retry_cnt=7, timeout=14,
+                min_rnr_timer=1):
+        a = QPAttr(port_num=1)
+        if self.qp_type == UD:
+            a.qkey = QKEY
+            self.qp.to_init(a)
+            a = QPAttr(port_num=1)
+            self.qp.to_rtr(a)
+            a = QPAttr(port_num=1)
+            a.sq_psn = 0
+            self.qp.to_rts(a)
+            return
+        a.qp_access_flags = access
+        self.qp.to_init(a)
+        a = QPAttr(port_num=1)
+        a.ah_attr = self.ah_attr(peer)
+        a.dest_qp_num = peer.qp.qp_num
+        a.path_mtu = e.ibv_mtu.IBV_MTU_4096
+        a.rq_psn = 0
+        if self.qp_type == RC:
+            a.max_dest_rd_atomic = 4
+            a.min_rnr_timer = min_rnr_timer
+        self.qp.to_rtr(a)
+        a = QPAttr(port_num=1)
+        a.sq_psn = 0
+        if self.qp_type == RC:
+            a.timeout = timeout
+            a.retry_cnt = retry_cnt
+            a.rnr_retry = rnr_retry
+            a.max_rd_atomic = 4
+        self.qp.to_rts(a)
+
+    def post_recv(self, buf, off, n, wr_id=0):
+        self.qp.post_recv(RecvWR(wr_id, 1, [buf.sge(off, n)]))
+
+    def post(self, opcode, sges, wr_id=0, flags=SIGNALED, rkey=None,
+             raddr=None, imm=0, compare_add=0, swap=0, ah=None, rqpn=None):
+        wr = SendWR(wr_id, opcode, len(sges), imm, sges, flags)
+        if opcode in (WR.IBV_WR_ATOMIC_CMP_AND_SWP, WR.IBV_WR_ATOMIC_FETCH_AND_ADD):
+            wr.set_wr_atomic(rkey, raddr, compare_add, swap)
+        elif rkey is not None:
+            wr.set_wr_rdma(rkey, raddr)
+        if ah is not None:
+            wr.set_wr_ud(ah, rqpn, QKEY)
+        self.qp.post_send(wr)
+
+    def poll(self, n=1, timeout=20):
+        wcs = []
+        deadline = time.monotonic() + timeout
+        while len(wcs) < n:
+            got, batch = self.cq.poll(n - len(wcs))
+            wcs.extend(batch[:got])
+            if not got:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f'{self.dev}: {len(wcs)} of {n} completions')
+                time.sleep(0.001)
+        return wcs
+
+    def poll_none(self, wait=0.2):
+        time.sleep(wait)
+        got, _ = self.cq.poll(1)
+        return got == 0
+
+    def close(self):
+        for b in self.bufs:
+            b.close()
+        self.qp.close()
+        self.cq.close()
+        if self.channel:
+            self.channel.close()
+        self.pd.close()
+        if self.own_ctx:
+            self.ctx.close()
+
+
+class DatapathBase(PhyrdmaTestCase):
+    """Two connected endpoints; counters must return to zero afterwards."""
+
+    def setUp(self):
+        reload_phyrdma()
+        self.record_baseline()
+        self.eps = []
+
+    def tearDown(self):
+        for ep in reversed(self.eps):
+            ep.close()
+        for dev in ('phyrdma0', 'phyrdma1'):
+            self.assert_counters(dev, qps=0, cqs=0, ahs=0, queue_mappings=0,
+                                 mrs=0, pds=0, ucontexts=0,
+                                 dmabuf_attachments=0)
+
+    def pair(self, a='phyrdma0', b='phyrdma1', qp_type=RC, **kw):
+        conn = {k: kw.pop(k) for k in list(kw) if k in
+                ('access', 'rnr_retry', 'retry_cnt', 'timeout', 'min_rnr_timer')}
+        x = Endpoint(a, qp_type, **kw)
+        self.eps.append(x)
+        y = Endpoint(b, qp_type, **kw)
+        self.eps.append(y)
+        x.connect(y, **conn)
+        y.connect(x, **conn)
+        return x, y
+
+    def assert_wc(self, wc, status=WC.IBV_WC_SUCCESS, opcode=None, byte_len=None):
+        self.assertEqual(wc.status, status, f'status {wc.status} (wr_id {wc.wr_id})')
+        if opcode is not None:
+            self.assertEqual(wc.opcode, opcode)
+        if byte_len is not None:
+            self.assertEqual(wc.byte_len, byte_len)
+
+
+class RcOpsTest(DatapathBase):
+    """Every RC operation, on every kind of memory, across and within devices."""
+
+    def run_ops(self, a, b, kind_a, kind_b):
+        x, y = self.pair(a, b)
+        n = 3 * phyrmem.PAGE + 123
+        src = x.buf(4 * phyrmem.MiB, kind_a)
+        dst = y.buf(4 * phyrmem.MiB, kind_b)
+
+        # SEND -> RECV, gathered from two SGEs, scattered into two
+        data = pattern(n, 1)
+        src.write(data, 100)
+        dst.write(b'\0' * (n + 200), 0)
+        y.qp.post_recv(RecvWR(7, 2, [dst.sge(0, 1000), dst.sge(5000, n)]))
+        x.post(WR.IBV_WR_SEND, [src.sge(100, 500), src.sge(600, n - 500)], wr_id=1)
+        self.assert_wc(x.poll()[0], opcode=OPC.IBV_WC_SEND)
+        wc = y.poll()[0]
+        self.assert_wc(wc, opcode=OPC.IBV_WC_RECV, byte_len=n)
+        self.assertEqual(wc.wr_id, 7)
+        self.assertEqual(wc.src_qp, x.qp.qp_num)
+        self.assertEqual(dst.read(1000, 0) + dst.read(n - 1000, 5000), data)
+
+        # SEND_WITH_IMM
+        y.post_recv(dst, 0, 64, wr_id=8)
+        x.post(WR.IBV_WR_SEND_WITH_IMM, [src.sge(100, 64)], imm=0x12345678)
+        self.assert_wc(x.poll()[0])
+        wc = y.poll()[0]
+        self.assert_wc(wc, opcode=OPC.IBV_WC_RECV, byte_len=64)
+        self.assertTrue(wc.wc_flags & e.ibv_wc_flags.IBV_WC_WITH_IMM)
+        self.assertEqual(wc.imm_data, 0x12345678)
+
+        # RDMA WRITE across a 2 MiB boundary of the responder's MR
+        data = pattern(n, 2)
+        src.write(data, 0)
+        off = 2 * phyrmem.MiB - 1000
+        x.post(WR.IBV_WR_RDMA_WRITE, [src.sge(0, n)], rkey=dst.mr.rkey,
+               raddr=dst.addr + off)
+        self.assert_wc(x.poll()[0], opcode=OPC.IBV_WC_RDMA_WRITE)
+        self.assertEqual(dst.read(n, off), data)
+        self.assertTrue(y.poll_none(0.05), 'a plain write completes nothing remotely')
+
+        # RDMA WRITE with immediate consumes a receive
+        y.post_recv(dst, 0, 0, wr_id=9)
+        x.post(WR.IBV_WR_RDMA_WRITE_WITH_IMM, [src.sge(0, 777)], rkey=dst.mr.rkey,
+               raddr=dst.addr + 3 * phyrmem.MiB, imm=0xabcdef01)
+        self.assert_wc(x.poll()[0])
+        wc = y.poll()[0]
+        self.assert_wc(wc, opcode=OPC.IBV_WC_RECV_RDMA_WITH_IMM, byte_len=777)
+        self.assertEqual(wc.imm_data, 0xabcdef01)
+        self.assertEqual(dst.read(777, 3 * phyrmem.MiB), data[:777])
+
+        # RDMA READ
+        data = pattern(n, 3)
+        dst.write(data, 8192)
+        x.post(WR.IBV_WR_RDMA_READ, [src.sge(phyrmem.MiB, n)], rkey=dst.mr.rkey,
+               raddr=dst.addr + 8192)
+        self.assert_wc(x.poll()[0], opcode=OPC.IBV_WC_RDMA_READ, byte_len=n)
+        self.assertEqual(src.read(n, phyrmem.MiB), data)
+
+        # atomics: the old value comes back, the new one is in memory
+        dst.write(struct.pack('<Q', 1000), 64)
+        x.post(WR.IBV_WR_ATOMIC_FETCH_AND_ADD, [src.sge(256, 8)], rkey=dst.mr.rkey,
+               raddr=dst.addr + 64, compare_add=24)
+        self.assert_wc(x.poll()[0], opcode=OPC.IBV_WC_FETCH_ADD, byte_len=8)
+        self.assertEqual(struct.unpack('<Q', src.read(8, 256))[0], 1000)
+        self.assertEqual(struct.unpack('<Q', dst.read(8, 64))[0], 1024)
+        x.post(WR.IBV_WR_ATOMIC_CMP_AND_SWP, [src.sge(264, 8)], rkey=dst.mr.rkey,
+               raddr=dst.addr + 64, compare_add=1024, swap=0x5555)
+        self.assert_wc(x.poll()[0], opcode=OPC.IBV_WC_COMP_SWAP)
+        self.assertEqual(struct.unpack('<Q', src.read(8, 264))[0], 1024)
+        self.assertEqual(struct.unpack('<Q', dst.read(8, 64))[0], 0x5555)
+        x.post(WR.IBV_WR_ATOMIC_CMP_AND_SWP, [src.sge(272, 8)], rkey=dst.mr.rkey,
+               raddr=dst.addr + 64, compare_add=1, swap=7)
+        self.assert_wc(x.poll()[0])
+        self.assertEqual(struct.unpack('<Q', dst.read(8, 64))[0], 0x5555,
+                         'a failed compare leaves memory alone')
+
+        # inline send: the data travels in the WQE
+        data = pattern(60, 4)
+        src.write(data, 2000)
+        y.post_recv(dst, 100, 60)
+        x.post(WR.IBV_WR_SEND, [src.cpu_sge(2000, 60)], flags=SIGNALED | INLINE)
+        self.assert_wc(x.poll()[0])
+        self.assert_wc(y.poll()[0], byte_len=60)
+        self.assertEqual(dst.read(60, 100), data)
+
+    def test_user_memory_across_devices(self):
+        self.run_ops('phyrdma0', 'phyrdma1', 'user', 'user')
+
+    def test_dmabuf_phyr_path_across_devices(self):
+        self.run_ops('phyrdma0', 'phyrdma1', 'phyr', 'phyr')
+
+    def test_dmabuf_legacy_path_across_devices(self):
+        self.run_ops('phyrdma1', 'phyrdma0', 'legacy', 'legacy')
+
+    def test_mixed_paths_within_one_device(self):
+        self.run_ops('phyrdma0', 'phyrdma0', 'phyr', 'legacy')
+
+    def test_user_to_dmabuf_within_one_device(self):
+        self.run_ops('phyrdma1', 'phyrdma1', 'user', 'phyr')
+
+    def test_many_in_flight(self):
+        """A full send queue of unsignaled writes, then one signaled."""
+        x, y = self.pair(wr=64)
+        src = x.buf(64 * 4096)
+        dst = y.buf(64 * 4096, 'phyr')
+        data = pattern(64 * 4096, 5)
+        src.write(data)
+        for i in range(63):
+            x.post(WR.IBV_WR_RDMA_WRITE, [src.sge(i * 4096, 4096)],
+                   rkey=dst.mr.rkey, raddr=dst.addr + i * 4096, flags=0)
+        x.post(WR.IBV_WR_RDMA_WRITE, [src.sge(63 * 4096, 4096)],
+               rkey=dst.mr.rkey, raddr=dst.addr + 63 * 4096, wr_id=63)
+        wc = x.poll()[0]
+        self.assert_wc(wc)
+        self.assertEqual(wc.wr_id, 63)
+        self.assertEqual(dst.read(len(data)), data)
+
+
+class UcUdTest(DatapathBase):
+    def test_uc_send_and_write(self):
+        x, y = self.pair(qp_type=UC)
+        src, dst = x.buf(65536), y.buf(65536, 'phyr')
+        data = pattern(5000, 6)
+        src.write(data)
+        y.post_recv(dst, 0, 8192)
+        x.post(WR.IBV_WR_SEND, [src.sge(0, 5000)])
+        self.assert_wc(x.poll()[0])
+        self.assert_wc(y.poll()[0], byte_len=5000)
+        self.assertEqual(dst.read(5000), data)
+        x.post(WR.IBV_WR_RDMA_WRITE, [src.sge(0, 5000)], rkey=dst.mr.rkey,
+               raddr=dst.addr + 10000)
+        self.assert_wc(x.poll()[0])
+        self.assertEqual(dst.read(5000, 10000), data)
+
+    def test_uc_bad_rkey_is_silent(self):
+        """Unreliable: the requester completes, the responder drops it."""
+        x, y = self.pair(qp_type=UC)
+        src, dst = x.buf(4096), y.buf(4096)
+        dst.write(b'\0' * 64)
+        x.post(WR.IBV_WR_RDMA_WRITE, [src.sge(0, 64)], rkey=dst.mr.rkey ^ 0x100,
+               raddr=dst.addr)
+        self.assert_wc(x.poll()[0])
+        self.assertEqual(dst.read(64), b'\0' * 64)
+
+    def test_ud_send_with_grh(self):
+        x, y = self.pair(qp_type=UD)
+        src, dst = x.buf(8192), y.buf(8192)
+        data = pattern(1000, 7)
+        src.write(data)
+        y.post_recv(dst, 0, 40 + 1000)
+        ah = AH(x.pd, attr=x.ah_attr(y))
+        x.post(WR.IBV_WR_SEND_WITH_IMM, [src.sge(0, 1000)], ah=ah,
+               rqpn=y.qp.qp_num, imm=0x42)
+        self.assert_wc(x.poll()[0])
+        wc = y.poll()[0]
+        self.assert_wc(wc, opcode=OPC.IBV_WC_RECV, byte_len=1040)
+        self.assertTrue(wc.wc_flags & e.ibv_wc_flags.IBV_WC_GRH)
+        self.assertEqual(wc.src_qp, x.qp.qp_num)
+        self.assertEqual(wc.imm_data, 0x42)
+        grh = dst.read(40)
+        # RoCE v2 over IPv4: the IP header in the GRH's last 20 bytes
+        self.assertEqual(grh[20] >> 4, 4)
+        self.assertEqual(grh[20 + 9], 17, 'UDP')
+        self.assertEqual('.'.join(map(str, grh[32:36])), port_ip(x.dev))
+        self.assertEqual('.'.join(map(str, grh[36:40])), port_ip(y.dev))
+        self.assertEqual(dst.read(1000, 40), data)
+        ah.close()
+
+    def test_ud_wrong_qkey_and_no_receive_are_dropped(self):
+        x, y = self.pair(qp_type=UD)
+        src, dst = x.buf(4096), y.buf(4096)
+        ah = AH(x.pd, attr=x.ah_attr(y))
+        # no receive posted: dropped, the sender still completes
+        x.post(WR.IBV_WR_SEND, [src.sge(0, 100)], ah=ah, rqpn=y.qp.qp_num)
+        self.assert_wc(x.poll()[0])
+        y.post_recv(dst, 0, 200)
+        wr = SendWR(0, WR.IBV_WR_SEND, 1, 0, [src.sge(0, 100)], SIGNALED)
+        wr.set_wr_ud(ah, y.qp.qp_num, QKEY + 1)
+        x.qp.post_send(wr)
+        self.assert_wc(x.poll()[0])
+        self.assertTrue(y.poll_none(), 'a wrong qkey is dropped')
+        # a message beyond the UD MTU is the sender's error
+        big = x.buf(8192)
+        x.post(WR.IBV_WR_SEND, [big.sge(0, 4097)], ah=ah, rqpn=y.qp.qp_num)
+        self.assert_wc(x.poll()[0], status=WC.IBV_WC_LOC_LEN_ERR)
+        ah.close()
+
+
+class ErrorTest(DatapathBase):
+    """Bad work requests: the status IBTA gives, the QP in error, no splat."""
+
+    def expect_error_then_flush(self, x, status):
+        wcs = x.poll(2)
+        self.assert_wc(wcs[0], status=status)
+        self.assertEqual(wcs[0].wr_id, 1)
+        self.assert_wc(wcs[1], status=WC.IBV_WC_WR_FLUSH_ERR)
+        self.assertEqual(wcs[1].wr_id, 2)
+        self.assertEqual(x.qp.query(e.ibv_qp_attr_mask.IBV_QP_STATE)[0].qp_state,
+                         e.ibv_qp_state.IBV_QPS_ERR)
+
+    def two_writes(self, x, first_sges, rkey, raddr, good):
+        x.post(WR.IBV_WR_RDMA_WRITE, first_sges, wr_id=1, rkey=rkey, raddr=raddr)
+        x.post(WR.IBV_WR_RDMA_WRITE, [good.sge(0, 8)], wr_id=2, rkey=rkey,
+               raddr=raddr)
+
+    def test_bad_lkey(self):
+        x, y = self.pair()
+        src, dst = x.buf(4096), y.buf(4096)
+        bad = SGE(src.addr, 64, src.mr.lkey ^ 0x100)
+        self.two_writes(x, [bad], dst.mr.rkey, dst.addr, src)
+        self.expect_error_then_flush(x, WC.IBV_WC_LOC_PROT_ERR)
+
+    def test_lkey_of_another_pd(self):
+        x, y = self.pair()
+        dst = y.buf(4096)
+        other = PD(x.ctx)
+        mr = MR(other, 4096, ALL)
+        try:
+            self.two_writes(x, [SGE(mr.buf, 64, mr.lkey)], dst.mr.rkey, dst.addr,
+                            x.buf(4096))
+            self.expect_error_then_flush(x, WC.IBV_WC_LOC_PROT_ERR)
+        finally:
+            mr.close()
+            other.close()
+
+    def test_local_out_of_bounds(self):
+        x, y = self.pair()
+        src, dst = x.buf(4096), y.buf(4096)
+        self.two_writes(x, [SGE(src.addr + 4000, 200, src.mr.lkey)], dst.mr.rkey,
+                        dst.addr, src)
+        self.expect_error_then_flush(x, WC.IBV_WC_LOC_PROT_ERR)
+
+    def test_local_write_needs_local_write(self):
+        x, y = self.pair()
+        dst = y.buf(4096)
+        ro = x.buf(4096, access=RR)
+        x.post(WR.IBV_WR_RDMA_READ, [ro.sge(0, 64)], wr_id=1, rkey=dst.mr.rkey,
+               raddr=dst.addr)
+        x.post(WR.IBV_WR_RDMA_READ, [ro.sge(0, 64)], wr_id=2, rkey=dst.mr.rkey,
+               raddr=dst.addr)
+        self.expect_error_then_flush(x, WC.IBV_WC_LOC_PROT_ERR)
+
+    def test_bad_rkey(self):
+        x, y = self.pair()
+        src, dst = x.buf(4096), y.buf(4096)
+        self.two_writes(x, [src.sge(0, 64)], dst.mr.rkey ^ 0x100, dst.addr, src)
+        self.expect_error_then_flush(x, WC.IBV_WC_REM_ACCESS_ERR)
+        self.assertEqual(y.qp.query(e.ibv_qp_attr_mask.IBV_QP_STATE)[0].qp_state,
+                         e.ibv_qp_state.IBV_QPS_ERR, 'the responder goes to error too')
+
+    def test_remote_out_of_bounds_and_wrap(self):
+        for raddr_of in (lambda d: d.addr + 4096 - 32,      # past the end
+                         lambda d: (1 << 64) - 16):         # u64 wrap
+            with self.subTest():
+                x, y = self.pair()
+                src, dst = x.buf(4096), y.buf(4096)
+                self.two_writes(x, [src.sge(0, 64)], dst.mr.rkey, raddr_of(dst), src)
+                self.expect_error_then_flush(x, WC.IBV_WC_REM_ACCESS_ERR)
+                for ep in (x, y):
+                    ep.close()
+                    self.eps.remove(ep)
+
+    def test_mr_without_remote_write(self):
+        x, y = self.pair()
+        src, dst = x.buf(4096), y.buf(4096, access=LW | RR)
+        self.two_writes(x, [src.sge(0, 64)], dst.mr.rkey, dst.addr, src)
+        self.expect_error_then_flush(x, WC.IBV_WC_REM_ACCESS_ERR)
+
+    def test_qp_without_remote_read(self):
+        x, y = self.pair(access=LW | RW)
+        src, dst = x.buf(4096), y.buf(4096)
+        x.post(WR.IBV_WR_RDMA_READ, [src.sge(0, 64)], wr_id=1, rkey=dst.mr.rkey,
+               raddr=dst.addr)
+        x.post(WR.IBV_WR_RDMA_READ, [src.sge(0, 64)], wr_id=2, rkey=dst.mr.rkey,
+               raddr=dst.addr)
+        self.expect_error_then_flush(x, WC.IBV_WC_REM_ACCESS_ERR)
+
+    def test_misaligned_atomic(self):
+        x, y = self.pair()
+        src, dst = x.buf(4096), y.buf(4096)
+        x.post(WR.IBV_WR_ATOMIC_FETCH_AND_ADD, [src.sge(0, 8)], wr_id=1,
+               rkey=dst.mr.rkey, raddr=dst.addr + 4, compare_add=1)
+        x.post(WR.IBV_WR_ATOMIC_FETCH_AND_ADD, [src.sge(0, 8)], wr_id=2,
+               rkey=dst.mr.rkey, raddr=dst.addr, compare_add=1)
+        self.expect_error_then_flush(x, WC.IBV_WC_REM_INV_REQ_ERR)
+
+    def test_receive_too_small(self):
+        x, y = self.pair()
+        src, dst = x.buf(4096), y.buf(4096)
+        y.post_recv(dst, 0, 100, wr_id=5)
+        x.post(WR.IBV_WR_SEND, [src.sge(0, 200)], wr_id=1)
+        x.post(WR.IBV_WR_SEND, [src.sge(0, 8)], wr_id=2)
+        self.expect_error_then_flush(x, WC.IBV_WC_REM_INV_REQ_ERR)
+        wc = y.poll()[0]
+        self.assert_wc(wc, status=WC.IBV_WC_LOC_LEN_ERR)
+        self.assertEqual(wc.wr_id, 5)
+
+    def test_rnr_retry_exceeded(self):
+        x, y = self.pair(rnr_retry=1, min_rnr_timer=1)
+        src = x.buf(4096)
+        x.post(WR.IBV_WR_SEND, [src.sge(0, 64)], wr_id=1)
+        x.post(WR.IBV_WR_SEND, [src.sge(0, 64)], wr_id=2)
+        self.expect_error_then_flush(x, WC.IBV_WC_RNR_RETRY_EXC_ERR)
+
+    def test_rnr_waits_for_a_receive(self):
+        x, y = self.pair(rnr_retry=7, min_rnr_timer=1)
+        src, dst = x.buf(4096), y.buf(4096)
+        src.write(pattern(64, 8))
+        x.post(WR.IBV_WR_SEND, [src.sge(0, 64)], wr_id=1)
+        self.assertTrue(x.poll_none(0.3), 'the send waits for a receive')
+        y.post_recv(dst, 0, 64)
+        self.assert_wc(x.poll()[0])
+        self.assert_wc(y.poll()[0], byte_len=64)
+        self.assertEqual(dst.read(64), pattern(64, 8))
+
+    def test_retry_exceeded_without_responder(self):
+        x, y = self.pair(retry_cnt=1, timeout=10)
+        src = x.buf(4096)
+        # the responder leaves: nobody answers any more
+        a = QPAttr()
+        a.qp_state = e.ibv_qp_state.IBV_QPS_RESET
+        y.qp.modify(a, e.ibv_qp_attr_mask.IBV_QP_STATE)
+        x.post(WR.IBV_WR_SEND, [src.sge(0, 64)], wr_id=1)
+        x.post(WR.IBV_WR_SEND, [src.sge(0, 64)], wr_id=2)
+        self.expect_error_then_flush(x, WC.IBV_WC_RETRY_EXC_ERR)
+
+    def test_post_errors(self):
+        """What the provider refuses at post time, with its errno."""
+        x = Endpoint('phyrdma0', RC, sge=2)
+        self.eps.append(x)
+        src = x.buf(4096)
+        # RESET: nothing can be posted
+        with self.assertRaises(PyverbsRDMAError) as cm:
+            x.qp.post_recv(RecvWR(0, 1, [src.sge(0, 8)]))
+        self.assertEqual(cm.exception.error_code, errno.EINVAL)
+        y = Endpoint('phyrdma1', RC)
+        self.eps.append(y)
+        a = QPAttr(port_num=1)
+        a.qp_access_flags = ALL
+        x.qp.to_init(a)
+        # INIT: receives yes, sends no
+        x.qp.post_recv(RecvWR(0, 1, [src.sge(0, 8)]))
+        with self.assertRaises(PyverbsRDMAError) as cm:
+            x.post(WR.IBV_WR_SEND, [src.sge(0, 8)])
+        self.assertEqual(cm.exception.error_code, errno.EINVAL)
+        x.connect(y)
+        y.connect(x)
+        # more SGEs than the QP was created for
+        sges = [src.sge(i * 8, 8) for i in range(x.qp.query(0)[1].cap.max_send_sge + 1)]
+        with self.assertRaises(PyverbsRDMAError) as cm:
+            x.post(WR.IBV_WR_SEND, sges)
+        self.assertEqual(cm.exception.error_code, errno.EINVAL)
+        with self.assertRaises(PyverbsRDMAError) as cm:
+            x.qp.post_recv(RecvWR(0, len(sges), sges))
+        self.assertEqual(cm.exception.error_code, errno.EINVAL)
+        # inline data beyond max_inline_data
+        with self.assertRaises(PyverbsRDMAError) as cm:
+            x.post(WR.IBV_WR_SEND, [src.sge(0, 4000)], flags=SIGNALED | INLINE)
+        self.assertEqual(cm.exception.error_code, errno.EINVAL)
+        # a full send queue
+        for i in range(x.qp.query(0)[1].cap.max_send_wr):
+            x.post(WR.IBV_WR_SEND, [src.sge(0, 8)], flags=0)
+        with self.assertRaises(PyverbsRDMAError) as cm:
+            x.post(WR.IBV_WR_SEND, [src.sge(0, 8)], flags=0)
+        self.assertEqual(cm.exception.error_code, errno.ENOMEM)
+
+    def test_cq_overrun(self):
+        """A CQ that overflows goes to error and says so asynchronously."""
+        x, y = self.pair(cqe=4, wr=16)
+        src, dst = x.buf(4096), y.buf(4096)
+        for i in range(8):
+            x.post(WR.IBV_WR_RDMA_WRITE, [src.sge(0, 8)], wr_id=i,
+                   rkey=dst.mr.rkey, raddr=dst.addr)
+        ev = x.ctx.get_async_event()
+        types = {ev.event_type}
+        ev.ack()
+        self.assertIn(e.ibv_event_type.IBV_EVENT_CQ_ERR, types)
+
+
+class NotifyTest(DatapathBase):
+    def test_completion_channel(self):
+        x, y = self.pair(channel=True)
+        src, dst = x.buf(4096), y.buf(4096)
+        for ep in (x, y):
+            ep.cq.req_notify()
+        y.post_recv(dst, 0, 64)
+        x.post(WR.IBV_WR_SEND, [src.sge(0, 64)])
+        for ep in (x, y):
+            ep.channel.get_cq_event(ep.cq)
+            ep.cq.ack_events(1)
+            self.assert_wc(ep.poll()[0])
+
+    def test_solicited_only(self):
+        x, y = self.pair(channel=True)
+        src, dst = x.buf(4096), y.buf(4096)
+        y.cq.req_notify(True)
+        y.post_recv(dst, 0, 64)
+        y.post_recv(dst, 64, 64)
+        x.post(WR.IBV_WR_SEND, [src.sge(0, 64)], flags=0)
+        x.post(WR.IBV_WR_SEND, [src.sge(0, 64)],
+               flags=SIGNALED | e.ibv_send_flags.IBV_SEND_SOLICITED)
+        self.assert_wc(x.poll()[0])
+        y.channel.get_cq_event(y.cq)
+        y.cq.ack_events(1)
+        self.assertEqual(len(y.poll(2)), 2)
+
+
+class LifetimeTest(DatapathBase):
+    def test_destroy_with_work_outstanding(self):
+        x, y = self.pair(rnr_retry=7)
+        src = x.buf(4096)
+        for i in range(8):
+            y.post_recv(y.buf(4096), 0, 64)
+        x.post(WR.IBV_WR_SEND, [src.sge(0, 64)])
+        x.post(WR.IBV_WR_SEND, [src.sge(0, 64)])
+        # tearDown destroys everything at once; counters must be zero
+
+    def test_process_exit_under_traffic(self):
+        """A process killed mid-traffic leaves nothing behind."""
+        code = f'''
+import sys, time
+sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
+import test_datapath as t
+x = t.Endpoint('phyrdma0'); y = t.Endpoint('phyrdma1')
+x.connect(y); y.connect(x)
+s = x.buf(1 << 20); d = y.buf(1 << 20, 'phyr')
+print('ready', flush=True)
+while True:
+    for i in range(16):
+        x.post(t.WR.IBV_WR_RDMA_WRITE, [s.sge(0, 1 << 20)], rkey=d.mr.rkey,
+               raddr=d.addr, flags=0)
+    x.post(t.WR.IBV_WR_RDMA_WRITE, [s.sge(0, 8)], rkey=d.mr.rkey, raddr=d.addr)
+    x.poll(timeout=60)
+'''
+        p = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE,
+                             text=True)
+        self.assertEqual(p.stdout.readline().strip(), 'ready')
+        time.sleep(0.5)
+        p.kill()
+        p.wait()
+        deadline = time.monotonic() + 10
+        while (counters('phyrdma0')['qps'] > self.baseline['phyrdma0']['qps'] and
+               time.monotonic() < deadline):
+            time.sleep(0.05)
+
+    def test_queue_memory_is_bounded(self):
+        """One context cannot take more queue memory than its bound."""
+        param = '/sys/module/phyrdma/parameters/max_ctx_queue_bytes'
+        with open(param) as f:
+            old = f.read().strip()
+        with open(param, 'w') as f:
+            f.write(str(1 << 20))
+        ctx = Context(name='phyrdma0')
+        cqs = []
+        try:
+            with self.assertRaises(PyverbsRDMAError) as cm:
+                for _ in range(1000):
+                    cqs.append(CQ(ctx, 1024))
+            self.assertEqual(cm.exception.error_code, errno.ENOMEM)
+            # 1024 CQEs of 64 bytes and a header page: 68 KiB each
+            self.assertEqual(len(cqs), (1 << 20) // (68 << 10))
+        finally:
+            for cq in cqs:
+                cq.close()
+            ctx.close()
+            with open(param, 'w') as f:
+                f.write(old)
+
+
+class ToolsTest(DatapathBase):
+    """Unmodified rdma-core tools between the two ports."""
+
+    def server_client(self, server, client, timeout=120):
+        s = subprocess.Popen(server, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+        time.sleep(1)
+        c = subprocess.run(client, capture_output=True, text=True, timeout=timeout)
+        out, _ = s.communicate(timeout=timeout)
+        self.assertEqual(c.returncode, 0, c.stdout + c.stderr)
+        self.assertEqual(s.returncode, 0, out)
+        return out, c.stdout
+
+    def test_ibv_rc_pingpong(self):
+        out, _ = self.server_client(
+            ['ibv_rc_pingpong', '-d', 'phyrdma1', '-g', '1', '-n', '50', '-c'],
+            ['ibv_rc_pingpong', '-d', 'phyrdma0', '-g', '1', '-n', '50', '-c',
+             '127.0.0.1'])
+        self.assertIn('50 iters', out)
+
+    def test_ibv_ud_pingpong(self):
+        out, _ = self.server_client(
+            ['ibv_ud_pingpong', '-d', 'phyrdma0', '-g', '1', '-n', '50'],
+            ['ibv_ud_pingpong', '-d', 'phyrdma1', '-g', '1', '-n', '50',
+             '127.0.0.1'])
+        self.assertIn('50 iters', out)
+
+    def test_rping(self):
+        out, cout = self.server_client(
+            ['rping', '-s', '-a', port_ip('phyrdma1'), '-C', '10', '-v'],
+            ['rping', '-c', '-a', port_ip('phyrdma1'), '-I', port_ip('phyrdma0'),
+             '-C', '10', '-v'])
+        self.assertEqual(cout.count('ping data: rdma-ping-'), 10)
+        self.assertEqual(out.count('server ping data: rdma-ping-'), 10)
+
+
+if __name__ == '__main__':
+    unittest.main()
