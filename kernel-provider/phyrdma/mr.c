@@ -501,6 +501,10 @@ struct ib_mr *phyrdma_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 	if (!mr)
 		return ERR_PTR(-ENOMEM);
 	mr->writable = ib_access_writable(access);
+	mr->user_start = start;
+	mr->user_length = length;
+	mr->user_iova = iova;
+	mr->access = access;
 
 	if (READ_ONCE(legacy)) {
 		mr->umem = ib_umem_get_va(&dev->ibdev, start, length, access);
@@ -537,6 +541,32 @@ err_release:
 err_free:
 	kfree(mr);
 	return ERR_PTR(ret);
+}
+
+/*
+ * Re-registration builds a new MR from the old one's parameters and the
+ * changed ones; ib_core swaps it in and deregisters the old.  The device
+ * table gets new keys, as a real re-registration may give.  dma-buf MRs
+ * cannot be re-registered (ib_core has no verb to name a new dma-buf).
+ */
+struct ib_mr *phyrdma_rereg_user_mr(struct ib_mr *ibmr, int flags, u64 start,
+				    u64 length, u64 iova, int access,
+				    struct ib_pd *pd, struct ib_udata *udata)
+{
+	struct phyrdma_mr *mr = to_pmr(ibmr);
+
+	if (mr->source != PHYRDMA_MR_SRC_USER)
+		return ERR_PTR(-EOPNOTSUPP);
+	if (!(flags & IB_MR_REREG_TRANS)) {
+		start = mr->user_start;
+		length = mr->user_length;
+		iova = mr->user_iova;
+	}
+	if (!(flags & IB_MR_REREG_ACCESS))
+		access = mr->access;
+	if (!(flags & IB_MR_REREG_PD))
+		pd = ibmr->pd;
+	return phyrdma_reg_user_mr(pd, start, length, iova, access, NULL, udata);
 }
 
 /*

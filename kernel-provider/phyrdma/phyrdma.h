@@ -163,6 +163,11 @@ struct phyrdma_mr {
 	struct ib_mr ibmr;
 	struct phyrdma_dev *dev;
 	int source;
+	/* as registered, for rereg */
+	u64 user_start;
+	u64 user_length;
+	u64 user_iova;
+	int access;
 	int path;
 	u32 key;
 	u32 page_shift;
@@ -243,6 +248,9 @@ struct ib_mr *phyrdma_reg_user_mr_dmabuf(struct ib_pd *ibpd, u64 offset,
 					 struct uverbs_attr_bundle *attrs);
 int phyrdma_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata);
 struct ib_mr *phyrdma_get_dma_mr(struct ib_pd *ibpd, int access);
+struct ib_mr *phyrdma_rereg_user_mr(struct ib_mr *ibmr, int flags, u64 start,
+				    u64 length, u64 iova, int access,
+				    struct ib_pd *pd, struct ib_udata *udata);
 void phyrdma_mr_fill_report(void *priv, void *arg);
 
 /* queues */

@@ -361,6 +361,7 @@ const struct ib_device_ops phyrdma_dev_ops = {
 	.query_port = phyrdma_query_port,
 	.query_qp = phyrdma_query_qp,
 	.reg_user_mr = phyrdma_reg_user_mr,
+	.rereg_user_mr = phyrdma_rereg_user_mr,
 	.reg_user_mr_dmabuf = phyrdma_reg_user_mr_dmabuf,
 	.req_notify_cq = phyrdma_req_notify_cq,
 

@@ -25,7 +25,9 @@ static const struct verbs_context_ops phyrdma_ctx_ops = {
 	.alloc_pd = phyrdma_alloc_pd,
 	.create_ah = phyrdma_create_ah,
 	.create_cq = phyrdma_create_cq,
+	.create_cq_ex = phyrdma_create_cq_ex,
 	.create_qp = phyrdma_create_qp,
+	.create_qp_ex = phyrdma_create_qp_ex,
 	.dealloc_pd = phyrdma_dealloc_pd,
 	.dereg_mr = phyrdma_dereg_mr,
 	.destroy_ah = phyrdma_destroy_ah,
@@ -41,6 +43,7 @@ static const struct verbs_context_ops phyrdma_ctx_ops = {
 	.query_qp = phyrdma_query_qp,
 	.reg_dmabuf_mr = phyrdma_reg_dmabuf_mr,
 	.reg_mr = phyrdma_reg_mr,
+	.rereg_mr = phyrdma_rereg_mr,
 	.req_notify_cq = phyrdma_req_notify_cq,
 };
 

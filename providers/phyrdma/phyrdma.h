@@ -49,6 +49,16 @@ struct phyrdma_create_qp_cmd_resp {
 	struct phyrdma_create_qp_resp drv;
 };
 
+struct phyrdma_create_cq_ex_cmd {
+	struct ibv_create_cq_ex ibv_cmd;
+	struct phyrdma_create_cq_req drv;
+};
+
+struct phyrdma_create_cq_ex_cmd_resp {
+	struct ib_uverbs_ex_create_cq_resp ibv_resp;
+	struct phyrdma_create_cq_resp drv;
+};
+
 struct phyrdma_device {
 	struct verbs_device vdev;
 };
@@ -133,6 +143,8 @@ struct ibv_mr *phyrdma_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t offset,
 				     size_t length, uint64_t iova, int fd,
 				     int access);
 int phyrdma_dereg_mr(struct verbs_mr *vmr);
+int phyrdma_rereg_mr(struct verbs_mr *vmr, int flags, struct ibv_pd *pd,
+		     void *addr, size_t length, int access);
 
 struct ibv_cq *phyrdma_create_cq(struct ibv_context *context, int cqe,
 				 struct ibv_comp_channel *channel,
@@ -153,6 +165,11 @@ int phyrdma_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 struct ibv_ah *phyrdma_create_ah(struct ibv_pd *pd, struct ibv_ah_attr *attr);
 int phyrdma_destroy_ah(struct ibv_ah *ibah);
 int phyrdma_sq_publish(struct phyrdma_qp *qp);
+struct ibv_qp *phyrdma_create_qp_ex(struct ibv_context *context,
+				    struct ibv_qp_init_attr_ex *attr);
+struct ibv_cq_ex *phyrdma_create_cq_ex(struct ibv_context *context,
+				       struct ibv_cq_init_attr_ex *attr);
+int phyrdma_qp_set_ex(struct phyrdma_qp *qp, struct ibv_qp_init_attr_ex *attr);
 struct phyrdma_send_wqe *phyrdma_sq_next(struct phyrdma_qp *qp);
 bool phyrdma_qp_can_send(struct phyrdma_qp *qp);
 

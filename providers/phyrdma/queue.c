@@ -164,28 +164,37 @@ int phyrdma_req_notify_cq(struct ibv_cq *ibcq, int solicited_only)
 
 /* ---- queue pairs -------------------------------------------------------- */
 
-struct ibv_qp *phyrdma_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *attr)
+struct ibv_qp *phyrdma_create_qp_ex(struct ibv_context *context,
+				    struct ibv_qp_init_attr_ex *attr)
 {
 	struct phyrdma_create_qp_cmd cmd = {};
 	struct phyrdma_create_qp_cmd_resp resp = {};
 	struct phyrdma_qp *qp;
 	int ret;
 
+	if (attr->comp_mask & ~(IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_SEND_OPS_FLAGS) ||
+	    !(attr->comp_mask & IBV_QP_INIT_ATTR_PD)) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
 	qp = calloc(1, sizeof(*qp));
 	if (!qp) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	ret = ibv_cmd_create_qp(pd, &qp->vqp.qp, attr, &cmd.ibv_cmd, sizeof(cmd),
-				&resp.ibv_resp, sizeof(resp));
+	ret = phyrdma_qp_set_ex(qp, attr);
 	if (ret)
 		goto err_free;
-	ret = phyrdma_ring_map(&qp->sq, pd->context->cmd_fd,
+	ret = ibv_cmd_create_qp_ex(context, &qp->vqp, attr, &cmd.ibv_cmd,
+				   sizeof(cmd), &resp.ibv_resp, sizeof(resp));
+	if (ret)
+		goto err_free;
+	ret = phyrdma_ring_map(&qp->sq, context->cmd_fd,
 			       resp.drv.sq_mmap_offset, resp.drv.sq_mmap_length,
 			       resp.drv.sq_log_entries, resp.drv.sq_log_stride);
 	if (ret)
 		goto err_destroy;
-	ret = phyrdma_ring_map(&qp->rq, pd->context->cmd_fd,
+	ret = phyrdma_ring_map(&qp->rq, context->cmd_fd,
 			       resp.drv.rq_mmap_offset, resp.drv.rq_mmap_length,
 			       resp.drv.rq_log_entries, resp.drv.rq_log_stride);
 	if (ret)
@@ -207,6 +216,26 @@ err_free:
 	free(qp);
 	errno = ret;
 	return NULL;
+}
+
+struct ibv_qp *phyrdma_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *attr)
+{
+	struct ibv_qp_init_attr_ex ex = {
+		.qp_context = attr->qp_context,
+		.send_cq = attr->send_cq,
+		.recv_cq = attr->recv_cq,
+		.srq = attr->srq,
+		.cap = attr->cap,
+		.qp_type = attr->qp_type,
+		.sq_sig_all = attr->sq_sig_all,
+		.comp_mask = IBV_QP_INIT_ATTR_PD,
+		.pd = pd,
+	};
+	struct ibv_qp *qp = phyrdma_create_qp_ex(pd->context, &ex);
+
+	if (qp)
+		attr->cap = ex.cap;
+	return qp;
 }
 
 int phyrdma_destroy_qp(struct ibv_qp *ibqp)
