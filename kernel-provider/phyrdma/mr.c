@@ -37,14 +37,17 @@ MODULE_PARM_DESC(max_iova_waste,
 		 "IOVA bytes an MR may reserve beyond its pages to reach a larger device page size (default 2 MiB)");
 
 #define PHYRDMA_MR_ACCESS (IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_READ | \
-			   IB_ACCESS_REMOTE_WRITE | IB_ACCESS_REMOTE_ATOMIC)
+			   IB_ACCESS_REMOTE_WRITE | IB_ACCESS_REMOTE_ATOMIC | \
+			   IB_ACCESS_FLUSH_GLOBAL | IB_ACCESS_FLUSH_PERSISTENT)
 
 static u32 phyrdma_hw_access(int access)
 {
 	return (access & IB_ACCESS_LOCAL_WRITE ? PHYRDMA_HW_ACCESS_LOCAL_WRITE : 0) |
 	       (access & IB_ACCESS_REMOTE_READ ? PHYRDMA_HW_ACCESS_REMOTE_READ : 0) |
 	       (access & IB_ACCESS_REMOTE_WRITE ? PHYRDMA_HW_ACCESS_REMOTE_WRITE : 0) |
-	       (access & IB_ACCESS_REMOTE_ATOMIC ? PHYRDMA_HW_ACCESS_REMOTE_ATOMIC : 0);
+	       (access & IB_ACCESS_REMOTE_ATOMIC ? PHYRDMA_HW_ACCESS_REMOTE_ATOMIC : 0) |
+	       (access & IB_ACCESS_FLUSH_GLOBAL ? PHYRDMA_HW_ACCESS_FLUSH_GLOBAL : 0) |
+	       (access & IB_ACCESS_FLUSH_PERSISTENT ? PHYRDMA_HW_ACCESS_FLUSH_PERSISTENT : 0);
 }
 
 /* Checks shared by both registration verbs; ib_core has done its own. */

@@ -35,6 +35,7 @@ enum phyrdma_counter {
 	PHYRDMA_CNT_QPS,
 	PHYRDMA_CNT_AHS,
 	PHYRDMA_CNT_MMAPS,
+	PHYRDMA_CNT_SRQS,
 	PHYRDMA_CNT_MAX,
 };
 
@@ -106,6 +107,16 @@ struct phyrdma_qp {
 	u32 rq_prod;
 	struct rdma_user_mmap_entry *sq_mmap;
 	struct rdma_user_mmap_entry *rq_mmap;
+};
+
+struct phyrdma_srq {
+	struct ib_srq ibsrq;
+	struct phyrdma_hw_srq hw;
+	struct phyrdma_ucontext *uctx;
+	struct rdma_user_mmap_entry *mmap;
+	spinlock_t lock;	/* kernel consumers' producer */
+	u32 prod;
+	u32 max_wr;
 };
 
 struct phyrdma_ah {
@@ -215,6 +226,11 @@ static inline struct phyrdma_qp *to_pqp(struct ib_qp *ibqp)
 	return container_of(ibqp, struct phyrdma_qp, ibqp);
 }
 
+static inline struct phyrdma_srq *to_psrq(struct ib_srq *ibsrq)
+{
+	return container_of(ibsrq, struct phyrdma_srq, ibsrq);
+}
+
 static inline struct phyrdma_ah *to_pah(struct ib_ah *ibah)
 {
 	return container_of(ibah, struct phyrdma_ah, ibah);
@@ -270,6 +286,14 @@ int phyrdma_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 		      const struct ib_send_wr **bad_wr);
 int phyrdma_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
 		      const struct ib_recv_wr **bad_wr);
+int phyrdma_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
+		       struct ib_udata *udata);
+int phyrdma_modify_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr,
+		       enum ib_srq_attr_mask mask, struct ib_udata *udata);
+int phyrdma_query_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr);
+int phyrdma_destroy_srq(struct ib_srq *ibsrq, struct ib_udata *udata);
+int phyrdma_post_srq_recv(struct ib_srq *ibsrq, const struct ib_recv_wr *wr,
+			  const struct ib_recv_wr **bad_wr);
 int phyrdma_create_ah(struct ib_ah *ibah, struct rdma_ah_init_attr *init,
 		      struct ib_udata *udata);
 int phyrdma_query_ah(struct ib_ah *ibah, struct rdma_ah_attr *attr);

@@ -38,6 +38,8 @@ static void phyrdma_qp_event(struct phyrdma_hw_qp *hwqp,
 		ev.event = IB_EVENT_QP_ACCESS_ERR;
 		break;
 	case PHYRDMA_HW_QP_EV_LAST_WQE:
+		if (!qp->ibqp.srq)
+			return;
 		ev.event = IB_EVENT_QP_LAST_WQE_REACHED;
 		break;
 	default:
@@ -88,7 +90,7 @@ int phyrdma_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	type = phyrdma_hw_qp_type(init->qp_type);
 	if (type < 0)
 		return type;
-	if (init->create_flags || init->srq)
+	if (init->create_flags)
 		return -EOPNOTSUPP;
 	if (type == PHYRDMA_HW_QPT_GSI && udata)
 		return -EINVAL;
@@ -109,7 +111,7 @@ int phyrdma_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	}
 
 	sq_entries = roundup_pow_of_two(max(cap->max_send_wr, 1U));
-	rq_entries = roundup_pow_of_two(max(cap->max_recv_wr, 1U));
+	rq_entries = init->srq ? 1 : roundup_pow_of_two(max(cap->max_recv_wr, 1U));
 	sq_stride = phyrdma_hw_send_stride(cap->max_send_sge, cap->max_inline_data);
 	rq_stride = phyrdma_hw_recv_stride(cap->max_recv_sge);
 	bytes = phyrdma_qp_bytes(sq_entries, sq_stride, rq_entries, rq_stride);
@@ -135,9 +137,10 @@ int phyrdma_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 				    sizeof(struct phyrdma_sge));
 	qp->hw.max_inline = min_t(u32, PHYRDMA_MAX_INLINE,
 				  sq_stride - PHYRDMA_SEND_WQE_HDR);
-	qp->hw.max_recv_sge = min_t(u32, PHYRDMA_MAX_SGE,
-				    (rq_stride - PHYRDMA_RECV_WQE_HDR) /
-				    sizeof(struct phyrdma_sge));
+	qp->hw.rq.max_sge = min_t(u32, PHYRDMA_MAX_SGE,
+				  (rq_stride - PHYRDMA_RECV_WQE_HDR) /
+				  sizeof(struct phyrdma_sge));
+	qp->hw.recv = init->srq ? &to_psrq(init->srq)->hw.rq : NULL;
 	qp->hw.sig_all = init->sq_sig_type == IB_SIGNAL_ALL_WR;
 	qp->hw.scq = &to_pcq(init->send_cq)->hw;
 	qp->hw.rcq = &to_pcq(init->recv_cq)->hw;
@@ -151,7 +154,12 @@ int phyrdma_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	cap->max_send_wr = sq_entries;
 	cap->max_recv_wr = rq_entries;
 	cap->max_send_sge = qp->hw.max_send_sge;
-	cap->max_recv_sge = qp->hw.max_recv_sge;
+	cap->max_recv_sge = qp->hw.rq.max_sge;
+	if (init->srq) {
+		/* receives come from the SRQ: the QP's own queue is unused */
+		cap->max_recv_wr = 0;
+		cap->max_recv_sge = 0;
+	}
 	cap->max_inline_data = qp->hw.max_inline;
 	qp->cap = *cap;
 	qp->attr.qp_state = IB_QPS_RESET;
@@ -162,18 +170,19 @@ int phyrdma_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 		ret = phyrdma_ring_expose(dev, uctx, &qp->hw.sq, &qp->sq_mmap, &sq_off);
 		if (ret)
 			goto err_destroy;
-		ret = phyrdma_ring_expose(dev, uctx, &qp->hw.rq, &qp->rq_mmap, &rq_off);
+		ret = phyrdma_ring_expose(dev, uctx, &qp->hw.rq.ring, &qp->rq_mmap,
+					  &rq_off);
 		if (ret)
 			goto err_destroy;
 		resp.qpn = qp->hw.qpn;
 		resp.sq_mmap_offset = sq_off;
 		resp.sq_mmap_length = qp->hw.sq.size;
 		resp.rq_mmap_offset = rq_off;
-		resp.rq_mmap_length = qp->hw.rq.size;
+		resp.rq_mmap_length = qp->hw.rq.ring.size;
 		resp.sq_log_entries = qp->hw.sq.log_entries;
 		resp.sq_log_stride = qp->hw.sq.log_stride;
-		resp.rq_log_entries = qp->hw.rq.log_entries;
-		resp.rq_log_stride = qp->hw.rq.log_stride;
+		resp.rq_log_entries = qp->hw.rq.ring.log_entries;
+		resp.rq_log_stride = qp->hw.rq.ring.log_stride;
 		resp.max_inline = qp->hw.max_inline;
 		ret = ib_respond_udata(udata, resp);
 		if (ret)
@@ -190,7 +199,7 @@ err_destroy:
 		rdma_user_mmap_entry_remove(qp->sq_mmap);
 	}
 	if (qp->rq_mmap) {
-		bytes -= qp->hw.rq.size;
+		bytes -= qp->hw.rq.ring.size;
 		rdma_user_mmap_entry_remove(qp->rq_mmap);
 	}
 err_count:
@@ -204,7 +213,7 @@ err_uncharge:
 int phyrdma_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
 {
 	struct phyrdma_qp *qp = to_pqp(ibqp);
-	size_t bytes = qp->hw.sq.size + qp->hw.rq.size;
+	size_t bytes = qp->hw.sq.size + qp->hw.rq.ring.size;
 
 	phyrdma_hw_qp_destroy(&qp->hw);
 	if (qp->sq_mmap) {
@@ -212,7 +221,7 @@ int phyrdma_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
 		rdma_user_mmap_entry_remove(qp->sq_mmap);
 	}
 	if (qp->rq_mmap) {
-		bytes -= qp->hw.rq.size;
+		bytes -= qp->hw.rq.ring.size;
 		rdma_user_mmap_entry_remove(qp->rq_mmap);
 	}
 	phyrdma_uncharge(qp->uctx, bytes);
@@ -228,7 +237,9 @@ static u32 phyrdma_hw_qp_access(int flags)
 {
 	return (flags & IB_ACCESS_REMOTE_READ ? PHYRDMA_HW_ACCESS_REMOTE_READ : 0) |
 	       (flags & IB_ACCESS_REMOTE_WRITE ? PHYRDMA_HW_ACCESS_REMOTE_WRITE : 0) |
-	       (flags & IB_ACCESS_REMOTE_ATOMIC ? PHYRDMA_HW_ACCESS_REMOTE_ATOMIC : 0);
+	       (flags & IB_ACCESS_REMOTE_ATOMIC ? PHYRDMA_HW_ACCESS_REMOTE_ATOMIC : 0) |
+	       (flags & IB_ACCESS_FLUSH_GLOBAL ? PHYRDMA_HW_ACCESS_FLUSH_GLOBAL : 0) |
+	       (flags & IB_ACCESS_FLUSH_PERSISTENT ? PHYRDMA_HW_ACCESS_FLUSH_PERSISTENT : 0);
 }
 
 /* An address vector from RoCE attributes: a GRH is mandatory. */
@@ -300,7 +311,9 @@ int phyrdma_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 		goto out;
 	if ((mask & IB_QP_ACCESS_FLAGS) &&
 	    (attr->qp_access_flags & ~(IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_READ |
-				       IB_ACCESS_REMOTE_WRITE | IB_ACCESS_REMOTE_ATOMIC)))
+				       IB_ACCESS_REMOTE_WRITE | IB_ACCESS_REMOTE_ATOMIC |
+				       IB_ACCESS_FLUSH_GLOBAL |
+				       IB_ACCESS_FLUSH_PERSISTENT)))
 		goto out;
 
 	hwattr = qp->hw.attr;
@@ -391,6 +404,7 @@ int phyrdma_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 	init->recv_cq = ibqp->recv_cq;
 	init->cap = qp->cap;
 	init->sq_sig_type = qp->sq_sig_type;
+	init->srq = ibqp->srq;
 	init->port_num = PHYRDMA_PORT;
 	return 0;
 }
@@ -531,14 +545,14 @@ int phyrdma_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
 		      const struct ib_recv_wr **bad_wr)
 {
 	struct phyrdma_qp *qp = to_pqp(ibqp);
-	struct phyrdma_ring_hdr *hdr = phyrdma_hw_ring_hdr(&qp->hw.rq);
-	u32 entries = 1U << qp->hw.rq.log_entries;
+	struct phyrdma_ring_hdr *hdr = phyrdma_hw_ring_hdr(&qp->hw.rq.ring);
+	u32 entries = 1U << qp->hw.rq.ring.log_entries;
 	struct phyrdma_recv_wqe *rwqe;
 	struct phyrdma_sge *sge;
 	unsigned long flags;
 	int i, ret = 0;
 
-	if (qp->uctx) {
+	if (qp->uctx || qp->hw.recv != &qp->hw.rq) {
 		*bad_wr = wr;
 		return -EINVAL;
 	}
@@ -552,11 +566,11 @@ int phyrdma_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
 			ret = -ENOMEM;
 			break;
 		}
-		if (wr->num_sge > qp->hw.max_recv_sge) {
+		if (wr->num_sge > qp->hw.rq.max_sge) {
 			ret = -EINVAL;
 			break;
 		}
-		rwqe = phyrdma_hw_ring_entry(&qp->hw.rq, qp->rq_prod);
+		rwqe = phyrdma_hw_ring_entry(&qp->hw.rq.ring, qp->rq_prod);
 		rwqe->wr_id = wr->wr_id;
 		rwqe->num_sge = wr->num_sge;
 		rwqe->reserved = 0;

@@ -57,10 +57,16 @@ static int phyrdma_query_device(struct ib_device *ibdev,
 	attr->max_res_rd_atom = PHYRDMA_HW_MAX_RD_ATOMIC * caps->max_qp;
 	attr->atomic_cap = IB_ATOMIC_HCA;
 	attr->max_ah = caps->max_qp * 4;
+	attr->max_srq = caps->max_qp;
+	attr->max_srq_wr = PHYRDMA_MAX_QP_WR;
+	attr->max_srq_sge = PHYRDMA_MAX_SGE;
 	attr->max_pkeys = 1;
 	attr->local_ca_ack_delay = 15;
 	attr->device_cap_flags = IB_DEVICE_RC_RNR_NAK_GEN |
-				 IB_DEVICE_SYS_IMAGE_GUID;
+				 IB_DEVICE_SYS_IMAGE_GUID |
+				 IB_DEVICE_FLUSH_GLOBAL |
+				 IB_DEVICE_FLUSH_PERSISTENT |
+				 IB_DEVICE_ATOMIC_WRITE;
 	attr->kernel_cap_flags = IBK_LOCAL_DMA_LKEY;
 	return 0;
 }
@@ -336,6 +342,7 @@ const struct ib_device_ops phyrdma_dev_ops = {
 	.create_ah = phyrdma_create_ah,
 	.create_cq = phyrdma_create_cq,
 	.create_qp = phyrdma_create_qp,
+	.create_srq = phyrdma_create_srq,
 	.create_user_ah = phyrdma_create_ah,
 	.dealloc_pd = phyrdma_dealloc_pd,
 	.dealloc_ucontext = phyrdma_dealloc_ucontext,
@@ -344,6 +351,7 @@ const struct ib_device_ops phyrdma_dev_ops = {
 	.destroy_ah = phyrdma_destroy_ah,
 	.destroy_cq = phyrdma_destroy_cq,
 	.destroy_qp = phyrdma_destroy_qp,
+	.destroy_srq = phyrdma_destroy_srq,
 	.disassociate_ucontext = phyrdma_disassociate_ucontext,
 	.get_dev_fw_str = phyrdma_get_dev_fw_str,
 	.get_dma_mr = phyrdma_get_dma_mr,
@@ -352,14 +360,17 @@ const struct ib_device_ops phyrdma_dev_ops = {
 	.mmap = phyrdma_mmap,
 	.mmap_free = phyrdma_mmap_free,
 	.modify_qp = phyrdma_modify_qp,
+	.modify_srq = phyrdma_modify_srq,
 	.poll_cq = phyrdma_poll_cq,
 	.post_recv = phyrdma_post_recv,
 	.post_send = phyrdma_post_send,
+	.post_srq_recv = phyrdma_post_srq_recv,
 	.query_ah = phyrdma_query_ah,
 	.query_device = phyrdma_query_device,
 	.query_pkey = phyrdma_query_pkey,
 	.query_port = phyrdma_query_port,
 	.query_qp = phyrdma_query_qp,
+	.query_srq = phyrdma_query_srq,
 	.reg_user_mr = phyrdma_reg_user_mr,
 	.rereg_user_mr = phyrdma_rereg_user_mr,
 	.reg_user_mr_dmabuf = phyrdma_reg_user_mr_dmabuf,
@@ -369,5 +380,6 @@ const struct ib_device_ops phyrdma_dev_ops = {
 	INIT_RDMA_OBJ_SIZE(ib_cq, phyrdma_cq, ibcq),
 	INIT_RDMA_OBJ_SIZE(ib_pd, phyrdma_pd, ibpd),
 	INIT_RDMA_OBJ_SIZE(ib_qp, phyrdma_qp, ibqp),
+	INIT_RDMA_OBJ_SIZE(ib_srq, phyrdma_srq, ibsrq),
 	INIT_RDMA_OBJ_SIZE(ib_ucontext, phyrdma_ucontext, ibucontext),
 };

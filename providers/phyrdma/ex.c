@@ -209,7 +209,8 @@ err_free:
 			  IBV_QP_EX_WITH_RDMA_WRITE_WITH_IMM | \
 			  IBV_QP_EX_WITH_RDMA_READ | \
 			  IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP | \
-			  IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD)
+			  IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD | \
+			  IBV_QP_EX_WITH_ATOMIC_WRITE | IBV_QP_EX_WITH_FLUSH)
 
 static inline struct phyrdma_qp *qpex_to_pqp(struct ibv_qp_ex *ibqp)
 {
@@ -329,6 +330,23 @@ static void phyrdma_wr_atomic_fetch_add(struct ibv_qp_ex *ibqp, uint32_t rkey,
 {
 	phyrdma_wr_atomic(ibqp, PHYRDMA_WR_ATOMIC_FETCH_AND_ADD, rkey, raddr,
 			  add, 0);
+}
+
+static void phyrdma_wr_atomic_write(struct ibv_qp_ex *ibqp, uint32_t rkey,
+				    uint64_t raddr, const void *atomic_wr)
+{
+	uint64_t v;
+
+	memcpy(&v, atomic_wr, sizeof(v));
+	phyrdma_wr_atomic(ibqp, PHYRDMA_WR_ATOMIC_WRITE, rkey, raddr, v, 0);
+}
+
+static void phyrdma_wr_flush(struct ibv_qp_ex *ibqp, uint32_t rkey,
+			     uint64_t raddr, size_t len, uint8_t type,
+			     uint8_t level)
+{
+	phyrdma_wr_atomic(ibqp, PHYRDMA_WR_FLUSH, rkey, raddr, len,
+			  (uint64_t)type << 8 | level);
 }
 
 static void phyrdma_wr_set_ud_addr(struct ibv_qp_ex *ibqp, struct ibv_ah *ah,
@@ -454,6 +472,8 @@ int phyrdma_qp_set_ex(struct phyrdma_qp *qp, struct ibv_qp_init_attr_ex *attr)
 	ex->wr_rdma_read = phyrdma_wr_rdma_read;
 	ex->wr_atomic_cmp_swp = phyrdma_wr_atomic_cmp_swp;
 	ex->wr_atomic_fetch_add = phyrdma_wr_atomic_fetch_add;
+	ex->wr_atomic_write = phyrdma_wr_atomic_write;
+	ex->wr_flush = phyrdma_wr_flush;
 	ex->wr_set_ud_addr = phyrdma_wr_set_ud_addr;
 	ex->wr_set_sge = phyrdma_wr_set_sge;
 	ex->wr_set_sge_list = phyrdma_wr_set_sge_list;

@@ -59,6 +59,16 @@ struct phyrdma_create_cq_ex_cmd_resp {
 	struct phyrdma_create_cq_resp drv;
 };
 
+struct phyrdma_create_srq_cmd {
+	struct ibv_create_srq ibv_cmd;
+	struct phyrdma_create_srq_req drv;
+};
+
+struct phyrdma_create_srq_cmd_resp {
+	struct ib_uverbs_create_srq_resp ibv_resp;
+	struct phyrdma_create_srq_resp drv;
+};
+
 struct phyrdma_device {
 	struct verbs_device vdev;
 };
@@ -104,6 +114,18 @@ struct phyrdma_qp {
 	uint32_t wr_start;
 	int wr_err;
 };
+
+struct phyrdma_srq {
+	struct verbs_srq vsrq;
+	pthread_spinlock_t lock;
+	struct phyrdma_ring ring;
+	uint32_t max_sge;
+};
+
+static inline struct phyrdma_srq *to_psrq(struct ibv_srq *ibsrq)
+{
+	return container_of(ibsrq, struct phyrdma_srq, vsrq.srq);
+}
 
 struct phyrdma_ah {
 	struct ibv_ah ibah;
@@ -165,6 +187,14 @@ int phyrdma_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 struct ibv_ah *phyrdma_create_ah(struct ibv_pd *pd, struct ibv_ah_attr *attr);
 int phyrdma_destroy_ah(struct ibv_ah *ibah);
 int phyrdma_sq_publish(struct phyrdma_qp *qp);
+struct ibv_srq *phyrdma_create_srq(struct ibv_pd *pd,
+				   struct ibv_srq_init_attr *attr);
+int phyrdma_modify_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *attr,
+		       int mask);
+int phyrdma_query_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *attr);
+int phyrdma_destroy_srq(struct ibv_srq *ibsrq);
+int phyrdma_post_srq_recv(struct ibv_srq *ibsrq, struct ibv_recv_wr *wr,
+			  struct ibv_recv_wr **bad_wr);
 struct ibv_qp *phyrdma_create_qp_ex(struct ibv_context *context,
 				    struct ibv_qp_init_attr_ex *attr);
 struct ibv_cq_ex *phyrdma_create_cq_ex(struct ibv_context *context,

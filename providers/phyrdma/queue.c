@@ -467,7 +467,7 @@ int phyrdma_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 	int i, ret = 0;
 
 	pthread_spin_lock(&qp->rq_lock);
-	if (qp->state == IBV_QPS_RESET) {
+	if (qp->state == IBV_QPS_RESET || qp->vqp.qp.srq) {
 		ret = EINVAL;
 		goto out;
 	}
@@ -498,6 +498,109 @@ out:
 	if (ret)
 		*bad_wr = wr;
 	pthread_spin_unlock(&qp->rq_lock);
+	return ret;
+}
+
+/* ---- shared receive queues ---------------------------------------------- */
+
+struct ibv_srq *phyrdma_create_srq(struct ibv_pd *pd,
+				   struct ibv_srq_init_attr *attr)
+{
+	struct phyrdma_create_srq_cmd cmd = {};
+	struct phyrdma_create_srq_cmd_resp resp = {};
+	struct phyrdma_srq *srq;
+	int ret;
+
+	srq = calloc(1, sizeof(*srq));
+	if (!srq) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	ret = ibv_cmd_create_srq(pd, &srq->vsrq.srq, attr, &cmd.ibv_cmd,
+				 sizeof(cmd), &resp.ibv_resp, sizeof(resp));
+	if (ret)
+		goto err_free;
+	ret = phyrdma_ring_map(&srq->ring, pd->context->cmd_fd,
+			       resp.drv.mmap_offset, resp.drv.mmap_length,
+			       resp.drv.log_entries, resp.drv.log_stride);
+	if (ret) {
+		ibv_cmd_destroy_srq(&srq->vsrq.srq);
+		goto err_free;
+	}
+	pthread_spin_init(&srq->lock, PTHREAD_PROCESS_PRIVATE);
+	srq->max_sge = attr->attr.max_sge;
+	return &srq->vsrq.srq;
+
+err_free:
+	free(srq);
+	errno = ret;
+	return NULL;
+}
+
+int phyrdma_modify_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *attr,
+		       int mask)
+{
+	struct ibv_modify_srq cmd;
+
+	return ibv_cmd_modify_srq(ibsrq, attr, mask, &cmd, sizeof(cmd));
+}
+
+int phyrdma_query_srq(struct ibv_srq *ibsrq, struct ibv_srq_attr *attr)
+{
+	struct ibv_query_srq cmd;
+
+	return ibv_cmd_query_srq(ibsrq, attr, &cmd, sizeof(cmd));
+}
+
+int phyrdma_destroy_srq(struct ibv_srq *ibsrq)
+{
+	struct phyrdma_srq *srq = to_psrq(ibsrq);
+	int ret;
+
+	ret = ibv_cmd_destroy_srq(ibsrq);
+	if (ret)
+		return ret;
+	phyrdma_ring_unmap(&srq->ring);
+	pthread_spin_destroy(&srq->lock);
+	free(srq);
+	return 0;
+}
+
+int phyrdma_post_srq_recv(struct ibv_srq *ibsrq, struct ibv_recv_wr *wr,
+			  struct ibv_recv_wr **bad_wr)
+{
+	struct phyrdma_srq *srq = to_psrq(ibsrq);
+	struct phyrdma_recv_wqe *rwqe;
+	struct phyrdma_sge *sge;
+	int i, ret = 0;
+
+	pthread_spin_lock(&srq->lock);
+	for (; wr; wr = wr->next) {
+		if (srq->ring.index - phyrdma_load_acquire(&srq->ring.hdr->consumer) >=
+		    srq->ring.entries) {
+			ret = ENOMEM;
+			break;
+		}
+		if (wr->num_sge < 0 || (uint32_t)wr->num_sge > srq->max_sge) {
+			ret = EINVAL;
+			break;
+		}
+		rwqe = phyrdma_ring_slot(&srq->ring, srq->ring.index);
+		rwqe->wr_id = wr->wr_id;
+		rwqe->num_sge = wr->num_sge;
+		rwqe->reserved = 0;
+		sge = (struct phyrdma_sge *)(rwqe + 1);
+		for (i = 0; i < wr->num_sge; i++) {
+			sge[i].addr = wr->sg_list[i].addr;
+			sge[i].length = wr->sg_list[i].length;
+			sge[i].lkey = wr->sg_list[i].lkey;
+		}
+		srq->ring.index++;
+	}
+	phyrdma_store_release(&srq->ring.hdr->producer, srq->ring.index);
+	if (ret)
+		*bad_wr = wr;
+	pthread_spin_unlock(&srq->lock);
 	return ret;
 }
 

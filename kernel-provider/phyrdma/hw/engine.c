@@ -16,7 +16,7 @@
  * their SGE addresses are DMA addresses, translated by the IOMMU alone.
  *
  * Locking: a worker holds no lock of its own QP while it works on the
- * responder; it takes the responder's rq_mutex (receive WQE, data, receive
+ * responder; it takes the responder's receive queue mutex (receive WQE, data, receive
  * completion: one message at a time, in order), then CQ spinlocks one at a
  * time.  No path holds two QPs' locks, so no order between QPs is needed.
  * MR entries and responder QPs are held by reference while used; their
@@ -178,32 +178,37 @@ int phyrdma_hw_qp_create(struct phyrdma_hw *hw, struct phyrdma_hw_qp *qp,
 			 u32 sq_entries, u32 rq_entries)
 {
 	u32 sq_stride = phyrdma_hw_send_stride(qp->max_send_sge, qp->max_inline);
-	u32 rq_stride = phyrdma_hw_recv_stride(qp->max_recv_sge);
+	u32 rq_stride = phyrdma_hw_recv_stride(qp->rq.max_sge);
 	u32 qpn;
 	int ret;
 
 	qp->hw = hw;
 	qp->state = PHYRDMA_HW_QPS_RESET;
 	spin_lock_init(&qp->state_lock);
-	mutex_init(&qp->rq_mutex);
+	mutex_init(&qp->rq.mutex);
+	qp->rq.pdn = qp->pdn;
+	qp->rq.kernel = qp->kernel;
+	qp->rq.srq = NULL;
+	qp->rq.cons = 0;
+	if (!qp->recv)
+		qp->recv = &qp->rq;
 	refcount_set(&qp->ref, 1);
 	init_completion(&qp->freed);
 	INIT_DELAYED_WORK(&qp->work, phyrdma_hw_qp_work);
 	qp->sq_cons = 0;
-	qp->rq_cons = 0;
 	qp->retries = 0;
 
 	ret = phyrdma_hw_ring_alloc(hw, sq_entries, sq_stride, &qp->sq);
 	if (ret)
 		return ret;
-	ret = phyrdma_hw_ring_alloc(hw, rq_entries, rq_stride, &qp->rq);
+	ret = phyrdma_hw_ring_alloc(hw, rq_entries, rq_stride, &qp->rq.ring);
 	if (ret)
 		goto err_sq;
 	phyrdma_hw_ring_hdr(&qp->sq)->flags = PHYRDMA_SQ_ENGINE_IDLE;
 	qp->wqe_buf = kzalloc(sq_stride, GFP_KERNEL_ACCOUNT);
-	qp->rwqe_buf = kzalloc(rq_stride, GFP_KERNEL_ACCOUNT);
+	qp->rq.buf = kzalloc(rq_stride, GFP_KERNEL_ACCOUNT);
 	ret = -ENOMEM;
-	if (!qp->wqe_buf || !qp->rwqe_buf)
+	if (!qp->wqe_buf || !qp->rq.buf)
 		goto err_bufs;
 
 	if (qp->type == PHYRDMA_HW_QPT_GSI) {
@@ -221,9 +226,9 @@ int phyrdma_hw_qp_create(struct phyrdma_hw *hw, struct phyrdma_hw_qp *qp,
 	return 0;
 
 err_bufs:
-	kfree(qp->rwqe_buf);
+	kfree(qp->rq.buf);
 	kfree(qp->wqe_buf);
-	phyrdma_hw_ring_free(hw, &qp->rq);
+	phyrdma_hw_ring_free(hw, &qp->rq.ring);
 err_sq:
 	phyrdma_hw_ring_free(hw, &qp->sq);
 	return ret;
@@ -246,11 +251,11 @@ void phyrdma_hw_qp_destroy(struct phyrdma_hw_qp *qp)
 	phyrdma_hw_qp_put(qp);
 	wait_for_completion(&qp->freed);
 	cancel_delayed_work_sync(&qp->work);
-	kfree(qp->rwqe_buf);
+	kfree(qp->rq.buf);
 	kfree(qp->wqe_buf);
-	phyrdma_hw_ring_free(hw, &qp->rq);
+	phyrdma_hw_ring_free(hw, &qp->rq.ring);
 	phyrdma_hw_ring_free(hw, &qp->sq);
-	mutex_destroy(&qp->rq_mutex);
+	mutex_destroy(&qp->rq.mutex);
 }
 
 void phyrdma_hw_qp_doorbell(struct phyrdma_hw_qp *qp)
@@ -278,14 +283,14 @@ int phyrdma_hw_qp_modify(struct phyrdma_hw_qp *qp, int new_state,
 		qp->state = PHYRDMA_HW_QPS_RESET;
 		spin_unlock_bh(&qp->state_lock);
 		cancel_delayed_work_sync(&qp->work);
-		mutex_lock(&qp->rq_mutex);
+		mutex_lock(&qp->rq.mutex);
 		qp->sq_cons = 0;
-		qp->rq_cons = 0;
+		qp->rq.cons = 0;
 		qp->retries = 0;
 		memset(qp->sq.va, 0, PHYRDMA_RING_HDR_SIZE);
-		memset(qp->rq.va, 0, PHYRDMA_RING_HDR_SIZE);
+		memset(qp->rq.ring.va, 0, PHYRDMA_RING_HDR_SIZE);
 		phyrdma_hw_ring_hdr(&qp->sq)->flags = PHYRDMA_SQ_ENGINE_IDLE;
-		mutex_unlock(&qp->rq_mutex);
+		mutex_unlock(&qp->rq.mutex);
 		if (attr) {
 			spin_lock_bh(&qp->state_lock);
 			qp->attr = *attr;
@@ -323,6 +328,9 @@ static void phyrdma_hw_qp_error(struct phyrdma_hw_qp *qp,
 	mod_delayed_work(qp->hw->wq, &qp->work, 0);
 	if (ev && qp->event)
 		qp->event(qp, ev);
+	/* on an SRQ, no receive WQE will be taken for this QP any more */
+	if (qp->recv != &qp->rq && qp->event)
+		qp->event(qp, PHYRDMA_HW_QP_EV_LAST_WQE);
 }
 
 /* ---- scatter/gather through MRs ---------------------------------------- */
@@ -364,14 +372,14 @@ static void phyrdma_hw_sgl_release(struct phyrdma_hw_sgl *sgl)
  * Resolve a local SGE list against @qp's PD as the device does before it
  * touches memory.  @need: access the device needs (LOCAL_WRITE to write).
  */
-static int phyrdma_hw_sgl_local(struct phyrdma_hw_qp *qp,
+static int phyrdma_hw_sgl_local(struct phyrdma_hw *hw, u32 pdn, bool kernel,
 				const struct phyrdma_sge *sge, u32 n, u32 need,
 				struct phyrdma_hw_sgl *sgl)
 {
 	struct phyrdma_hw_mr_entry *mr;
 	u32 i;
 
-	sgl->hw = qp->hw;
+	sgl->hw = hw;
 	sgl->n = 0;
 	sgl->total = 0;
 	for (i = 0; i < n; i++) {
@@ -379,13 +387,13 @@ static int phyrdma_hw_sgl_local(struct phyrdma_hw_qp *qp,
 			continue;
 		mr = NULL;
 		if (sge[i].lkey == PHYRDMA_HW_LOCAL_DMA_LKEY) {
-			if (!qp->kernel)
+			if (!kernel)
 				goto prot;
 		} else {
-			mr = phyrdma_hw_mr_get(qp->hw, sge[i].lkey);
+			mr = phyrdma_hw_mr_get(hw, sge[i].lkey);
 			if (!mr)
 				goto prot;
-			if (mr->params.pdn != qp->pdn ||
+			if (mr->params.pdn != pdn ||
 			    phyrdma_hw_mr_check(mr, sge[i].addr, sge[i].length, need)) {
 				phyrdma_hw_mr_put(mr);
 				goto prot;
@@ -584,31 +592,42 @@ static struct phyrdma_hw_qp *phyrdma_hw_peer(struct phyrdma_hw_qp *qp)
 	return peer;
 }
 
-/* Take the next receive WQE of @resp; called with its rq_mutex held. */
-static int phyrdma_hw_rq_peek(struct phyrdma_hw_qp *resp,
+/* Take the next receive WQE of @rq; called with its mutex held. */
+static int phyrdma_hw_rq_peek(struct phyrdma_hw *hw, struct phyrdma_hw_rq *rq,
 			      struct phyrdma_recv_wqe **rwqe)
 {
 	u32 prod;
 
-	if (phyrdma_hw_ring_get_producer(resp->hw, &resp->rq, &prod))
+	if (phyrdma_hw_ring_get_producer(hw, &rq->ring, &prod))
 		return -EFAULT;
-	if (prod - resp->rq_cons > (1U << resp->rq.log_entries))
+	if (prod - rq->cons > (1U << rq->ring.log_entries))
 		return -EFAULT;
-	if (prod == resp->rq_cons)
+	if (prod == rq->cons)
 		return -EAGAIN;
-	if (phyrdma_hw_ring_rw(resp->hw, &resp->rq, resp->rq_cons, resp->rwqe_buf,
-			       1U << resp->rq.log_stride, false))
+	if (phyrdma_hw_ring_rw(hw, &rq->ring, rq->cons, rq->buf,
+			       1U << rq->ring.log_stride, false))
 		return -EFAULT;
-	*rwqe = resp->rwqe_buf;
-	if ((*rwqe)->num_sge > resp->max_recv_sge)
+	*rwqe = rq->buf;
+	if ((*rwqe)->num_sge > rq->max_sge)
 		return -EINVAL;
 	return 0;
 }
 
-static void phyrdma_hw_rq_pop(struct phyrdma_hw_qp *resp)
+static void phyrdma_hw_rq_pop(struct phyrdma_hw *hw, struct phyrdma_hw_rq *rq)
 {
-	resp->rq_cons++;
-	phyrdma_hw_ring_set_consumer(resp->hw, &resp->rq, resp->rq_cons);
+	struct phyrdma_hw_srq *srq = rq->srq;
+	u32 prod;
+
+	rq->cons++;
+	phyrdma_hw_ring_set_consumer(hw, &rq->ring, rq->cons);
+	/* an armed SRQ reports when it runs low, once */
+	if (srq && READ_ONCE(srq->limit) &&
+	    !phyrdma_hw_ring_get_producer(hw, &rq->ring, &prod) &&
+	    prod - rq->cons < READ_ONCE(srq->limit)) {
+		WRITE_ONCE(srq->limit, 0);
+		if (srq->event)
+			srq->event(srq, PHYRDMA_HW_SRQ_EV_LIMIT);
+	}
 }
 
 /* A responder's receive completion, from its receive WQE. */
@@ -626,7 +645,7 @@ static void phyrdma_hw_recv_cqe(struct phyrdma_hw_qp *resp,
 static void phyrdma_hw_push_recv(struct phyrdma_hw_qp *resp,
 				 const struct phyrdma_cqe *cqe, bool solicited)
 {
-	phyrdma_hw_rq_pop(resp);
+	phyrdma_hw_rq_pop(resp->hw, resp->recv);
 	if (phyrdma_hw_cq_push(resp->rcq, cqe, solicited))
 		phyrdma_hw_qp_error(resp, PHYRDMA_HW_QP_EV_FATAL);
 	else if (cqe->status)
@@ -698,16 +717,17 @@ static int phyrdma_hw_exec_ud(struct phyrdma_hw_qp *qp,
 	    !phyrdma_hw_qp_receives(READ_ONCE(resp->state)))
 		goto dropped_put;
 
-	mutex_lock(&resp->rq_mutex);
-	ret = phyrdma_hw_rq_peek(resp, &rwqe);
+	mutex_lock(&resp->recv->mutex);
+	ret = phyrdma_hw_rq_peek(resp->hw, resp->recv, &rwqe);
 	if (ret) {
-		mutex_unlock(&resp->rq_mutex);
+		mutex_unlock(&resp->recv->mutex);
 		if (ret != -EAGAIN)
 			phyrdma_hw_qp_error(resp, PHYRDMA_HW_QP_EV_FATAL);
 		goto dropped_put;
 	}
 	phyrdma_hw_recv_cqe(resp, rwqe, &rcqe, PHYRDMA_WC_SUCCESS);
-	st = phyrdma_hw_sgl_local(resp, (struct phyrdma_sge *)(rwqe + 1),
+	st = phyrdma_hw_sgl_local(resp->hw, resp->recv->pdn, resp->recv->kernel,
+				  (struct phyrdma_sge *)(rwqe + 1),
 				  rwqe->num_sge, PHYRDMA_HW_ACCESS_LOCAL_WRITE, &dst);
 	if (st) {
 		rcqe.status = st;
@@ -735,7 +755,7 @@ static int phyrdma_hw_exec_ud(struct phyrdma_hw_qp *qp,
 	}
 	phyrdma_hw_sgl_release(&dst);
 	phyrdma_hw_push_recv(resp, &rcqe, wqe->flags & PHYRDMA_WQE_SOLICITED);
-	mutex_unlock(&resp->rq_mutex);
+	mutex_unlock(&resp->recv->mutex);
 	phyrdma_hw_qp_put(resp);
 	return PHYRDMA_WC_SUCCESS;
 
@@ -763,10 +783,10 @@ static int phyrdma_hw_exec_recv_side(struct phyrdma_hw_qp *qp,
 	struct phyrdma_cqe rcqe;
 	int ret, st = PHYRDMA_WC_SUCCESS;
 
-	mutex_lock(&resp->rq_mutex);
-	ret = phyrdma_hw_rq_peek(resp, &rwqe);
+	mutex_lock(&resp->recv->mutex);
+	ret = phyrdma_hw_rq_peek(resp->hw, resp->recv, &rwqe);
 	if (ret) {
-		mutex_unlock(&resp->rq_mutex);
+		mutex_unlock(&resp->recv->mutex);
 		if (ret == -EAGAIN)
 			return phyrdma_hw_rnr(qp, x);
 		phyrdma_hw_qp_error(resp, PHYRDMA_HW_QP_EV_FATAL);
@@ -784,7 +804,9 @@ static int phyrdma_hw_exec_recv_side(struct phyrdma_hw_qp *qp,
 			st = PHYRDMA_WC_REM_OP_ERR;
 		}
 	} else {
-		ret = phyrdma_hw_sgl_local(resp, (struct phyrdma_sge *)(rwqe + 1),
+		ret = phyrdma_hw_sgl_local(resp->hw, resp->recv->pdn,
+					   resp->recv->kernel,
+					   (struct phyrdma_sge *)(rwqe + 1),
 					   rwqe->num_sge,
 					   PHYRDMA_HW_ACCESS_LOCAL_WRITE, &dst);
 		if (ret) {
@@ -811,7 +833,7 @@ static int phyrdma_hw_exec_recv_side(struct phyrdma_hw_qp *qp,
 	if (rcqe.status)
 		rcqe.byte_len = 0;
 	phyrdma_hw_push_recv(resp, &rcqe, wqe->flags & PHYRDMA_WQE_SOLICITED);
-	mutex_unlock(&resp->rq_mutex);
+	mutex_unlock(&resp->recv->mutex);
 	/* an unreliable requester learns nothing of the responder's trouble */
 	return qp->type == PHYRDMA_HW_QPT_RC ? st : PHYRDMA_WC_SUCCESS;
 }
@@ -869,6 +891,74 @@ static int phyrdma_hw_exec_atomic(struct phyrdma_hw_qp *qp,
 	       PHYRDMA_WC_LOC_PROT_ERR : PHYRDMA_WC_SUCCESS;
 }
 
+/*
+ * ATOMIC WRITE stores 8 bytes at once; FLUSH makes a range (or the whole
+ * MR) visible at the placement type asked for.  The device's memory is
+ * coherent RAM: a FLUSH has nothing to write back once the writes before
+ * it are done, which they are (one worker per QP, in order).
+ */
+static int phyrdma_hw_exec_placement(struct phyrdma_hw_qp *qp,
+				     struct phyrdma_hw_qp *resp,
+				     struct phyrdma_hw_exec *x)
+{
+	const struct phyrdma_send_wqe *wqe = x->wqe;
+	struct phyrdma_hw_cursor rc;
+	struct phyrdma_hw_sgl rem;
+	u32 type = (wqe->rdma.swap >> 8) & 3, need = 0;
+	u64 addr = wqe->rdma.remote_addr, len, n;
+	struct phyrdma_hw_mr_entry *mr;
+	phys_addr_t phys;
+	void *p;
+	int ret;
+
+	if (wqe->opcode == PHYRDMA_WR_ATOMIC_WRITE) {
+		if (addr & 7) {
+			phyrdma_hw_qp_error(resp, PHYRDMA_HW_QP_EV_REQ_ERR);
+			return PHYRDMA_WC_REM_INV_REQ_ERR;
+		}
+		if (!(resp->attr.access & PHYRDMA_HW_ACCESS_REMOTE_WRITE) ||
+		    phyrdma_hw_sgl_remote(resp, wqe->rdma.rkey, addr, sizeof(u64),
+					  PHYRDMA_HW_ACCESS_REMOTE_WRITE, &rem))
+			return phyrdma_hw_remote_access(qp, resp);
+		rc.sgl = &rem;
+		rc.i = 0;
+		rc.off = 0;
+		ret = phyrdma_hw_cursor_piece(&rc, sizeof(u64), &phys, &n);
+		if (!ret && n == sizeof(u64)) {
+			p = kmap_local_pfn(PHYS_PFN(phys)) + offset_in_page(phys);
+			WRITE_ONCE(*(u64 *)p, wqe->rdma.compare_add);
+			kunmap_local(p);
+		}
+		phyrdma_hw_sgl_release(&rem);
+		return ret || n != sizeof(u64) ? PHYRDMA_WC_REM_OP_ERR :
+						 PHYRDMA_WC_SUCCESS;
+	}
+
+	if (!type || (type & ~(PHYRDMA_FLUSH_GLOBAL | PHYRDMA_FLUSH_PERSISTENT)))
+		return PHYRDMA_WC_LOC_QP_OP_ERR;
+	if (type & PHYRDMA_FLUSH_GLOBAL)
+		need |= PHYRDMA_HW_ACCESS_FLUSH_GLOBAL;
+	if (type & PHYRDMA_FLUSH_PERSISTENT)
+		need |= PHYRDMA_HW_ACCESS_FLUSH_PERSISTENT;
+	if ((resp->attr.access & need) != need)
+		return phyrdma_hw_remote_access(qp, resp);
+	mr = phyrdma_hw_mr_get(resp->hw, wqe->rdma.rkey);
+	if (!mr)
+		return phyrdma_hw_remote_access(qp, resp);
+	if ((wqe->rdma.swap & 0xff) == PHYRDMA_FLUSH_LEVEL_MR) {
+		addr = mr->params.iova;
+		len = mr->params.length;
+	} else {
+		len = wqe->rdma.compare_add;
+	}
+	ret = mr->params.pdn != resp->pdn || phyrdma_hw_mr_check(mr, addr, len, need);
+	phyrdma_hw_mr_put(mr);
+	if (ret)
+		return phyrdma_hw_remote_access(qp, resp);
+	smp_mb();
+	return PHYRDMA_WC_SUCCESS;
+}
+
 static bool phyrdma_hw_opcode_ok(u8 type, u8 opcode)
 {
 	switch (opcode) {
@@ -881,6 +971,8 @@ static bool phyrdma_hw_opcode_ok(u8 type, u8 opcode)
 	case PHYRDMA_WR_RDMA_READ:
 	case PHYRDMA_WR_ATOMIC_CMP_AND_SWP:
 	case PHYRDMA_WR_ATOMIC_FETCH_AND_ADD:
+	case PHYRDMA_WR_ATOMIC_WRITE:
+	case PHYRDMA_WR_FLUSH:
 		return type == PHYRDMA_HW_QPT_RC;
 	}
 	/* SEND_WITH_INV needs memory windows or fast registration: none yet */
@@ -896,6 +988,8 @@ static const u8 phyrdma_wc_opcode_of[PHYRDMA_WR_MAX] = {
 	[PHYRDMA_WR_RDMA_READ] = PHYRDMA_WC_RDMA_READ,
 	[PHYRDMA_WR_ATOMIC_CMP_AND_SWP] = PHYRDMA_WC_COMP_SWAP,
 	[PHYRDMA_WR_ATOMIC_FETCH_AND_ADD] = PHYRDMA_WC_FETCH_ADD,
+	[PHYRDMA_WR_ATOMIC_WRITE] = PHYRDMA_WC_ATOMIC_WRITE,
+	[PHYRDMA_WR_FLUSH] = PHYRDMA_WC_FLUSH,
 };
 
 /*
@@ -919,6 +1013,18 @@ static int phyrdma_hw_execute(struct phyrdma_hw_qp *qp, struct phyrdma_hw_exec *
 	if (wqe->opcode >= PHYRDMA_WR_MAX || !phyrdma_hw_opcode_ok(qp->type, wqe->opcode))
 		return PHYRDMA_WC_LOC_QP_OP_ERR;
 	x->cqe.opcode = phyrdma_wc_opcode_of[wqe->opcode];
+	if (wqe->opcode >= PHYRDMA_WR_ATOMIC_WRITE) {
+		/* no local memory: the value or the range is in the WQE */
+		local.n = 0;
+		local.total = 0;
+		len = 0;
+		resp = phyrdma_hw_peer(qp);
+		if (!resp)
+			return phyrdma_hw_no_response(qp, x);
+		st = phyrdma_hw_exec_placement(qp, resp, x);
+		phyrdma_hw_qp_put(resp);
+		return st;
+	}
 	if (is_inline) {
 		if (wqe->inline_len > min(cap, qp->max_inline) ||
 		    wqe->opcode == PHYRDMA_WR_RDMA_READ ||
@@ -933,9 +1039,11 @@ static int phyrdma_hw_execute(struct phyrdma_hw_qp *qp, struct phyrdma_hw_exec *
 		    wqe->num_sge * sizeof(*sge) > cap)
 			return PHYRDMA_WC_LOC_QP_OP_ERR;
 		if (wqe->opcode == PHYRDMA_WR_RDMA_READ ||
-		    wqe->opcode >= PHYRDMA_WR_ATOMIC_CMP_AND_SWP)
+		    wqe->opcode == PHYRDMA_WR_ATOMIC_CMP_AND_SWP ||
+		    wqe->opcode == PHYRDMA_WR_ATOMIC_FETCH_AND_ADD)
 			need = PHYRDMA_HW_ACCESS_LOCAL_WRITE;
-		st = phyrdma_hw_sgl_local(qp, sge, wqe->num_sge, need, &local);
+		st = phyrdma_hw_sgl_local(qp->hw, qp->pdn, qp->kernel, sge,
+					  wqe->num_sge, need, &local);
 		if (st)
 			return st;
 		len = local.total;
@@ -1006,7 +1114,8 @@ out_local:
 	phyrdma_hw_sgl_release(&local);
 	if (st == PHYRDMA_WC_SUCCESS) {
 		x->cqe.byte_len = wqe->opcode == PHYRDMA_WR_RDMA_READ ? len : 0;
-		if (wqe->opcode >= PHYRDMA_WR_ATOMIC_CMP_AND_SWP)
+		if (wqe->opcode == PHYRDMA_WR_ATOMIC_CMP_AND_SWP ||
+		    wqe->opcode == PHYRDMA_WR_ATOMIC_FETCH_AND_ADD)
 			x->cqe.byte_len = sizeof(u64);
 		atomic64_add(len, &qp->hw->stats.bytes);
 	}
@@ -1040,14 +1149,17 @@ static void phyrdma_hw_flush(struct phyrdma_hw_qp *qp)
 		phyrdma_hw_ring_set_consumer(qp->hw, &qp->sq, qp->sq_cons);
 	}
 
-	mutex_lock(&qp->rq_mutex);
-	while (!phyrdma_hw_rq_peek(qp, &rwqe)) {
+	/* a shared receive queue's WQEs belong to no QP: they stay */
+	if (qp->recv != &qp->rq)
+		return;
+	mutex_lock(&qp->rq.mutex);
+	while (!phyrdma_hw_rq_peek(qp->hw, &qp->rq, &rwqe)) {
 		phyrdma_hw_recv_cqe(qp, rwqe, &cqe, PHYRDMA_WC_WR_FLUSH_ERR);
 		if (phyrdma_hw_cq_push(qp->rcq, &cqe, false))
 			break;
-		phyrdma_hw_rq_pop(qp);
+		phyrdma_hw_rq_pop(qp->hw, &qp->rq);
 	}
-	mutex_unlock(&qp->rq_mutex);
+	mutex_unlock(&qp->rq.mutex);
 }
 
 static void phyrdma_hw_sq_idle(struct phyrdma_hw_qp *qp, bool idle)
@@ -1127,10 +1239,79 @@ static void phyrdma_hw_qp_work(struct work_struct *work)
 	phyrdma_hw_sq_idle(qp, true);
 }
 
+/* ---- shared receive queues --------------------------------------------- */
+
+/**
+ * phyrdma_hw_srq_create - give an SRQ its ring and number
+ * @hw: the device
+ * @srq: the caller's, with @rq.pdn, @rq.kernel, @rq.max_sge, @event and
+ *	@priv set
+ * @entries: a power of two
+ */
+int phyrdma_hw_srq_create(struct phyrdma_hw *hw, struct phyrdma_hw_srq *srq,
+			  u32 entries)
+{
+	u32 stride = phyrdma_hw_recv_stride(srq->rq.max_sge);
+	int ret;
+
+	ret = ida_alloc_max(&hw->srq_ida, hw->caps.max_qp - 1, GFP_KERNEL);
+	if (ret < 0)
+		return ret;
+	srq->srqn = ret;
+	srq->hw = hw;
+	srq->limit = 0;
+	mutex_init(&srq->rq.mutex);
+	srq->rq.cons = 0;
+	srq->rq.srq = srq;
+	ret = phyrdma_hw_ring_alloc(hw, entries, stride, &srq->rq.ring);
+	if (ret)
+		goto err_ida;
+	srq->rq.buf = kzalloc(stride, GFP_KERNEL_ACCOUNT);
+	if (!srq->rq.buf) {
+		ret = -ENOMEM;
+		goto err_ring;
+	}
+	return 0;
+
+err_ring:
+	phyrdma_hw_ring_free(hw, &srq->rq.ring);
+err_ida:
+	ida_free(&hw->srq_ida, srq->srqn);
+	mutex_destroy(&srq->rq.mutex);
+	return ret;
+}
+
+/* No QP uses @srq any more. */
+void phyrdma_hw_srq_destroy(struct phyrdma_hw_srq *srq)
+{
+	kfree(srq->rq.buf);
+	phyrdma_hw_ring_free(srq->hw, &srq->rq.ring);
+	ida_free(&srq->hw->srq_ida, srq->srqn);
+	mutex_destroy(&srq->rq.mutex);
+}
+
+void phyrdma_hw_srq_arm(struct phyrdma_hw_srq *srq, u32 limit)
+{
+	WRITE_ONCE(srq->limit, limit);
+}
+
+/* WQEs posted and not yet consumed. */
+u32 phyrdma_hw_srq_outstanding(struct phyrdma_hw_srq *srq)
+{
+	u32 prod = 0, n;
+
+	mutex_lock(&srq->rq.mutex);
+	phyrdma_hw_ring_get_producer(srq->hw, &srq->rq.ring, &prod);
+	n = prod - srq->rq.cons;
+	mutex_unlock(&srq->rq.mutex);
+	return n;
+}
+
 int phyrdma_hw_engine_init(struct phyrdma_hw *hw)
 {
 	xa_init_flags(&hw->qps, XA_FLAGS_ALLOC);
 	ida_init(&hw->cq_ida);
+	ida_init(&hw->srq_ida);
 	spin_lock_init(&hw->gid_lock);
 	INIT_LIST_HEAD(&hw->fabric_node);
 	hw->wq = alloc_workqueue("phyrdma_engine/%s", WQ_UNBOUND, 0,
@@ -1146,6 +1327,9 @@ void phyrdma_hw_engine_fini(struct phyrdma_hw *hw)
 	if (!ida_is_empty(&hw->cq_ida))
 		dev_err(hw->dma_dev, "phyrdma leak: CQ numbers still allocated\n");
 	ida_destroy(&hw->cq_ida);
+	if (!ida_is_empty(&hw->srq_ida))
+		dev_err(hw->dma_dev, "phyrdma leak: SRQ numbers still allocated\n");
+	ida_destroy(&hw->srq_ida);
 	if (atomic64_read(&hw->queue_bytes))
 		dev_err(hw->dma_dev, "phyrdma leak: %lld bytes of queues\n",
 			atomic64_read(&hw->queue_bytes));

@@ -68,6 +68,8 @@ struct iommu_domain;
 #define PHYRDMA_HW_ACCESS_REMOTE_READ	BIT(1)
 #define PHYRDMA_HW_ACCESS_REMOTE_WRITE	BIT(2)
 #define PHYRDMA_HW_ACCESS_REMOTE_ATOMIC	BIT(3)
+#define PHYRDMA_HW_ACCESS_FLUSH_GLOBAL	BIT(4)
+#define PHYRDMA_HW_ACCESS_FLUSH_PERSISTENT BIT(5)
 
 struct phyrdma_hw_caps {
 	u32 vendor_id;
@@ -172,6 +174,7 @@ struct phyrdma_hw {
 	atomic64_t mtt_pages;
 	struct xarray qps;
 	struct ida cq_ida;
+	struct ida srq_ida;
 	struct workqueue_struct *wq;
 	spinlock_t gid_lock;	/* the address table */
 	struct phyrdma_hw_gid {
@@ -315,6 +318,55 @@ int phyrdma_hw_cq_arm(struct phyrdma_hw_cq *cq, u8 how);
 int phyrdma_hw_cq_push(struct phyrdma_hw_cq *cq, const struct phyrdma_cqe *cqe,
 		       bool solicited);
 
+/**
+ * struct phyrdma_hw_rq - a receive queue: a QP's own, or a shared one
+ * @ring: receive WQEs, produced by the owner
+ * @mutex: serialises the device's consumers (any sender on the fabric)
+ * @cons: the device's consumer index, under @mutex
+ * @max_sge: SGEs a WQE may carry
+ * @buf: a copy of the WQE being consumed, under @mutex
+ * @pdn: the PD every receive lkey must belong to
+ * @kernel: a kernel consumer's (may use the local DMA lkey)
+ * @srq: the shared receive queue this is, or NULL
+ */
+struct phyrdma_hw_rq {
+	struct phyrdma_hw_ring ring;
+	struct mutex mutex;	/* consumers */
+	u32 cons;
+	u32 max_sge;
+	void *buf;
+	u32 pdn;
+	bool kernel;
+	struct phyrdma_hw_srq *srq;
+};
+
+enum phyrdma_hw_srq_event {
+	PHYRDMA_HW_SRQ_EV_LIMIT = 1,
+};
+
+/**
+ * struct phyrdma_hw_srq - a shared receive queue
+ * @hw: its device
+ * @srqn: its number
+ * @rq: the queue
+ * @limit: armed limit: an event when fewer WQEs remain (0: disarmed)
+ * @event: asynchronous event callback; @priv for it
+ */
+struct phyrdma_hw_srq {
+	struct phyrdma_hw *hw;
+	u32 srqn;
+	struct phyrdma_hw_rq rq;
+	u32 limit;
+	void (*event)(struct phyrdma_hw_srq *srq, enum phyrdma_hw_srq_event ev);
+	void *priv;
+};
+
+int phyrdma_hw_srq_create(struct phyrdma_hw *hw, struct phyrdma_hw_srq *srq,
+			  u32 entries);
+void phyrdma_hw_srq_destroy(struct phyrdma_hw_srq *srq);
+void phyrdma_hw_srq_arm(struct phyrdma_hw_srq *srq, u32 limit);
+u32 phyrdma_hw_srq_outstanding(struct phyrdma_hw_srq *srq);
+
 enum phyrdma_hw_qp_type {
 	PHYRDMA_HW_QPT_RC,
 	PHYRDMA_HW_QPT_UC,
@@ -367,14 +419,13 @@ struct phyrdma_hw_qp_attr {
  * @pdn: the protection domain every local key must belong to
  * @type: enum phyrdma_hw_qp_type
  * @kernel: owned by a kernel consumer (may use the local DMA lkey)
- * @sq: send ring; @rq: receive ring
- * @max_send_sge, @max_recv_sge, @max_inline: per-WQE limits
+ * @sq: send ring; @rq: its own receive queue; @recv: where it receives
+ *	(@rq, or a shared receive queue's)
+ * @max_send_sge, @max_inline: per-WQE limits
  * @scq, @rcq: completion queues
  * @attr: the context modify_qp programmed
  * @state: enum phyrdma_hw_qp_state, changed under @state_lock
  * @sq_cons: the device's consumer index of @sq (the worker's alone)
- * @rq_mutex: serialises consumers of @rq (any sender on the fabric)
- * @rq_cons: the device's consumer index of @rq, under @rq_mutex
  * @retries: attempts made for the WQE at the head of @sq
  * @ref: held by the owner and by each engine user; @freed completes at 0
  * @work: the send queue's worker
@@ -387,21 +438,18 @@ struct phyrdma_hw_qp {
 	u8 type;
 	bool kernel;
 	struct phyrdma_hw_ring sq;
-	struct phyrdma_hw_ring rq;
+	struct phyrdma_hw_rq rq;
+	struct phyrdma_hw_rq *recv;
 	u32 max_send_sge;
-	u32 max_recv_sge;
 	u32 max_inline;
 	bool sig_all;
 	void *wqe_buf;		/* the worker's copy of the head WQE */
-	void *rwqe_buf;		/* a receive WQE, under @rq_mutex */
 	struct phyrdma_hw_cq *scq;
 	struct phyrdma_hw_cq *rcq;
 	struct phyrdma_hw_qp_attr attr;
 	spinlock_t state_lock;	/* @state and @attr */
 	int state;
 	u32 sq_cons;
-	struct mutex rq_mutex;	/* consumers of the receive ring */
-	u32 rq_cons;
 	u32 retries;
 	refcount_t ref;
 	struct completion freed;

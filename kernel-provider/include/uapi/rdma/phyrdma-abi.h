@@ -81,6 +81,11 @@ struct phyrdma_ring_hdr {
 #define PHYRDMA_SQ_ENGINE_IDLE	(1U << 0)
 #define PHYRDMA_CQ_OVERRUN	(1U << 0)
 
+/* Placement types of a FLUSH (IBV_FLUSH_GLOBAL, IBV_FLUSH_PERSISTENT). */
+#define PHYRDMA_FLUSH_GLOBAL		(1U << 0)
+#define PHYRDMA_FLUSH_PERSISTENT	(1U << 1)
+#define PHYRDMA_FLUSH_LEVEL_MR		1
+
 struct phyrdma_sge {
 	__aligned_u64 addr;
 	__u32 length;
@@ -97,6 +102,13 @@ enum phyrdma_wr_opcode {
 	PHYRDMA_WR_RDMA_READ = 5,
 	PHYRDMA_WR_ATOMIC_CMP_AND_SWP = 6,
 	PHYRDMA_WR_ATOMIC_FETCH_AND_ADD = 7,
+	/* rdma.compare_add: the 8 bytes to store, atomically */
+	PHYRDMA_WR_ATOMIC_WRITE = 8,
+	/*
+	 * rdma.compare_add: bytes; rdma.swap: PHYRDMA_FLUSH_* type bits
+	 * << 8 | level (0: the range, 1: the whole MR)
+	 */
+	PHYRDMA_WR_FLUSH = 9,
 	PHYRDMA_WR_MAX,
 };
 
@@ -193,6 +205,8 @@ enum phyrdma_wc_opcode {
 	PHYRDMA_WC_RDMA_READ = 2,
 	PHYRDMA_WC_COMP_SWAP = 3,
 	PHYRDMA_WC_FETCH_ADD = 4,
+	PHYRDMA_WC_FLUSH = 8,
+	PHYRDMA_WC_ATOMIC_WRITE = 9,
 	PHYRDMA_WC_RECV = 128,
 	PHYRDMA_WC_RECV_RDMA_WITH_IMM = 129,
 };
@@ -259,6 +273,20 @@ struct phyrdma_create_qp_resp {
 	__u32 rq_log_stride;
 	__u32 max_inline;
 	__u32 reserved;
+};
+
+struct phyrdma_create_srq_req {
+	__u32 comp_mask;
+	__u32 reserved;
+};
+
+struct phyrdma_create_srq_resp {
+	__u32 comp_mask;
+	__u32 srqn;
+	__aligned_u64 mmap_offset;
+	__aligned_u64 mmap_length;
+	__u32 log_entries;
+	__u32 log_stride;
 };
 
 /* Driver methods (ioctl) beyond the core verbs */
