@@ -453,14 +453,17 @@ static void phyrdma_wr_abort(struct ibv_qp_ex *ibqp)
 	pthread_spin_unlock(&qp->sq_lock);
 }
 
-int phyrdma_qp_set_ex(struct phyrdma_qp *qp, struct ibv_qp_init_attr_ex *attr)
+bool phyrdma_send_ops_supported(uint64_t flags)
+{
+	return !(flags & ~PHYRDMA_SEND_OPS);
+}
+
+void phyrdma_qp_set_ex(struct phyrdma_qp *qp, struct ibv_qp_init_attr_ex *attr)
 {
 	struct ibv_qp_ex *ex = &qp->vqp.qp_ex;
 
 	if (!(attr->comp_mask & IBV_QP_INIT_ATTR_SEND_OPS_FLAGS))
-		return 0;
-	if (attr->send_ops_flags & ~PHYRDMA_SEND_OPS)
-		return EOPNOTSUPP;
+		return;
 	qp->vqp.comp_mask |= VERBS_QP_EX;
 	ex->wr_start = phyrdma_wr_start;
 	ex->wr_complete = phyrdma_wr_complete;
@@ -479,5 +482,4 @@ int phyrdma_qp_set_ex(struct phyrdma_qp *qp, struct ibv_qp_init_attr_ex *attr)
 	ex->wr_set_sge_list = phyrdma_wr_set_sge_list;
 	ex->wr_set_inline_data = phyrdma_wr_set_inline_data;
 	ex->wr_set_inline_data_list = phyrdma_wr_set_inline_data_list;
-	return 0;
 }

@@ -199,7 +199,8 @@ struct ibv_qp *phyrdma_create_qp_ex(struct ibv_context *context,
 				    struct ibv_qp_init_attr_ex *attr);
 struct ibv_cq_ex *phyrdma_create_cq_ex(struct ibv_context *context,
 				       struct ibv_cq_init_attr_ex *attr);
-int phyrdma_qp_set_ex(struct phyrdma_qp *qp, struct ibv_qp_init_attr_ex *attr);
+bool phyrdma_send_ops_supported(uint64_t flags);
+void phyrdma_qp_set_ex(struct phyrdma_qp *qp, struct ibv_qp_init_attr_ex *attr);
 struct phyrdma_send_wqe *phyrdma_sq_next(struct phyrdma_qp *qp);
 bool phyrdma_qp_can_send(struct phyrdma_qp *qp);
 

@@ -182,13 +182,17 @@ struct ibv_qp *phyrdma_create_qp_ex(struct ibv_context *context,
 		errno = ENOMEM;
 		return NULL;
 	}
-	ret = phyrdma_qp_set_ex(qp, attr);
-	if (ret)
+	if ((attr->comp_mask & IBV_QP_INIT_ATTR_SEND_OPS_FLAGS) &&
+	    !phyrdma_send_ops_supported(attr->send_ops_flags)) {
+		ret = EOPNOTSUPP;
 		goto err_free;
+	}
 	ret = ibv_cmd_create_qp_ex(context, &qp->vqp, attr, &cmd.ibv_cmd,
 				   sizeof(cmd), &resp.ibv_resp, sizeof(resp));
 	if (ret)
 		goto err_free;
+	/* after the command, which sets up the verbs_qp it is given */
+	phyrdma_qp_set_ex(qp, attr);
 	ret = phyrdma_ring_map(&qp->sq, context->cmd_fd,
 			       resp.drv.sq_mmap_offset, resp.drv.sq_mmap_length,
 			       resp.drv.sq_log_entries, resp.drv.sq_log_stride);
