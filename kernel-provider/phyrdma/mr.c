@@ -548,15 +548,17 @@ err_free:
 
 /*
  * Re-registration builds a new MR from the old one's parameters and the
- * changed ones; ib_core swaps it in and deregisters the old.  The device
- * table gets new keys, as a real re-registration may give.  dma-buf MRs
+ * changed ones; ib_core swaps it in and deregisters the old.  The keys stay
+ * (see phyrdma_hw_mr_swap()), as applications expect.  dma-buf MRs
  * cannot be re-registered (ib_core has no verb to name a new dma-buf).
  */
 struct ib_mr *phyrdma_rereg_user_mr(struct ib_mr *ibmr, int flags, u64 start,
 				    u64 length, u64 iova, int access,
 				    struct ib_pd *pd, struct ib_udata *udata)
 {
-	struct phyrdma_mr *mr = to_pmr(ibmr);
+	struct phyrdma_mr *mr = to_pmr(ibmr), *nmr;
+	struct ib_mr *new;
+	int ret;
 
 	if (mr->source != PHYRDMA_MR_SRC_USER)
 		return ERR_PTR(-EOPNOTSUPP);
@@ -569,7 +571,24 @@ struct ib_mr *phyrdma_rereg_user_mr(struct ib_mr *ibmr, int flags, u64 start,
 		access = mr->access;
 	if (!(flags & IB_MR_REREG_PD))
 		pd = ibmr->pd;
-	return phyrdma_reg_user_mr(pd, start, length, iova, access, NULL, udata);
+	new = phyrdma_reg_user_mr(pd, start, length, iova, access, NULL, udata);
+	if (IS_ERR(new))
+		return new;
+	/*
+	 * The new MR takes over the old one's keys, so that peers holding
+	 * the rkey keep working; the old MR, deregistered by ib_core next,
+	 * leaves with the new one's former key.
+	 */
+	nmr = to_pmr(new);
+	ret = phyrdma_hw_mr_swap(&mr->dev->hw, mr->key, nmr->key);
+	if (ret) {
+		phyrdma_dereg_mr(new, NULL);
+		return ERR_PTR(ret);
+	}
+	swap(mr->key, nmr->key);
+	mr->ibmr.lkey = mr->ibmr.rkey = mr->key;
+	nmr->ibmr.lkey = nmr->ibmr.rkey = nmr->key;
+	return new;
 }
 
 /*

@@ -226,6 +226,7 @@ int phyrdma_hw_mr_enable(struct phyrdma_hw *hw,
 			 const struct phyrdma_hw_mr_params *params,
 			 struct phyrdma_hw_mtt *mtt, void *priv, u32 *key);
 void phyrdma_hw_mr_disable(struct phyrdma_hw *hw, u32 key);
+int phyrdma_hw_mr_swap(struct phyrdma_hw *hw, u32 a, u32 b);
 int phyrdma_hw_mr_query(struct phyrdma_hw *hw, u32 key,
 			struct phyrdma_hw_mr_entry *entry,
 			void (*fill)(void *priv, void *arg), void *arg);

@@ -195,6 +195,75 @@ void phyrdma_hw_mr_disable(struct phyrdma_hw *hw, u32 key)
 	kfree(e);
 }
 
+static struct phyrdma_hw_mr_entry *
+phyrdma_hw_mr_clone(const struct phyrdma_hw_mr_entry *from, u32 key)
+{
+	struct phyrdma_hw_mr_entry *e = kzalloc_obj(*e);
+
+	if (!e)
+		return NULL;
+	e->key = key;
+	e->params = from->params;
+	e->levels = from->levels;
+	e->root = from->root;
+	e->priv = from->priv;
+	e->valid = true;
+	refcount_set(&e->users, 1);
+	init_completion(&e->idle);
+	return e;
+}
+
+/**
+ * phyrdma_hw_mr_swap - exchange what two keys name
+ * @hw: the device
+ * @a: a valid key
+ * @b: another valid key
+ *
+ * Afterwards @a names the MR that @b named and the other way round; an
+ * access already under way finishes on what its key named when it began.
+ * Re-registration uses this to keep an MR's keys.
+ *
+ * Return: 0; -ENOENT if a key is not valid; -ENOMEM.
+ */
+int phyrdma_hw_mr_swap(struct phyrdma_hw *hw, u32 a, u32 b)
+{
+	struct phyrdma_hw_mr_entry *ea, *eb, *na, *nb;
+	int ret = 0;
+
+	mutex_lock(&hw->mr_lock);
+	xa_lock(&hw->mrs);
+	ea = xa_load(&hw->mrs, a >> 8);
+	eb = xa_load(&hw->mrs, b >> 8);
+	xa_unlock(&hw->mrs);
+	if (!ea || !eb || ea->key != a || eb->key != b || a == b) {
+		mutex_unlock(&hw->mr_lock);
+		return -ENOENT;
+	}
+	na = phyrdma_hw_mr_clone(eb, a);
+	nb = phyrdma_hw_mr_clone(ea, b);
+	if (!na || !nb) {
+		ret = -ENOMEM;
+		kfree(na);
+		kfree(nb);
+		mutex_unlock(&hw->mr_lock);
+		return ret;
+	}
+	xa_lock(&hw->mrs);
+	ea->valid = false;
+	eb->valid = false;
+	__xa_store(&hw->mrs, a >> 8, na, GFP_ATOMIC);
+	__xa_store(&hw->mrs, b >> 8, nb, GFP_ATOMIC);
+	xa_unlock(&hw->mrs);
+	mutex_unlock(&hw->mr_lock);
+	phyrdma_hw_mr_put(ea);
+	phyrdma_hw_mr_put(eb);
+	wait_for_completion(&ea->idle);
+	wait_for_completion(&eb->idle);
+	kfree(ea);
+	kfree(eb);
+	return 0;
+}
+
 /**
  * phyrdma_hw_mr_query - read an MR table entry
  * @hw: the device
