@@ -195,3 +195,30 @@ int phyrdma_req_notify_cq(struct ib_cq *ibcq, enum ib_cq_notify_flags flags)
 
 	return (flags & IB_CQ_REPORT_MISSED_EVENTS) && pending ? 1 : 0;
 }
+
+/*
+ * Drop the completions of QP @qpn still in a kernel consumer's CQ, keeping
+ * the others' order (see the provider's twin for processes' CQs).
+ */
+void phyrdma_cq_clean(struct phyrdma_cq *cq, u32 qpn)
+{
+	struct phyrdma_ring_hdr *hdr = phyrdma_hw_ring_hdr(&cq->hw.ring);
+	struct phyrdma_cqe *cqe;
+	u32 cons, prod, i, nfreed = 0;
+	unsigned long flags;
+
+	spin_lock_irqsave(&cq->poll_lock, flags);
+	cons = hdr->consumer;
+	prod = smp_load_acquire(&hdr->producer);
+	for (i = prod; i-- != cons;) {
+		cqe = phyrdma_hw_ring_entry(&cq->hw.ring, i);
+		if (cqe->qp_num == qpn)
+			nfreed++;
+		else if (nfreed)
+			memcpy(phyrdma_hw_ring_entry(&cq->hw.ring, i + nfreed), cqe,
+			       sizeof(*cqe));
+	}
+	if (nfreed)
+		smp_store_release(&hdr->consumer, cons + nfreed);
+	spin_unlock_irqrestore(&cq->poll_lock, flags);
+}

@@ -378,6 +378,12 @@ int phyrdma_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 		spin_unlock_irq(&qp->rq_lock);
 	}
 	ret = phyrdma_hw_qp_modify(&qp->hw, new, &hwattr);
+	/* a process's CQs are cleaned by its provider, which polls them */
+	if (!ret && new == IB_QPS_RESET && !qp->uctx) {
+		phyrdma_cq_clean(to_pcq(ibqp->send_cq), ibqp->qp_num);
+		if (ibqp->recv_cq != ibqp->send_cq)
+			phyrdma_cq_clean(to_pcq(ibqp->recv_cq), ibqp->qp_num);
+	}
 out:
 	mutex_unlock(&qp->mutex);
 	return ret;

@@ -258,6 +258,39 @@ int phyrdma_destroy_qp(struct ibv_qp *ibqp)
 	return 0;
 }
 
+/*
+ * Drop the completions of QP @qpn that are still in @cq, keeping the order
+ * of the others: a QP moved to RESET leaves nothing behind (as the IBTA
+ * allows, and as applications that recycle QPs expect).  Only slots the
+ * device already published are touched; it may go on producing beyond.
+ */
+static void phyrdma_cq_clean(struct ibv_cq *ibcq, uint32_t qpn)
+{
+	struct phyrdma_cq *cq;
+	struct phyrdma_ring *ring;
+	uint32_t prod, i, nfreed = 0;
+	struct phyrdma_cqe *cqe;
+
+	if (!ibcq)
+		return;
+	cq = to_pcq(ibcq);
+	ring = &cq->ring;
+	pthread_spin_lock(&cq->lock);
+	prod = phyrdma_load_acquire(&ring->hdr->producer);
+	for (i = prod; i-- != ring->index;) {
+		cqe = phyrdma_ring_slot(ring, i);
+		if (cqe->qp_num == qpn)
+			nfreed++;
+		else if (nfreed)
+			memcpy(phyrdma_ring_slot(ring, i + nfreed), cqe, sizeof(*cqe));
+	}
+	if (nfreed) {
+		ring->index += nfreed;
+		phyrdma_store_release(&ring->hdr->consumer, ring->index);
+	}
+	pthread_spin_unlock(&cq->lock);
+}
+
 int phyrdma_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr,
 		      int attr_mask)
 {
@@ -279,6 +312,11 @@ int phyrdma_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr,
 		}
 		pthread_spin_unlock(&qp->rq_lock);
 		pthread_spin_unlock(&qp->sq_lock);
+		if (attr->qp_state == IBV_QPS_RESET) {
+			phyrdma_cq_clean(ibqp->send_cq, ibqp->qp_num);
+			if (ibqp->recv_cq != ibqp->send_cq)
+				phyrdma_cq_clean(ibqp->recv_cq, ibqp->qp_num);
+		}
 	}
 	return 0;
 }
