@@ -133,6 +133,65 @@ int phyrdma_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata)
 	return 0;
 }
 
+/*
+ * A process's CQ moves to a new ring and a new mapping; the provider maps
+ * it again from the response.  The old ring goes with its mapping.
+ */
+int phyrdma_resize_user_cq(struct ib_cq *ibcq, unsigned int cqe,
+			   struct ib_udata *udata)
+{
+	struct phyrdma_dev *dev = to_pdev(ibcq->device);
+	struct phyrdma_create_cq_resp resp = {};
+	struct phyrdma_create_cq_req req = {};
+	struct phyrdma_cq *cq = to_pcq(ibcq);
+	struct rdma_user_mmap_entry *mmap;
+	struct phyrdma_hw_ring ring;
+	u32 entries;
+	size_t bytes;
+	u64 offset;
+	int ret;
+
+	if (!cq->uctx)
+		return -EOPNOTSUPP;
+	ret = ib_copy_validate_udata_in_cm(udata, req, reserved, 0);
+	if (ret)
+		return ret;
+	if (req.reserved || !cqe || cqe > PHYRDMA_MAX_CQE)
+		return -EINVAL;
+	entries = roundup_pow_of_two(cqe);
+	bytes = PAGE_ALIGN(PHYRDMA_RING_HDR_SIZE + (size_t)entries * PHYRDMA_CQE_SIZE);
+	ret = phyrdma_charge(cq->uctx, bytes);
+	if (ret)
+		return ret;
+	ret = phyrdma_hw_ring_alloc(&dev->hw, entries, PHYRDMA_CQE_SIZE, &ring);
+	if (ret)
+		goto err_uncharge;
+	ret = phyrdma_ring_expose(dev, cq->uctx, &ring, &mmap, &offset);
+	if (ret)
+		goto err_free;
+	ret = phyrdma_hw_cq_resize(&cq->hw, &ring);
+	if (ret) {
+		/* the new ring goes with its mapping */
+		rdma_user_mmap_entry_remove(mmap);
+		return ret;
+	}
+	/* @ring is the old one now, which its mapping frees */
+	rdma_user_mmap_entry_remove(cq->mmap);
+	cq->mmap = mmap;
+	resp.cqn = cq->hw.cqn;
+	resp.mmap_offset = offset;
+	resp.mmap_length = cq->hw.ring.size;
+	resp.log_entries = cq->hw.ring.log_entries;
+	ibcq->cqe = entries;
+	return ib_respond_udata(udata, resp);
+
+err_free:
+	phyrdma_hw_ring_free(&dev->hw, &ring);
+err_uncharge:
+	phyrdma_uncharge(cq->uctx, bytes);
+	return ret;
+}
+
 static void phyrdma_cqe_to_wc(struct phyrdma_dev *dev,
 			      const struct phyrdma_cqe *cqe, struct ib_wc *wc)
 {

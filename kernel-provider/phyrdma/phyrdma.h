@@ -275,6 +275,8 @@ int phyrdma_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr,
 int phyrdma_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata);
 int phyrdma_poll_cq(struct ib_cq *ibcq, int num_entries, struct ib_wc *wc);
 void phyrdma_cq_clean(struct phyrdma_cq *cq, u32 qpn);
+int phyrdma_resize_user_cq(struct ib_cq *ibcq, unsigned int cqe,
+			   struct ib_udata *udata);
 int phyrdma_req_notify_cq(struct ib_cq *ibcq, enum ib_cq_notify_flags flags);
 int phyrdma_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 		      struct ib_udata *udata);

@@ -375,6 +375,7 @@ const struct ib_device_ops phyrdma_dev_ops = {
 	.rereg_user_mr = phyrdma_rereg_user_mr,
 	.reg_user_mr_dmabuf = phyrdma_reg_user_mr_dmabuf,
 	.req_notify_cq = phyrdma_req_notify_cq,
+	.resize_user_cq = phyrdma_resize_user_cq,
 
 	INIT_RDMA_OBJ_SIZE(ib_ah, phyrdma_ah, ibah),
 	INIT_RDMA_OBJ_SIZE(ib_cq, phyrdma_cq, ibcq),

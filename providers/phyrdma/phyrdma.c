@@ -50,6 +50,7 @@ static const struct verbs_context_ops phyrdma_ctx_ops = {
 	.reg_mr = phyrdma_reg_mr,
 	.rereg_mr = phyrdma_rereg_mr,
 	.req_notify_cq = phyrdma_req_notify_cq,
+	.resize_cq = phyrdma_resize_cq,
 };
 
 static struct verbs_context *phyrdma_alloc_context(struct ibv_device *ibdev,

@@ -69,6 +69,16 @@ struct phyrdma_create_srq_cmd_resp {
 	struct phyrdma_create_srq_resp drv;
 };
 
+struct phyrdma_resize_cq_cmd {
+	struct ibv_resize_cq ibv_cmd;
+	struct phyrdma_create_cq_req drv;
+};
+
+struct phyrdma_resize_cq_cmd_resp {
+	struct ib_uverbs_resize_cq_resp ibv_resp;
+	struct phyrdma_create_cq_resp drv;
+};
+
 struct phyrdma_device {
 	struct verbs_device vdev;
 };
@@ -174,6 +184,7 @@ struct ibv_cq *phyrdma_create_cq(struct ibv_context *context, int cqe,
 int phyrdma_destroy_cq(struct ibv_cq *ibcq);
 int phyrdma_poll_cq(struct ibv_cq *ibcq, int num_entries, struct ibv_wc *wc);
 int phyrdma_req_notify_cq(struct ibv_cq *ibcq, int solicited_only);
+int phyrdma_resize_cq(struct ibv_cq *ibcq, int cqe);
 struct ibv_qp *phyrdma_create_qp(struct ibv_pd *pd, struct ibv_qp_init_attr *attr);
 int phyrdma_destroy_qp(struct ibv_qp *ibqp);
 int phyrdma_modify_qp(struct ibv_qp *ibqp, struct ibv_qp_attr *attr,

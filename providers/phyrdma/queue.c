@@ -157,6 +157,32 @@ int phyrdma_poll_cq(struct ibv_cq *ibcq, int num_entries, struct ibv_wc *wc)
 	return n;
 }
 
+int phyrdma_resize_cq(struct ibv_cq *ibcq, int cqe)
+{
+	struct phyrdma_cq *cq = to_pcq(ibcq);
+	struct phyrdma_resize_cq_cmd cmd = {};
+	struct phyrdma_resize_cq_cmd_resp resp = {};
+	struct phyrdma_ring ring;
+	int ret;
+
+	/* nobody polls while the ring moves */
+	pthread_spin_lock(&cq->lock);
+	ret = ibv_cmd_resize_cq(ibcq, cqe, &cmd.ibv_cmd, sizeof(cmd),
+				&resp.ibv_resp, sizeof(resp));
+	if (ret)
+		goto out;
+	ret = phyrdma_ring_map(&ring, ibcq->context->cmd_fd, resp.drv.mmap_offset,
+			       resp.drv.mmap_length, resp.drv.log_entries,
+			       __builtin_ctz(PHYRDMA_CQE_SIZE));
+	if (ret)
+		goto out;
+	phyrdma_ring_unmap(&cq->ring);
+	cq->ring = ring;
+out:
+	pthread_spin_unlock(&cq->lock);
+	return ret;
+}
+
 int phyrdma_req_notify_cq(struct ibv_cq *ibcq, int solicited_only)
 {
 	return ibv_cmd_req_notify_cq(ibcq, solicited_only);
@@ -172,6 +198,9 @@ struct ibv_qp *phyrdma_create_qp_ex(struct ibv_context *context,
 	struct phyrdma_qp *qp;
 	int ret;
 
+	/* no creation flag is supported; asking for none is fine */
+	if ((attr->comp_mask & IBV_QP_INIT_ATTR_CREATE_FLAGS) && !attr->create_flags)
+		attr->comp_mask &= ~IBV_QP_INIT_ATTR_CREATE_FLAGS;
 	if (attr->comp_mask & ~(IBV_QP_INIT_ATTR_PD | IBV_QP_INIT_ATTR_SEND_OPS_FLAGS) ||
 	    !(attr->comp_mask & IBV_QP_INIT_ATTR_PD)) {
 		errno = EOPNOTSUPP;

@@ -650,6 +650,34 @@ class NotifyTest(DatapathBase):
         self.assertEqual(len(y.poll(2)), 2)
 
 
+class ResizeTest(DatapathBase):
+    def test_resize_cq_keeps_completions(self):
+        """Completions waiting in a CQ survive its move to a bigger ring."""
+        x, y = self.pair(cqe=8)
+        src, dst = x.buf(4096), y.buf(4096)
+        for i in range(6):
+            x.post(WR.IBV_WR_RDMA_WRITE, [src.sge(0, 8)], wr_id=i,
+                   rkey=dst.mr.rkey, raddr=dst.addr)
+        time.sleep(0.3)
+        x.cq.resize(100)
+        self.assertGreaterEqual(x.cq.cqe, 100)
+        for i in range(6, 40):
+            x.post(WR.IBV_WR_RDMA_WRITE, [src.sge(0, 8)], wr_id=i,
+                   rkey=dst.mr.rkey, raddr=dst.addr)
+            if i % 16 == 15:
+                time.sleep(0.1)
+        self.assertEqual([wc.wr_id for wc in x.poll(40)], list(range(40)))
+        # too small for what it holds
+        for i in range(10):
+            x.post(WR.IBV_WR_RDMA_WRITE, [src.sge(0, 8)], wr_id=i,
+                   rkey=dst.mr.rkey, raddr=dst.addr)
+        time.sleep(0.5)
+        with self.assertRaises(PyverbsRDMAError) as cm:
+            x.cq.resize(4)
+        self.assertEqual(cm.exception.error_code, errno.EINVAL)
+        self.assertEqual(len(x.poll(10)), 10)
+
+
 class LifetimeTest(DatapathBase):
     def test_destroy_with_work_outstanding(self):
         x, y = self.pair(rnr_retry=7)

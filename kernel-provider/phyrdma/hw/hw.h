@@ -316,6 +316,7 @@ int phyrdma_hw_cq_create(struct phyrdma_hw *hw, u32 entries,
 void phyrdma_hw_cq_destroy(struct phyrdma_hw_cq *cq);
 /* Return: 1 if completions are waiting (for IB_CQ_REPORT_MISSED_EVENTS). */
 int phyrdma_hw_cq_arm(struct phyrdma_hw_cq *cq, u8 how);
+int phyrdma_hw_cq_resize(struct phyrdma_hw_cq *cq, struct phyrdma_hw_ring *ring);
 int phyrdma_hw_cq_push(struct phyrdma_hw_cq *cq, const struct phyrdma_cqe *cqe,
 		       bool solicited);
 

@@ -275,3 +275,43 @@ out:
 	}
 	return ret;
 }
+
+/**
+ * phyrdma_hw_cq_resize - move a CQ to a new ring
+ * @cq: the CQ
+ * @ring: the new ring, allocated by the caller; on success it holds the
+ *	old one, which the caller frees
+ *
+ * The completions not yet consumed move to the start of the new ring, in
+ * order.  The owner must not poll meanwhile.
+ *
+ * Return: 0; -EINVAL if they do not fit.
+ */
+int phyrdma_hw_cq_resize(struct phyrdma_hw_cq *cq, struct phyrdma_hw_ring *ring)
+{
+	struct phyrdma_hw_ring old;
+	struct phyrdma_cqe cqe;
+	unsigned long flags;
+	u32 cons = 0, n, i;
+
+	spin_lock_irqsave(&cq->lock, flags);
+	phyrdma_hw_ring_read_u32(cq->hw, &cq->ring,
+				 offsetof(struct phyrdma_ring_hdr, consumer), &cons);
+	n = cq->producer - cons;
+	if (n > (1U << ring->log_entries) || n > (1U << cq->ring.log_entries)) {
+		spin_unlock_irqrestore(&cq->lock, flags);
+		return -EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		phyrdma_hw_ring_rw(cq->hw, &cq->ring, cons + i, &cqe, sizeof(cqe), false);
+		phyrdma_hw_ring_rw(cq->hw, ring, i, &cqe, sizeof(cqe), true);
+	}
+	phyrdma_hw_ring_write_u32(cq->hw, ring,
+				  offsetof(struct phyrdma_ring_hdr, producer), n);
+	old = cq->ring;
+	cq->ring = *ring;
+	cq->producer = n;
+	*ring = old;
+	spin_unlock_irqrestore(&cq->lock, flags);
+	return 0;
+}
