@@ -23,6 +23,7 @@
 #include <linux/netdevice.h>
 #include <linux/sched/signal.h>
 #include <linux/seq_file.h>
+#include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <rdma/phyrdma-oracle.h>
 
@@ -350,9 +351,82 @@ void phyrdma_debugfs_remove_dev(struct phyrdma_dev *dev)
 	debugfs_remove_recursive(dev->debugfs);
 }
 
+/*
+ * The floor of the data path: the kernel's own memcpy() between two
+ * buffers of one message's size, as the engine copies.  Write "SIZE ITERS"
+ * (SIZE <= 4 MiB, ITERS <= 100000), read "size iters ns".
+ */
+static DEFINE_MUTEX(phyrdma_floor_lock);
+static u64 phyrdma_floor_result[3];
+
+static ssize_t memcpy_floor_write(struct file *file, const char __user *ubuf,
+				  size_t len, loff_t *ppos)
+{
+	u64 size, iters, i, t0, t1;
+	char buf[64];
+	void *a, *b;
+	int ret;
+
+	if (len >= sizeof(buf))
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, len))
+		return -EFAULT;
+	buf[len] = 0;
+	if (sscanf(buf, "%llu %llu", &size, &iters) != 2 || !size ||
+	    size > SZ_4M || !iters || iters > 100000)
+		return -EINVAL;
+	a = kvmalloc(size, GFP_KERNEL_ACCOUNT);
+	b = kvmalloc(size, GFP_KERNEL_ACCOUNT);
+	ret = -ENOMEM;
+	if (a && b) {
+		memset(a, 0x5a, size);
+		memset(b, 0, size);
+		t0 = ktime_get_ns();
+		for (i = 0; i < iters; i++) {
+			memcpy(b, a, size);
+			cond_resched();
+		}
+		t1 = ktime_get_ns();
+		mutex_lock(&phyrdma_floor_lock);
+		phyrdma_floor_result[0] = size;
+		phyrdma_floor_result[1] = iters;
+		phyrdma_floor_result[2] = t1 - t0;
+		mutex_unlock(&phyrdma_floor_lock);
+		ret = len;
+	}
+	kvfree(a);
+	kvfree(b);
+	return ret;
+}
+
+static int memcpy_floor_show(struct seq_file *s, void *unused)
+{
+	mutex_lock(&phyrdma_floor_lock);
+	seq_printf(s, "%llu %llu %llu\n", phyrdma_floor_result[0],
+		   phyrdma_floor_result[1], phyrdma_floor_result[2]);
+	mutex_unlock(&phyrdma_floor_lock);
+	return 0;
+}
+
+static int memcpy_floor_open(struct inode *inode, struct file *file)
+{
+	return single_open(file, memcpy_floor_show, NULL);
+}
+
+static const struct file_operations memcpy_floor_fops = {
+	.owner = THIS_MODULE,
+	.open = memcpy_floor_open,
+	.read = seq_read,
+	.write = memcpy_floor_write,
+	.llseek = seq_lseek,
+	.release = single_release,
+};
+
 void phyrdma_debugfs_init(void)
 {
 	phyrdma_debugfs_root = debugfs_create_dir(PHYRDMA_DRV_NAME, NULL);
+	debugfs_create_file("memcpy_floor", 0600, phyrdma_debugfs_root, NULL,
+			    &memcpy_floor_fops);
 }
 
 void phyrdma_debugfs_cleanup(void)

@@ -643,7 +643,7 @@ static int UVERBS_HANDLER(PHYRDMA_METHOD_QP_DOORBELL)(struct uverbs_attr_bundle 
 
 	if (IS_ERR(ibqp))
 		return PTR_ERR(ibqp);
-	phyrdma_hw_qp_doorbell(&to_pqp(ibqp)->hw);
+	phyrdma_hw_qp_doorbell_sync(&to_pqp(ibqp)->hw);
 	return 0;
 }
 

@@ -42,6 +42,8 @@ static DEFINE_IDA(phyrdma_fabric_ida);
 
 /* How many WQEs one run of a worker executes before yielding. */
 #define PHYRDMA_HW_BUDGET	64
+/* ... and a doorbell, in the caller's context */
+#define PHYRDMA_HW_INLINE_BUDGET	16
 
 void phyrdma_hw_set_gid(struct phyrdma_hw *hw, u32 index, const u8 *gid)
 {
@@ -186,6 +188,7 @@ int phyrdma_hw_qp_create(struct phyrdma_hw *hw, struct phyrdma_hw_qp *qp,
 	qp->state = PHYRDMA_HW_QPS_RESET;
 	spin_lock_init(&qp->state_lock);
 	mutex_init(&qp->rq.mutex);
+	mutex_init(&qp->exec);
 	qp->rq.pdn = qp->pdn;
 	qp->rq.kernel = qp->kernel;
 	qp->rq.srq = NULL;
@@ -251,6 +254,10 @@ void phyrdma_hw_qp_destroy(struct phyrdma_hw_qp *qp)
 	phyrdma_hw_qp_put(qp);
 	wait_for_completion(&qp->freed);
 	cancel_delayed_work_sync(&qp->work);
+	/* and any doorbell still running the queue */
+	mutex_lock(&qp->exec);
+	mutex_unlock(&qp->exec);
+	mutex_destroy(&qp->exec);
 	kfree(qp->rq.buf);
 	kfree(qp->wqe_buf);
 	phyrdma_hw_ring_free(hw, &qp->rq.ring);
@@ -283,6 +290,7 @@ int phyrdma_hw_qp_modify(struct phyrdma_hw_qp *qp, int new_state,
 		qp->state = PHYRDMA_HW_QPS_RESET;
 		spin_unlock_bh(&qp->state_lock);
 		cancel_delayed_work_sync(&qp->work);
+		mutex_lock(&qp->exec);
 		mutex_lock(&qp->rq.mutex);
 		qp->sq_cons = 0;
 		qp->rq.cons = 0;
@@ -291,6 +299,7 @@ int phyrdma_hw_qp_modify(struct phyrdma_hw_qp *qp, int new_state,
 		memset(qp->rq.ring.va, 0, PHYRDMA_RING_HDR_SIZE);
 		phyrdma_hw_ring_hdr(&qp->sq)->flags = PHYRDMA_SQ_ENGINE_IDLE;
 		mutex_unlock(&qp->rq.mutex);
+		mutex_unlock(&qp->exec);
 		if (attr) {
 			spin_lock_bh(&qp->state_lock);
 			qp->attr = *attr;
@@ -1167,14 +1176,14 @@ static void phyrdma_hw_sq_idle(struct phyrdma_hw_qp *qp, bool idle)
 	phyrdma_hw_ring_set_flags(qp->hw, &qp->sq, idle ? PHYRDMA_SQ_ENGINE_IDLE : 0);
 }
 
-/* The send queue's worker: the device reading and executing WQEs. */
-static void phyrdma_hw_qp_work(struct work_struct *work)
+/*
+ * The device reading and executing the send queue, at most @budget WQEs.
+ * Called with @qp->exec held.  Return: true if WQEs remain for another run.
+ */
+static bool phyrdma_hw_qp_run(struct phyrdma_hw_qp *qp, int budget)
 {
-	struct phyrdma_hw_qp *qp = container_of(to_delayed_work(work),
-						struct phyrdma_hw_qp, work);
 	struct phyrdma_hw_exec x = { .wqe = qp->wqe_buf };
 	u32 entries = 1U << qp->sq.log_entries;
-	int budget = PHYRDMA_HW_BUDGET;
 	bool signaled;
 	u32 prod;
 	int st;
@@ -1201,14 +1210,12 @@ static void phyrdma_hw_qp_work(struct work_struct *work)
 			smp_mb();
 			if (phyrdma_hw_ring_get_producer(qp->hw, &qp->sq, &prod) ||
 			    prod == qp->sq_cons)
-				return;
+				return false;
 			phyrdma_hw_sq_idle(qp, false);
 			continue;
 		}
-		if (!budget--) {
-			mod_delayed_work(qp->hw->wq, &qp->work, 0);
-			return;
-		}
+		if (!budget--)
+			return true;
 		if (phyrdma_hw_ring_rw(qp->hw, &qp->sq, qp->sq_cons, qp->wqe_buf,
 				       1U << qp->sq.log_stride, false)) {
 			phyrdma_hw_qp_error(qp, PHYRDMA_HW_QP_EV_FATAL);
@@ -1221,7 +1228,7 @@ static void phyrdma_hw_qp_work(struct work_struct *work)
 		if (st == -EAGAIN) {
 			/* the head WQE runs again later; doorbells are not lost */
 			mod_delayed_work(qp->hw->wq, &qp->work, max(x.delay, 1UL));
-			return;
+			return false;
 		}
 		atomic64_inc(&qp->hw->stats.wqes);
 		qp->retries = 0;
@@ -1237,6 +1244,44 @@ static void phyrdma_hw_qp_work(struct work_struct *work)
 			phyrdma_hw_qp_error(qp, 0);
 	}
 	phyrdma_hw_sq_idle(qp, true);
+	return false;
+}
+
+/* The send queue's worker. */
+static void phyrdma_hw_qp_work(struct work_struct *work)
+{
+	struct phyrdma_hw_qp *qp = container_of(to_delayed_work(work),
+						struct phyrdma_hw_qp, work);
+	bool more;
+
+	mutex_lock(&qp->exec);
+	more = phyrdma_hw_qp_run(qp, PHYRDMA_HW_BUDGET);
+	mutex_unlock(&qp->exec);
+	if (more)
+		mod_delayed_work(qp->hw->wq, &qp->work, 0);
+}
+
+/**
+ * phyrdma_hw_qp_doorbell_sync - a doorbell rung from process context
+ * @qp: the QP
+ *
+ * The device starts on the send queue in the caller's context, as a NIC
+ * starts on a doorbell without waiting for a scheduler: up to
+ * %PHYRDMA_HW_INLINE_BUDGET WQEs, the rest (and anything that must wait)
+ * on the worker.  If the worker is busy with the queue, it takes the new
+ * WQEs itself.
+ */
+void phyrdma_hw_qp_doorbell_sync(struct phyrdma_hw_qp *qp)
+{
+	bool more = true;
+
+	atomic64_inc(&qp->hw->stats.doorbells);
+	if (!delayed_work_pending(&qp->work) && mutex_trylock(&qp->exec)) {
+		more = phyrdma_hw_qp_run(qp, PHYRDMA_HW_INLINE_BUDGET);
+		mutex_unlock(&qp->exec);
+	}
+	if (more)
+		mod_delayed_work(qp->hw->wq, &qp->work, 0);
 }
 
 /* ---- shared receive queues --------------------------------------------- */

@@ -455,6 +455,7 @@ struct phyrdma_hw_qp {
 	u32 retries;
 	refcount_t ref;
 	struct completion freed;
+	struct mutex exec;	/* one executor of the send queue at a time */
 	struct delayed_work work;
 	void (*event)(struct phyrdma_hw_qp *qp, enum phyrdma_hw_qp_event ev);
 	void *priv;
@@ -466,6 +467,7 @@ void phyrdma_hw_qp_destroy(struct phyrdma_hw_qp *qp);
 int phyrdma_hw_qp_modify(struct phyrdma_hw_qp *qp, int new_state,
 			 const struct phyrdma_hw_qp_attr *attr);
 void phyrdma_hw_qp_doorbell(struct phyrdma_hw_qp *qp);
+void phyrdma_hw_qp_doorbell_sync(struct phyrdma_hw_qp *qp);
 u32 phyrdma_hw_send_stride(u32 max_sge, u32 max_inline);
 u32 phyrdma_hw_recv_stride(u32 max_sge);
 
