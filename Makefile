@@ -5,7 +5,7 @@
 
 VM := tools/vm
 
-.PHONY: all setup build demo check shell clean
+.PHONY: all setup build demo check check-debug shell clean
 
 all: build
 
@@ -22,6 +22,12 @@ demo: build
 # The whole test suite, with the IOMMU on and off.
 check: build
 	tools/check
+
+# The guest suite on the debug build of the same kernel (lockdep, KASAN,
+# DMA-API debugging, kmemleak): builds that kernel first if the cache has none.
+check-debug:
+	$(VM) build --kernel=debug
+	tools/check --kernel=debug
 
 shell: build
 	$(VM) shell

@@ -212,6 +212,10 @@ static void phyrdma_cqe_to_wc(struct phyrdma_dev *dev,
 		wc->wc_flags |= IB_WC_WITH_IMM;
 		wc->ex.imm_data = (__force __be32)cqe->imm_data;
 	}
+	if (cqe->flags & PHYRDMA_CQE_INV) {
+		wc->wc_flags |= IB_WC_WITH_INVALIDATE;
+		wc->ex.invalidate_rkey = cqe->imm_data;
+	}
 	if (cqe->flags & PHYRDMA_CQE_GRH) {
 		wc->wc_flags |= IB_WC_GRH | IB_WC_WITH_NETWORK_HDR_TYPE |
 				IB_WC_WITH_SMAC;

@@ -38,7 +38,8 @@ MODULE_PARM_DESC(max_iova_waste,
 
 #define PHYRDMA_MR_ACCESS (IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_READ | \
 			   IB_ACCESS_REMOTE_WRITE | IB_ACCESS_REMOTE_ATOMIC | \
-			   IB_ACCESS_FLUSH_GLOBAL | IB_ACCESS_FLUSH_PERSISTENT)
+			   IB_ACCESS_FLUSH_GLOBAL | IB_ACCESS_FLUSH_PERSISTENT | \
+			   IB_ACCESS_MW_BIND)
 
 static u32 phyrdma_hw_access(int access)
 {
@@ -47,7 +48,8 @@ static u32 phyrdma_hw_access(int access)
 	       (access & IB_ACCESS_REMOTE_WRITE ? PHYRDMA_HW_ACCESS_REMOTE_WRITE : 0) |
 	       (access & IB_ACCESS_REMOTE_ATOMIC ? PHYRDMA_HW_ACCESS_REMOTE_ATOMIC : 0) |
 	       (access & IB_ACCESS_FLUSH_GLOBAL ? PHYRDMA_HW_ACCESS_FLUSH_GLOBAL : 0) |
-	       (access & IB_ACCESS_FLUSH_PERSISTENT ? PHYRDMA_HW_ACCESS_FLUSH_PERSISTENT : 0);
+	       (access & IB_ACCESS_FLUSH_PERSISTENT ? PHYRDMA_HW_ACCESS_FLUSH_PERSISTENT : 0) |
+	       (access & IB_ACCESS_MW_BIND ? PHYRDMA_HW_ACCESS_MW_BIND : 0);
 }
 
 /* Checks shared by both registration verbs; ib_core has done its own. */
@@ -641,4 +643,41 @@ void phyrdma_mr_fill_report(void *priv, void *arg)
 	*out = mr->report;
 	out->path = mr->path;
 	out->source = mr->source;
+}
+
+/* ---- memory windows ------------------------------------------------------ */
+
+/*
+ * A window is a key in the device's MR table that names nothing until a
+ * bind WQE points it at a range of an MR (phyrdma_hw_mw_bind()).  Type 1
+ * windows are bound with ibv_bind_mw() (the provider posts the WQE) and
+ * keep their PD; type 2 windows are bound and invalidated by WRs.
+ */
+int phyrdma_alloc_mw(struct ib_mw *ibmw, struct ib_udata *udata)
+{
+	struct phyrdma_dev *dev = to_pdev(ibmw->device);
+	u8 kind = ibmw->type == IB_MW_TYPE_1 ? PHYRDMA_HW_KEY_MW1 : PHYRDMA_HW_KEY_MW2;
+	u32 key;
+	int ret;
+
+	ret = ib_no_udata_io(udata);
+	if (ret)
+		return ret;
+	if (ibmw->type != IB_MW_TYPE_1 && ibmw->type != IB_MW_TYPE_2)
+		return -EINVAL;
+	ret = phyrdma_hw_mw_alloc(&dev->hw, to_ppd(ibmw->pd)->pdn, kind, &key);
+	if (ret)
+		return ret;
+	ibmw->rkey = key;
+	phyrdma_count(dev, PHYRDMA_CNT_MWS, 1);
+	return 0;
+}
+
+int phyrdma_dealloc_mw(struct ib_mw *ibmw)
+{
+	struct phyrdma_dev *dev = to_pdev(ibmw->device);
+
+	phyrdma_hw_mw_free(&dev->hw, ibmw->rkey);
+	phyrdma_count(dev, PHYRDMA_CNT_MWS, -1);
+	return 0;
 }

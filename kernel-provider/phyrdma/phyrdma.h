@@ -36,6 +36,7 @@ enum phyrdma_counter {
 	PHYRDMA_CNT_AHS,
 	PHYRDMA_CNT_MMAPS,
 	PHYRDMA_CNT_SRQS,
+	PHYRDMA_CNT_MWS,
 	PHYRDMA_CNT_MAX,
 };
 
@@ -264,6 +265,12 @@ struct ib_mr *phyrdma_reg_user_mr_dmabuf(struct ib_pd *ibpd, u64 offset,
 					 struct uverbs_attr_bundle *attrs);
 int phyrdma_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata);
 struct ib_mr *phyrdma_get_dma_mr(struct ib_pd *ibpd, int access);
+int phyrdma_alloc_mw(struct ib_mw *ibmw, struct ib_udata *udata);
+int phyrdma_dealloc_mw(struct ib_mw *ibmw);
+
+struct phyrdma_mw {
+	struct ib_mw ibmw;
+};
 struct ib_mr *phyrdma_rereg_user_mr(struct ib_mr *ibmr, int flags, u64 start,
 				    u64 length, u64 iova, int access,
 				    struct ib_pd *pd, struct ib_udata *udata);
@@ -289,6 +296,9 @@ int phyrdma_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 		      const struct ib_send_wr **bad_wr);
 int phyrdma_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
 		      const struct ib_recv_wr **bad_wr);
+int phyrdma_ring_post_recv(struct phyrdma_hw_ring *ring, u32 *prod, u32 max_sge,
+			   const struct ib_recv_wr *wr,
+			   const struct ib_recv_wr **bad_wr);
 int phyrdma_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 		       struct ib_udata *udata);
 int phyrdma_modify_srq(struct ib_srq *ibsrq, struct ib_srq_attr *attr,

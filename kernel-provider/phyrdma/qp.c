@@ -434,6 +434,10 @@ static int phyrdma_wr_opcode(enum ib_wr_opcode op)
 		return PHYRDMA_WR_ATOMIC_CMP_AND_SWP;
 	case IB_WR_ATOMIC_FETCH_AND_ADD:
 		return PHYRDMA_WR_ATOMIC_FETCH_AND_ADD;
+	case IB_WR_SEND_WITH_INV:
+		return PHYRDMA_WR_SEND_WITH_INV;
+	case IB_WR_LOCAL_INV:
+		return PHYRDMA_WR_LOCAL_INV;
 	default:
 		return -EINVAL;
 	}
@@ -458,6 +462,8 @@ static int phyrdma_build_send_wqe(struct phyrdma_qp *qp,
 		     (wr->send_flags & IB_SEND_FENCE ? PHYRDMA_WQE_FENCE : 0);
 	if (op == PHYRDMA_WR_SEND_WITH_IMM || op == PHYRDMA_WR_RDMA_WRITE_WITH_IMM)
 		wqe->imm_data = (__force u32)wr->ex.imm_data;
+	if (op == PHYRDMA_WR_SEND_WITH_INV || op == PHYRDMA_WR_LOCAL_INV)
+		wqe->imm_data = wr->ex.invalidate_rkey;
 
 	switch (op) {
 	case PHYRDMA_WR_RDMA_WRITE:
@@ -547,36 +553,37 @@ out:
 	return ret;
 }
 
-int phyrdma_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
-		      const struct ib_recv_wr **bad_wr)
+/**
+ * phyrdma_ring_post_recv - write kernel receive WRs into a receive ring
+ * @ring: a QP's receive queue or an SRQ
+ * @prod: the poster's producer index, advanced for each WR written
+ * @max_sge: SGEs a WQE may carry
+ * @wr: the WRs
+ * @bad_wr: the first WR not posted, on error
+ *
+ * Called with the poster's lock held.  Return: 0; -ENOMEM when the ring
+ * is full; -EINVAL for too many SGEs.
+ */
+int phyrdma_ring_post_recv(struct phyrdma_hw_ring *ring, u32 *prod, u32 max_sge,
+			   const struct ib_recv_wr *wr,
+			   const struct ib_recv_wr **bad_wr)
 {
-	struct phyrdma_qp *qp = to_pqp(ibqp);
-	struct phyrdma_ring_hdr *hdr = phyrdma_hw_ring_hdr(&qp->hw.rq.ring);
-	u32 entries = 1U << qp->hw.rq.ring.log_entries;
+	struct phyrdma_ring_hdr *hdr = phyrdma_hw_ring_hdr(ring);
+	u32 entries = 1U << ring->log_entries;
 	struct phyrdma_recv_wqe *rwqe;
 	struct phyrdma_sge *sge;
-	unsigned long flags;
 	int i, ret = 0;
 
-	if (qp->uctx || qp->hw.recv != &qp->hw.rq) {
-		*bad_wr = wr;
-		return -EINVAL;
-	}
-	spin_lock_irqsave(&qp->rq_lock, flags);
-	if (READ_ONCE(qp->hw.state) == IB_QPS_RESET) {
-		ret = -EINVAL;
-		goto out;
-	}
 	for (; wr; wr = wr->next) {
-		if (qp->rq_prod - READ_ONCE(hdr->consumer) >= entries) {
+		if (*prod - READ_ONCE(hdr->consumer) >= entries) {
 			ret = -ENOMEM;
 			break;
 		}
-		if (wr->num_sge > qp->hw.rq.max_sge) {
+		if (wr->num_sge > max_sge) {
 			ret = -EINVAL;
 			break;
 		}
-		rwqe = phyrdma_hw_ring_entry(&qp->hw.rq.ring, qp->rq_prod);
+		rwqe = phyrdma_hw_ring_entry(ring, *prod);
 		rwqe->wr_id = wr->wr_id;
 		rwqe->num_sge = wr->num_sge;
 		rwqe->reserved = 0;
@@ -586,13 +593,34 @@ int phyrdma_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
 			sge[i].length = wr->sg_list[i].length;
 			sge[i].lkey = wr->sg_list[i].lkey;
 		}
-		qp->rq_prod++;
+		(*prod)++;
 	}
-	smp_store_release(&hdr->producer, qp->rq_prod);
-out:
-	spin_unlock_irqrestore(&qp->rq_lock, flags);
+	smp_store_release(&hdr->producer, *prod);
 	if (ret)
 		*bad_wr = wr;
+	return ret;
+}
+
+int phyrdma_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
+		      const struct ib_recv_wr **bad_wr)
+{
+	struct phyrdma_qp *qp = to_pqp(ibqp);
+	unsigned long flags;
+	int ret;
+
+	if (qp->uctx || qp->hw.recv != &qp->hw.rq) {
+		*bad_wr = wr;
+		return -EINVAL;
+	}
+	spin_lock_irqsave(&qp->rq_lock, flags);
+	if (READ_ONCE(qp->hw.state) == IB_QPS_RESET) {
+		*bad_wr = wr;
+		ret = -EINVAL;
+	} else {
+		ret = phyrdma_ring_post_recv(&qp->hw.rq.ring, &qp->rq_prod,
+					     qp->hw.rq.max_sge, wr, bad_wr);
+	}
+	spin_unlock_irqrestore(&qp->rq_lock, flags);
 	return ret;
 }
 

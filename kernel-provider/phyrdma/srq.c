@@ -153,42 +153,16 @@ int phyrdma_post_srq_recv(struct ib_srq *ibsrq, const struct ib_recv_wr *wr,
 			  const struct ib_recv_wr **bad_wr)
 {
 	struct phyrdma_srq *srq = to_psrq(ibsrq);
-	struct phyrdma_hw_ring *ring = &srq->hw.rq.ring;
-	struct phyrdma_ring_hdr *hdr = phyrdma_hw_ring_hdr(ring);
-	struct phyrdma_recv_wqe *rwqe;
-	struct phyrdma_sge *sge;
 	unsigned long flags;
-	int i, ret = 0;
+	int ret;
 
 	if (srq->uctx) {
 		*bad_wr = wr;
 		return -EINVAL;
 	}
 	spin_lock_irqsave(&srq->lock, flags);
-	for (; wr; wr = wr->next) {
-		if (srq->prod - READ_ONCE(hdr->consumer) >= srq->max_wr) {
-			ret = -ENOMEM;
-			break;
-		}
-		if (wr->num_sge > srq->hw.rq.max_sge) {
-			ret = -EINVAL;
-			break;
-		}
-		rwqe = phyrdma_hw_ring_entry(ring, srq->prod);
-		rwqe->wr_id = wr->wr_id;
-		rwqe->num_sge = wr->num_sge;
-		rwqe->reserved = 0;
-		sge = (struct phyrdma_sge *)(rwqe + 1);
-		for (i = 0; i < wr->num_sge; i++) {
-			sge[i].addr = wr->sg_list[i].addr;
-			sge[i].length = wr->sg_list[i].length;
-			sge[i].lkey = wr->sg_list[i].lkey;
-		}
-		srq->prod++;
-	}
-	smp_store_release(&hdr->producer, srq->prod);
+	ret = phyrdma_ring_post_recv(&srq->hw.rq.ring, &srq->prod,
+				     srq->hw.rq.max_sge, wr, bad_wr);
 	spin_unlock_irqrestore(&srq->lock, flags);
-	if (ret)
-		*bad_wr = wr;
 	return ret;
 }

@@ -58,6 +58,7 @@ static int phyrdma_query_device(struct ib_device *ibdev,
 	attr->atomic_cap = IB_ATOMIC_HCA;
 	attr->max_ah = caps->max_qp * 4;
 	attr->max_srq = caps->max_qp;
+	attr->max_mw = caps->max_mr;
 	attr->max_srq_wr = PHYRDMA_MAX_QP_WR;
 	attr->max_srq_sge = PHYRDMA_MAX_SGE;
 	attr->max_pkeys = 1;
@@ -66,7 +67,9 @@ static int phyrdma_query_device(struct ib_device *ibdev,
 				 IB_DEVICE_SYS_IMAGE_GUID |
 				 IB_DEVICE_FLUSH_GLOBAL |
 				 IB_DEVICE_FLUSH_PERSISTENT |
-				 IB_DEVICE_ATOMIC_WRITE;
+				 IB_DEVICE_ATOMIC_WRITE |
+				 IB_DEVICE_MEM_WINDOW |
+				 IB_DEVICE_MEM_WINDOW_TYPE_2B;
 	attr->kernel_cap_flags = IBK_LOCAL_DMA_LKEY;
 	return 0;
 }
@@ -337,6 +340,7 @@ const struct ib_device_ops phyrdma_dev_ops = {
 	.uverbs_robust_udata = 1,
 
 	.add_gid = phyrdma_add_gid,
+	.alloc_mw = phyrdma_alloc_mw,
 	.alloc_pd = phyrdma_alloc_pd,
 	.alloc_ucontext = phyrdma_alloc_ucontext,
 	.create_ah = phyrdma_create_ah,
@@ -344,6 +348,7 @@ const struct ib_device_ops phyrdma_dev_ops = {
 	.create_qp = phyrdma_create_qp,
 	.create_srq = phyrdma_create_srq,
 	.create_user_ah = phyrdma_create_ah,
+	.dealloc_mw = phyrdma_dealloc_mw,
 	.dealloc_pd = phyrdma_dealloc_pd,
 	.dealloc_ucontext = phyrdma_dealloc_ucontext,
 	.del_gid = phyrdma_del_gid,
@@ -379,6 +384,7 @@ const struct ib_device_ops phyrdma_dev_ops = {
 
 	INIT_RDMA_OBJ_SIZE(ib_ah, phyrdma_ah, ibah),
 	INIT_RDMA_OBJ_SIZE(ib_cq, phyrdma_cq, ibcq),
+	INIT_RDMA_OBJ_SIZE(ib_mw, phyrdma_mw, ibmw),
 	INIT_RDMA_OBJ_SIZE(ib_pd, phyrdma_pd, ibpd),
 	INIT_RDMA_OBJ_SIZE(ib_qp, phyrdma_qp, ibqp),
 	INIT_RDMA_OBJ_SIZE(ib_srq, phyrdma_srq, ibsrq),

@@ -98,6 +98,7 @@ static uint32_t phyrdma_read_byte_len(struct ibv_cq_ex *ibcq)
 
 static __be32 phyrdma_read_imm_data(struct ibv_cq_ex *ibcq)
 {
+	/* also the invalidated rkey, with IBV_WC_WITH_INV */
 	return cqex_to_pcq(ibcq)->cur->imm_data;
 }
 
@@ -116,6 +117,7 @@ static unsigned int phyrdma_read_wc_flags(struct ibv_cq_ex *ibcq)
 	struct phyrdma_cqe *cqe = cqex_to_pcq(ibcq)->cur;
 
 	return (cqe->flags & PHYRDMA_CQE_IMM ? IBV_WC_WITH_IMM : 0) |
+	       (cqe->flags & PHYRDMA_CQE_INV ? IBV_WC_WITH_INV : 0) |
 	       (cqe->flags & PHYRDMA_CQE_GRH ? IBV_WC_GRH : 0);
 }
 
@@ -210,7 +212,9 @@ err_free:
 			  IBV_QP_EX_WITH_RDMA_READ | \
 			  IBV_QP_EX_WITH_ATOMIC_CMP_AND_SWP | \
 			  IBV_QP_EX_WITH_ATOMIC_FETCH_AND_ADD | \
-			  IBV_QP_EX_WITH_ATOMIC_WRITE | IBV_QP_EX_WITH_FLUSH)
+			  IBV_QP_EX_WITH_ATOMIC_WRITE | IBV_QP_EX_WITH_FLUSH | \
+			  IBV_QP_EX_WITH_BIND_MW | IBV_QP_EX_WITH_LOCAL_INV | \
+			  IBV_QP_EX_WITH_SEND_WITH_INV)
 
 static inline struct phyrdma_qp *qpex_to_pqp(struct ibv_qp_ex *ibqp)
 {
@@ -349,6 +353,38 @@ static void phyrdma_wr_flush(struct ibv_qp_ex *ibqp, uint32_t rkey,
 			  (uint64_t)type << 8 | level);
 }
 
+static void phyrdma_wr_send_inv(struct ibv_qp_ex *ibqp, uint32_t rkey)
+{
+	struct phyrdma_qp *qp = qpex_to_pqp(ibqp);
+	struct phyrdma_send_wqe *wqe =
+		phyrdma_wr_begin(qp, PHYRDMA_WR_SEND_WITH_INV, qp->type != IBV_QPT_UD);
+
+	if (wqe)
+		wqe->imm_data = rkey;
+}
+
+static void phyrdma_wr_local_inv(struct ibv_qp_ex *ibqp, uint32_t rkey)
+{
+	struct phyrdma_qp *qp = qpex_to_pqp(ibqp);
+	struct phyrdma_send_wqe *wqe =
+		phyrdma_wr_begin(qp, PHYRDMA_WR_LOCAL_INV, qp->type != IBV_QPT_UD);
+
+	if (wqe)
+		wqe->imm_data = rkey;
+}
+
+static void phyrdma_wr_bind_mw(struct ibv_qp_ex *ibqp, struct ibv_mw *mw,
+			       uint32_t rkey, const struct ibv_mw_bind_info *info)
+{
+	struct phyrdma_qp *qp = qpex_to_pqp(ibqp);
+	struct phyrdma_send_wqe *wqe =
+		phyrdma_wr_begin(qp, PHYRDMA_WR_BIND_MW,
+				 qp->type != IBV_QPT_UD && mw && mw->type == IBV_MW_TYPE_2);
+
+	if (wqe)
+		phyrdma_fill_bind(wqe, mw->rkey, rkey, info);
+}
+
 static void phyrdma_wr_set_ud_addr(struct ibv_qp_ex *ibqp, struct ibv_ah *ah,
 				   uint32_t remote_qpn, uint32_t remote_qkey)
 {
@@ -476,6 +512,9 @@ void phyrdma_qp_set_ex(struct phyrdma_qp *qp, struct ibv_qp_init_attr_ex *attr)
 	ex->wr_atomic_cmp_swp = phyrdma_wr_atomic_cmp_swp;
 	ex->wr_atomic_fetch_add = phyrdma_wr_atomic_fetch_add;
 	ex->wr_atomic_write = phyrdma_wr_atomic_write;
+	ex->wr_bind_mw = phyrdma_wr_bind_mw;
+	ex->wr_local_inv = phyrdma_wr_local_inv;
+	ex->wr_send_inv = phyrdma_wr_send_inv;
 	ex->wr_flush = phyrdma_wr_flush;
 	ex->wr_set_ud_addr = phyrdma_wr_set_ud_addr;
 	ex->wr_set_sge = phyrdma_wr_set_sge;

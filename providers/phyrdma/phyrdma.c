@@ -22,13 +22,16 @@ static const struct verbs_match_ent phyrdma_match_table[] = {
 static void phyrdma_free_context(struct ibv_context *ibvctx);
 
 static const struct verbs_context_ops phyrdma_ctx_ops = {
+	.alloc_mw = phyrdma_alloc_mw,
 	.alloc_pd = phyrdma_alloc_pd,
+	.bind_mw = phyrdma_bind_mw,
 	.create_ah = phyrdma_create_ah,
 	.create_cq = phyrdma_create_cq,
 	.create_cq_ex = phyrdma_create_cq_ex,
 	.create_qp = phyrdma_create_qp,
 	.create_qp_ex = phyrdma_create_qp_ex,
 	.create_srq = phyrdma_create_srq,
+	.dealloc_mw = phyrdma_dealloc_mw,
 	.dealloc_pd = phyrdma_dealloc_pd,
 	.dereg_mr = phyrdma_dereg_mr,
 	.destroy_ah = phyrdma_destroy_ah,

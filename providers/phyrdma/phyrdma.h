@@ -211,6 +211,12 @@ struct ibv_qp *phyrdma_create_qp_ex(struct ibv_context *context,
 struct ibv_cq_ex *phyrdma_create_cq_ex(struct ibv_context *context,
 				       struct ibv_cq_init_attr_ex *attr);
 bool phyrdma_send_ops_supported(uint64_t flags);
+void phyrdma_fill_bind(struct phyrdma_send_wqe *wqe, uint32_t mw_key,
+		       uint32_t new_rkey, const struct ibv_mw_bind_info *info);
+struct ibv_mw *phyrdma_alloc_mw(struct ibv_pd *pd, enum ibv_mw_type type);
+int phyrdma_dealloc_mw(struct ibv_mw *mw);
+int phyrdma_bind_mw(struct ibv_qp *ibqp, struct ibv_mw *mw,
+		    struct ibv_mw_bind *bind);
 void phyrdma_qp_set_ex(struct phyrdma_qp *qp, struct ibv_qp_init_attr_ex *attr);
 struct phyrdma_send_wqe *phyrdma_sq_next(struct phyrdma_qp *qp);
 bool phyrdma_qp_can_send(struct phyrdma_qp *qp);

@@ -129,6 +129,10 @@ static void phyrdma_cqe_to_wc(const struct phyrdma_cqe *cqe, struct ibv_wc *wc)
 		wc->wc_flags |= IBV_WC_WITH_IMM;
 		wc->imm_data = cqe->imm_data;
 	}
+	if (cqe->flags & PHYRDMA_CQE_INV) {
+		wc->wc_flags |= IBV_WC_WITH_INV;
+		wc->invalidated_rkey = cqe->imm_data;
+	}
 	if (cqe->flags & PHYRDMA_CQE_GRH)
 		wc->wc_flags |= IBV_WC_GRH;
 	wc->pkey_index = cqe->pkey_index;
@@ -403,9 +407,26 @@ static int phyrdma_wr_opcode(enum ibv_qp_type type, enum ibv_wr_opcode op)
 		return type == IBV_QPT_RC ? PHYRDMA_WR_ATOMIC_CMP_AND_SWP : -1;
 	case IBV_WR_ATOMIC_FETCH_AND_ADD:
 		return type == IBV_QPT_RC ? PHYRDMA_WR_ATOMIC_FETCH_AND_ADD : -1;
+	case IBV_WR_SEND_WITH_INV:
+		return type == IBV_QPT_UD ? -1 : PHYRDMA_WR_SEND_WITH_INV;
+	case IBV_WR_LOCAL_INV:
+		return type == IBV_QPT_UD ? -1 : PHYRDMA_WR_LOCAL_INV;
+	case IBV_WR_BIND_MW:
+		return type == IBV_QPT_UD ? -1 : PHYRDMA_WR_BIND_MW;
 	default:
 		return -1;
 	}
+}
+
+void phyrdma_fill_bind(struct phyrdma_send_wqe *wqe, uint32_t mw_key,
+		       uint32_t new_rkey, const struct ibv_mw_bind_info *info)
+{
+	wqe->bind.mw_key = mw_key;
+	wqe->bind.new_rkey = new_rkey;
+	wqe->bind.mr_lkey = info->length && info->mr ? info->mr->lkey : 0;
+	wqe->bind.access = info->mw_access_flags;
+	wqe->bind.addr = info->addr;
+	wqe->bind.length = info->length;
 }
 
 /* Room for one more WQE, and where it goes; NULL if the queue is full. */
@@ -444,6 +465,17 @@ static int phyrdma_build_wqe(struct phyrdma_qp *qp, struct ibv_send_wr *wr,
 		     (wr->send_flags & IBV_SEND_FENCE ? PHYRDMA_WQE_FENCE : 0);
 	if (op == PHYRDMA_WR_SEND_WITH_IMM || op == PHYRDMA_WR_RDMA_WRITE_WITH_IMM)
 		wqe->imm_data = wr->imm_data;
+	if (op == PHYRDMA_WR_SEND_WITH_INV || op == PHYRDMA_WR_LOCAL_INV)
+		wqe->imm_data = wr->invalidate_rkey;
+	if (op == PHYRDMA_WR_BIND_MW) {
+		if (!wr->bind_mw.mw || wr->bind_mw.mw->type != IBV_MW_TYPE_2)
+			return EINVAL;
+		phyrdma_fill_bind(wqe, wr->bind_mw.mw->rkey, wr->bind_mw.rkey,
+				  &wr->bind_mw.bind_info);
+		return 0;
+	}
+	if (op == PHYRDMA_WR_LOCAL_INV)
+		return 0;
 	switch (op) {
 	case PHYRDMA_WR_RDMA_WRITE:
 	case PHYRDMA_WR_RDMA_WRITE_WITH_IMM:
@@ -529,30 +561,26 @@ out:
 	return ret;
 }
 
-int phyrdma_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
-		      struct ibv_recv_wr **bad_wr)
+/* Write receive WRs into a receive ring (a QP's or an SRQ's), locked. */
+static int phyrdma_ring_post_recv(struct phyrdma_ring *ring, uint32_t max_sge,
+				  struct ibv_recv_wr *wr,
+				  struct ibv_recv_wr **bad_wr)
 {
-	struct phyrdma_qp *qp = to_pqp(ibqp);
 	struct phyrdma_recv_wqe *rwqe;
 	struct phyrdma_sge *sge;
 	int i, ret = 0;
 
-	pthread_spin_lock(&qp->rq_lock);
-	if (qp->state == IBV_QPS_RESET || qp->vqp.qp.srq) {
-		ret = EINVAL;
-		goto out;
-	}
 	for (; wr; wr = wr->next) {
-		if (qp->rq.index - phyrdma_load_acquire(&qp->rq.hdr->consumer) >=
-		    qp->rq.entries) {
+		if (ring->index - phyrdma_load_acquire(&ring->hdr->consumer) >=
+		    ring->entries) {
 			ret = ENOMEM;
 			break;
 		}
-		if (wr->num_sge < 0 || (uint32_t)wr->num_sge > qp->max_recv_sge) {
+		if (wr->num_sge < 0 || (uint32_t)wr->num_sge > max_sge) {
 			ret = EINVAL;
 			break;
 		}
-		rwqe = phyrdma_ring_slot(&qp->rq, qp->rq.index);
+		rwqe = phyrdma_ring_slot(ring, ring->index);
 		rwqe->wr_id = wr->wr_id;
 		rwqe->num_sge = wr->num_sge;
 		rwqe->reserved = 0;
@@ -562,12 +590,27 @@ int phyrdma_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 			sge[i].length = wr->sg_list[i].length;
 			sge[i].lkey = wr->sg_list[i].lkey;
 		}
-		qp->rq.index++;
+		ring->index++;
 	}
-	phyrdma_store_release(&qp->rq.hdr->producer, qp->rq.index);
-out:
+	phyrdma_store_release(&ring->hdr->producer, ring->index);
 	if (ret)
 		*bad_wr = wr;
+	return ret;
+}
+
+int phyrdma_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
+		      struct ibv_recv_wr **bad_wr)
+{
+	struct phyrdma_qp *qp = to_pqp(ibqp);
+	int ret;
+
+	pthread_spin_lock(&qp->rq_lock);
+	if (qp->state == IBV_QPS_RESET || qp->vqp.qp.srq) {
+		*bad_wr = wr;
+		ret = EINVAL;
+	} else {
+		ret = phyrdma_ring_post_recv(&qp->rq, qp->max_recv_sge, wr, bad_wr);
+	}
 	pthread_spin_unlock(&qp->rq_lock);
 	return ret;
 }
@@ -641,37 +684,83 @@ int phyrdma_post_srq_recv(struct ibv_srq *ibsrq, struct ibv_recv_wr *wr,
 			  struct ibv_recv_wr **bad_wr)
 {
 	struct phyrdma_srq *srq = to_psrq(ibsrq);
-	struct phyrdma_recv_wqe *rwqe;
-	struct phyrdma_sge *sge;
-	int i, ret = 0;
+	int ret;
 
 	pthread_spin_lock(&srq->lock);
-	for (; wr; wr = wr->next) {
-		if (srq->ring.index - phyrdma_load_acquire(&srq->ring.hdr->consumer) >=
-		    srq->ring.entries) {
-			ret = ENOMEM;
-			break;
-		}
-		if (wr->num_sge < 0 || (uint32_t)wr->num_sge > srq->max_sge) {
-			ret = EINVAL;
-			break;
-		}
-		rwqe = phyrdma_ring_slot(&srq->ring, srq->ring.index);
-		rwqe->wr_id = wr->wr_id;
-		rwqe->num_sge = wr->num_sge;
-		rwqe->reserved = 0;
-		sge = (struct phyrdma_sge *)(rwqe + 1);
-		for (i = 0; i < wr->num_sge; i++) {
-			sge[i].addr = wr->sg_list[i].addr;
-			sge[i].length = wr->sg_list[i].length;
-			sge[i].lkey = wr->sg_list[i].lkey;
-		}
-		srq->ring.index++;
-	}
-	phyrdma_store_release(&srq->ring.hdr->producer, srq->ring.index);
-	if (ret)
-		*bad_wr = wr;
+	ret = phyrdma_ring_post_recv(&srq->ring, srq->max_sge, wr, bad_wr);
 	pthread_spin_unlock(&srq->lock);
+	return ret;
+}
+
+/* ---- memory windows ------------------------------------------------------ */
+
+struct ibv_mw *phyrdma_alloc_mw(struct ibv_pd *pd, enum ibv_mw_type type)
+{
+	struct ib_uverbs_alloc_mw_resp resp;
+	struct ibv_alloc_mw cmd;
+	struct ibv_mw *mw;
+	int ret;
+
+	mw = calloc(1, sizeof(*mw));
+	if (!mw) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	ret = ibv_cmd_alloc_mw(pd, type, mw, &cmd, sizeof(cmd), &resp, sizeof(resp));
+	if (ret) {
+		free(mw);
+		errno = ret;
+		return NULL;
+	}
+	return mw;
+}
+
+int phyrdma_dealloc_mw(struct ibv_mw *mw)
+{
+	int ret = ibv_cmd_dealloc_mw(mw);
+
+	if (!ret)
+		free(mw);
+	return ret;
+}
+
+/*
+ * Type 1 windows: a bind WQE with the window's next rkey; the new rkey is
+ * the window's from now on, as for every provider.
+ */
+int phyrdma_bind_mw(struct ibv_qp *ibqp, struct ibv_mw *mw,
+		    struct ibv_mw_bind *bind)
+{
+	struct phyrdma_qp *qp = to_pqp(ibqp);
+	struct phyrdma_send_wqe *wqe;
+	uint32_t rkey;
+	int ret;
+
+	if (!mw || mw->type != IBV_MW_TYPE_1 || mw->pd != ibqp->pd ||
+	    (bind->bind_info.length && (!bind->bind_info.mr ||
+					bind->bind_info.mr->pd != ibqp->pd)))
+		return EINVAL;
+	pthread_spin_lock(&qp->sq_lock);
+	if (!phyrdma_qp_can_send(qp)) {
+		ret = EINVAL;
+		goto out;
+	}
+	wqe = phyrdma_sq_next(qp);
+	if (!wqe) {
+		ret = ENOMEM;
+		goto out;
+	}
+	rkey = ibv_inc_rkey(mw->rkey);
+	wqe->wr_id = bind->wr_id;
+	wqe->opcode = PHYRDMA_WR_BIND_MW;
+	wqe->flags = bind->send_flags & IBV_SEND_SIGNALED ? PHYRDMA_WQE_SIGNALED : 0;
+	phyrdma_fill_bind(wqe, mw->rkey, rkey, &bind->bind_info);
+	qp->sq.index++;
+	ret = phyrdma_sq_publish(qp);
+	if (!ret)
+		mw->rkey = rkey;
+out:
+	pthread_spin_unlock(&qp->sq_lock);
 	return ret;
 }
 

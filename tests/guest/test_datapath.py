@@ -220,7 +220,7 @@ class DatapathBase(PhyrdmaTestCase):
             ep.close()
         for dev in ('phyrdma0', 'phyrdma1'):
             self.assert_counters(dev, qps=0, cqs=0, ahs=0, queue_mappings=0,
-                                 mrs=0, pds=0, ucontexts=0,
+                                 mrs=0, pds=0, ucontexts=0, mws=0, srqs=0,
                                  dmabuf_attachments=0)
 
     def pair(self, a='phyrdma0', b='phyrdma1', qp_type=RC, **kw):
@@ -648,6 +648,70 @@ class NotifyTest(DatapathBase):
         y.channel.get_cq_event(y.cq)
         y.cq.ack_events(1)
         self.assertEqual(len(y.poll(2)), 2)
+
+
+class MemoryWindowTest(DatapathBase):
+    """Type 2 windows: bound and invalidated by work requests."""
+
+    def test_type2_bind_write_invalidate(self):
+        from pyverbs.mr import MW, MWBindInfo
+        x, y = self.pair()
+        src = x.buf(65536)
+        dst = y.buf(65536, access=ALL | e.ibv_access_flags.IBV_ACCESS_MW_BIND)
+        mw = MW(y.pd, e.ibv_mw_type.IBV_MW_TYPE_2)
+        try:
+            info = MWBindInfo(dst.mr, dst.addr + 4096, 8192, RW | RR)
+            wr = SendWR(1, WR.IBV_WR_BIND_MW, 0, 0, None, SIGNALED)
+            wr.set_bind_wr(mw, info)
+            rkey = wr.rkey
+            self.assertNotEqual(rkey, mw.rkey)
+            y.qp.post_send(wr)
+            self.assert_wc(y.poll()[0], opcode=OPC.IBV_WC_BIND_MW)
+            data = pattern(8192, 9)
+            src.write(data)
+            # through the window: its range only
+            x.post(WR.IBV_WR_RDMA_WRITE, [src.sge(0, 8192)], rkey=rkey,
+                   raddr=dst.addr + 4096)
+            self.assert_wc(x.poll()[0])
+            self.assertEqual(dst.read(8192, 4096), data)
+            # invalidated by the peer's SEND_WITH_INV: the responder says so
+            y.post_recv(dst, 0, 64, wr_id=3)
+            wr = SendWR(2, WR.IBV_WR_SEND_WITH_INV, 1, 0, [src.sge(0, 64)], SIGNALED)
+            wr.imm_data = rkey
+            x.qp.post_send(wr)
+            self.assert_wc(x.poll()[0])
+            wc = y.poll()[0]
+            self.assert_wc(wc, opcode=OPC.IBV_WC_RECV)
+            self.assertTrue(wc.wc_flags & e.ibv_wc_flags.IBV_WC_WITH_INV)
+            # the window names nothing now
+            x.post(WR.IBV_WR_RDMA_WRITE, [src.sge(0, 64)], rkey=rkey,
+                   raddr=dst.addr + 4096, wr_id=1)
+            x.post(WR.IBV_WR_RDMA_WRITE, [src.sge(0, 64)], rkey=rkey,
+                   raddr=dst.addr + 4096, wr_id=2)
+            wcs = x.poll(2)
+            self.assert_wc(wcs[0], status=WC.IBV_WC_REM_ACCESS_ERR)
+        finally:
+            mw.close()
+
+    def test_window_outside_its_range(self):
+        from pyverbs.mr import MW, MWBindInfo
+        x, y = self.pair()
+        src = x.buf(65536)
+        dst = y.buf(65536, access=ALL | e.ibv_access_flags.IBV_ACCESS_MW_BIND)
+        mw = MW(y.pd, e.ibv_mw_type.IBV_MW_TYPE_2)
+        try:
+            wr = SendWR(1, WR.IBV_WR_BIND_MW, 0, 0, None, SIGNALED)
+            wr.set_bind_wr(mw, MWBindInfo(dst.mr, dst.addr, 4096, RW))
+            rkey = wr.rkey
+            y.qp.post_send(wr)
+            self.assert_wc(y.poll()[0])
+            x.post(WR.IBV_WR_RDMA_WRITE, [src.sge(0, 64)], rkey=rkey,
+                   raddr=dst.addr + 4090, wr_id=1)
+            x.post(WR.IBV_WR_RDMA_WRITE, [src.sge(0, 64)], rkey=rkey,
+                   raddr=dst.addr, wr_id=2)
+            self.assert_wc(x.poll(2)[0], status=WC.IBV_WC_REM_ACCESS_ERR)
+        finally:
+            mw.close()
 
 
 class ResizeTest(DatapathBase):

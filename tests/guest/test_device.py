@@ -8,7 +8,7 @@ from pyverbs.device import Context, get_device_list
 from pyverbs.pyverbs_error import PyverbsError
 import pyverbs.libibverbs_enums as e
 
-from phyrdma_base import (PhyrdmaTestCase, SYSFS_IB, caps, debugfs_dir,
+from phyrdma_base import (ipv4_gid_index, port_ip, PhyrdmaTestCase, SYSFS_IB, caps, debugfs_dir,
                           pci_address, phyrdma_devices, read, reload_phyrdma,
                           run)
 
@@ -71,15 +71,20 @@ class QueryDeviceTest(PhyrdmaTestCase):
         self.assertEqual(cap, sum(1 << s for s in range(12, 31)))
 
     def test_no_promises_beyond_implementation(self):
-        # CQs and QPs do not exist yet: the device must not claim them.
-        # MRs do, with the limits of the device's MR table.
+        # What exists is claimed with the device's limits; what does not
+        # (memory windows, XRC, ODP, multicast) is not.
         attr = self.ctx.query_device()
         c = caps(self.dev_name)
         self.assertEqual(attr.max_mr, c['max_mr'])
         self.assertEqual(attr.max_mr_size, c['max_mr_size'])
         self.assertGreaterEqual(attr.max_mr_size, 16 << 30)
-        self.assertEqual(attr.max_cq, 0)
-        self.assertEqual(attr.max_qp, 0)
+        self.assertEqual(attr.max_cq, c['max_cq'])
+        self.assertEqual(attr.max_qp, c['max_qp'])
+        self.assertGreater(attr.max_qp_wr, 0)
+        self.assertGreater(attr.max_srq, 0)
+        self.assertEqual(attr.max_mcast_grp, 0)
+        ex = self.ctx.query_device_ex()
+        self.assertEqual(ex.odp_caps.general_caps, 0)
 
     def test_query_device_ex(self):
         attr = self.ctx.query_device_ex()
@@ -96,37 +101,48 @@ class QueryDeviceTest(PhyrdmaTestCase):
 
 class QueryPortTest(PhyrdmaTestCase):
     def test_port_attributes(self):
+        """A RoCE v2 port on the device's own netdev (docs/design.md)."""
         port = self.ctx.query_port(1)
         c = caps(self.dev_name)
         self.assertEqual(port.state, e.ibv_port_state.IBV_PORT_ACTIVE)
         self.assertEqual(port.phys_state, 5)  # LinkUp
-        self.assertEqual(port.link_layer, e.IBV_LINK_LAYER_INFINIBAND)
+        self.assertEqual(port.link_layer, e.IBV_LINK_LAYER_ETHERNET)
         self.assertEqual(port.max_mtu, e.ibv_mtu.IBV_MTU_4096)
         self.assertEqual(port.active_mtu, e.ibv_mtu.IBV_MTU_4096)
-        self.assertEqual(port.lid, c['lid'])
-        self.assertEqual(port.sm_lid, c['lid'])
-        self.assertEqual(port.gid_tbl_len, 1)
+        self.assertEqual(port.lid, 0)
+        self.assertEqual(port.gid_tbl_len, 16)
         self.assertEqual(port.pkey_tbl_len, 1)
         self.assertEqual(port.max_msg_sz, c['max_msg_sz'])
+        ndev = os.listdir(f'/sys/class/infiniband/{self.dev_name}/device/net')
+        self.assertEqual(ndev, [c['netdev']])
 
-    def test_lids_differ_between_devices(self):
-        lids = set()
-        for name in phyrdma_devices():
-            with Context(name=name) as ctx:
-                lids.add(ctx.query_port(1).lid)
-        self.assertEqual(len(lids), len(phyrdma_devices()))
+    def test_gids_are_the_netdev_addresses(self):
+        """GID 0 from the netdev's MAC, then its IPv4 address (RoCE v2)."""
+        c = caps(self.dev_name)
+        mac = read(f'/sys/class/net/{c["netdev"]}/address').split(':')
+        eui = [int(x, 16) for x in mac]
+        eui = [eui[0] ^ 2] + eui[1:3] + [0xff, 0xfe] + eui[3:]
+        want = 'fe80:0000:0000:0000:' + ':'.join(
+            f'{eui[i]:02x}{eui[i + 1]:02x}' for i in range(0, 8, 2))
+        self.assertEqual(str(self.ctx.query_gid(1, 0)), want)
+        ip = port_ip(self.dev_name).split('.')
+        v4 = '0000:0000:0000:0000:0000:ffff:' + \
+            f'{int(ip[0]):02x}{int(ip[1]):02x}:{int(ip[2]):02x}{int(ip[3]):02x}'
+        self.assertEqual(str(self.ctx.query_gid(1, ipv4_gid_index(self.ctx))), v4)
+        self.assertEqual(read(f'/sys/class/infiniband/{self.dev_name}/ports/1/'
+                              f'gid_attrs/types/{ipv4_gid_index(self.ctx)}'), 'RoCE v2')
 
-    def test_gid_is_link_local_guid(self):
-        gid = str(self.ctx.query_gid(1, 0)).replace(':', '')
-        guid = caps(self.dev_name)['node_guid']
-        self.assertEqual(int(gid, 16), (0xfe80 << 112) | guid)
+    def test_macs_differ_between_devices(self):
+        macs = {read(f'/sys/class/net/{caps(n)["netdev"]}/address')
+                for n in phyrdma_devices()}
+        self.assertEqual(len(macs), len(phyrdma_devices()))
 
     def test_pkey(self):
         self.assertEqual(self.ctx.query_pkey(1, 0), 0xffff)
 
     def test_out_of_range_queries_fail(self):
         with self.assertRaises(PyverbsError):
-            self.ctx.query_gid(1, 1)
+            self.ctx.query_gid(1, 16)
         with self.assertRaises(PyverbsError):
             self.ctx.query_pkey(1, 1)
         with self.assertRaises(PyverbsError):

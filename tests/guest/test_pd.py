@@ -58,7 +58,9 @@ class PDTest(PhyrdmaTestCase):
         self.assertEqual(child.returncode, 0, child.stderr)
         words = child.stdout.split()
         got = dict(zip(words[::2], map(int, words[1::2])))
-        self.assertEqual((got['ucontexts'], got['pds'], got['mrs'],
+        base = self.baseline[self.dev_name]
+        self.assertEqual((got['ucontexts'] - base['ucontexts'],
+                          got['pds'] - base['pds'], got['mrs'] - base['mrs'],
                           got['dmabuf_attachments'], got['pinned_pages']),
                          (4, 150, 2, 1, 256))
         self.assert_counters(ucontexts=1, pds=0, mrs=0, dmabuf_attachments=0,

@@ -88,4 +88,11 @@ class UnloadTest(unittest.TestCase):
             c = read_kv(f'/sys/kernel/debug/phyrdma/{os.path.basename(pci)}/counters')
             self.assertLessEqual({'ucontexts', 'pds', 'mrs', 'mtt_pages',
                                   'iova_bytes', 'pinned_pages'}, set(c))
-            self.assertEqual(set(c.values()), {0}, c)
+            # nothing but what ib_core itself holds on a RoCE port: the
+            # MAD layer's PD, CQ and GSI QP (QP1) with their rings
+            kernel = {'pds': 1, 'cqs': 1, 'qps': 1}
+            for name_, v in c.items():
+                if name_ == 'queue_bytes':
+                    self.assertGreater(v, 0)
+                else:
+                    self.assertEqual(v, kernel.get(name_, 0), f'{name} {name_}')

@@ -402,7 +402,8 @@ static int phyrdma_hw_sgl_local(struct phyrdma_hw *hw, u32 pdn, bool kernel,
 			mr = phyrdma_hw_mr_get(hw, sge[i].lkey);
 			if (!mr)
 				goto prot;
-			if (mr->params.pdn != pdn ||
+			/* a window is a remote key only */
+			if (mr->kind != PHYRDMA_HW_KEY_MR || mr->params.pdn != pdn ||
 			    phyrdma_hw_mr_check(mr, sge[i].addr, sge[i].length, need)) {
 				phyrdma_hw_mr_put(mr);
 				goto prot;
@@ -839,6 +840,16 @@ static int phyrdma_hw_exec_recv_side(struct phyrdma_hw_qp *qp,
 		rcqe.flags |= PHYRDMA_CQE_IMM;
 		rcqe.imm_data = wqe->imm_data;
 	}
+	if (wqe->opcode == PHYRDMA_WR_SEND_WITH_INV && !rcqe.status) {
+		/* the responder invalidates a type 2 window of its own PD */
+		if (phyrdma_hw_mw_invalidate(resp->hw, resp->pdn, wqe->imm_data)) {
+			rcqe.status = PHYRDMA_WC_REM_INV_REQ_ERR;
+			st = PHYRDMA_WC_REM_OP_ERR;
+		} else {
+			rcqe.flags |= PHYRDMA_CQE_INV;
+			rcqe.imm_data = wqe->imm_data;
+		}
+	}
 	if (rcqe.status)
 		rcqe.byte_len = 0;
 	phyrdma_hw_push_recv(resp, &rcqe, wqe->flags & PHYRDMA_WQE_SOLICITED);
@@ -974,6 +985,10 @@ static bool phyrdma_hw_opcode_ok(u8 type, u8 opcode)
 	case PHYRDMA_WR_SEND:
 	case PHYRDMA_WR_SEND_WITH_IMM:
 		return true;
+	case PHYRDMA_WR_SEND_WITH_INV:
+	case PHYRDMA_WR_BIND_MW:
+	case PHYRDMA_WR_LOCAL_INV:
+		return type == PHYRDMA_HW_QPT_RC || type == PHYRDMA_HW_QPT_UC;
 	case PHYRDMA_WR_RDMA_WRITE:
 	case PHYRDMA_WR_RDMA_WRITE_WITH_IMM:
 		return type == PHYRDMA_HW_QPT_RC || type == PHYRDMA_HW_QPT_UC;
@@ -984,7 +999,6 @@ static bool phyrdma_hw_opcode_ok(u8 type, u8 opcode)
 	case PHYRDMA_WR_FLUSH:
 		return type == PHYRDMA_HW_QPT_RC;
 	}
-	/* SEND_WITH_INV needs memory windows or fast registration: none yet */
 	return false;
 }
 
@@ -999,6 +1013,8 @@ static const u8 phyrdma_wc_opcode_of[PHYRDMA_WR_MAX] = {
 	[PHYRDMA_WR_ATOMIC_FETCH_AND_ADD] = PHYRDMA_WC_FETCH_ADD,
 	[PHYRDMA_WR_ATOMIC_WRITE] = PHYRDMA_WC_ATOMIC_WRITE,
 	[PHYRDMA_WR_FLUSH] = PHYRDMA_WC_FLUSH,
+	[PHYRDMA_WR_BIND_MW] = PHYRDMA_WC_BIND_MW,
+	[PHYRDMA_WR_LOCAL_INV] = PHYRDMA_WC_LOCAL_INV,
 };
 
 /*
@@ -1022,6 +1038,11 @@ static int phyrdma_hw_execute(struct phyrdma_hw_qp *qp, struct phyrdma_hw_exec *
 	if (wqe->opcode >= PHYRDMA_WR_MAX || !phyrdma_hw_opcode_ok(qp->type, wqe->opcode))
 		return PHYRDMA_WC_LOC_QP_OP_ERR;
 	x->cqe.opcode = phyrdma_wc_opcode_of[wqe->opcode];
+	if (wqe->opcode == PHYRDMA_WR_BIND_MW)
+		return phyrdma_hw_mw_bind(qp->hw, qp->pdn, wqe);
+	if (wqe->opcode == PHYRDMA_WR_LOCAL_INV)
+		return phyrdma_hw_mw_invalidate(qp->hw, qp->pdn, wqe->imm_data) ?
+		       PHYRDMA_WC_LOC_PROT_ERR : PHYRDMA_WC_SUCCESS;
 	if (wqe->opcode >= PHYRDMA_WR_ATOMIC_WRITE) {
 		/* no local memory: the value or the range is in the WQE */
 		local.n = 0;
@@ -1076,6 +1097,7 @@ static int phyrdma_hw_execute(struct phyrdma_hw_qp *qp, struct phyrdma_hw_exec *
 	switch (wqe->opcode) {
 	case PHYRDMA_WR_SEND:
 	case PHYRDMA_WR_SEND_WITH_IMM:
+	case PHYRDMA_WR_SEND_WITH_INV:
 		st = phyrdma_hw_exec_recv_side(qp, resp, x, is_inline ? NULL : &local,
 					       ibuf, len, NULL);
 		break;
@@ -1193,8 +1215,20 @@ static bool phyrdma_hw_qp_run(struct phyrdma_hw_qp *qp, int budget)
 		int state = READ_ONCE(qp->state);
 
 		if (state == PHYRDMA_HW_QPS_ERR) {
+			u32 before = qp->sq_cons;
+
 			phyrdma_hw_flush(qp);
-			break;
+			/* idle, then look once more, as below */
+			phyrdma_hw_sq_idle(qp, true);
+			smp_mb();
+			if (phyrdma_hw_ring_get_producer(qp->hw, &qp->sq, &prod) ||
+			    prod == qp->sq_cons ||
+			    prod - qp->sq_cons > entries ||
+			    /* a CQ in error takes no flush completion: stuck */
+			    (qp->sq_cons == before && prod != before))
+				return false;
+			phyrdma_hw_sq_idle(qp, false);
+			continue;
 		}
 		if (state != PHYRDMA_HW_QPS_RTS)
 			break;

@@ -30,4 +30,8 @@ int phyrdma_hw_ring_set_flags(struct phyrdma_hw *hw,
 int phyrdma_hw_ring_rw(struct phyrdma_hw *hw, const struct phyrdma_hw_ring *ring,
 		       u32 index, void *buf, size_t len, bool write);
 
+int phyrdma_hw_mw_bind(struct phyrdma_hw *hw, u32 qp_pdn,
+		       const struct phyrdma_send_wqe *wqe);
+int phyrdma_hw_mw_invalidate(struct phyrdma_hw *hw, u32 pdn, u32 rkey);
+
 #endif /* PHYRDMA_HW_ENGINE_H */

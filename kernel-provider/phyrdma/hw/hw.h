@@ -70,6 +70,14 @@ struct iommu_domain;
 #define PHYRDMA_HW_ACCESS_REMOTE_ATOMIC	BIT(3)
 #define PHYRDMA_HW_ACCESS_FLUSH_GLOBAL	BIT(4)
 #define PHYRDMA_HW_ACCESS_FLUSH_PERSISTENT BIT(5)
+#define PHYRDMA_HW_ACCESS_MW_BIND	BIT(6)
+
+/* What an MR table entry is. */
+enum phyrdma_hw_key_kind {
+	PHYRDMA_HW_KEY_MR,
+	PHYRDMA_HW_KEY_MW1,	/* memory window type 1: bound with ibv_bind_mw */
+	PHYRDMA_HW_KEY_MW2,	/* type 2: bound and invalidated by WRs */
+};
 
 struct phyrdma_hw_caps {
 	u32 vendor_id;
@@ -124,6 +132,12 @@ struct phyrdma_hw_mr_params {
  * @root: DMA address of the MTT's root page
  * @valid: usable
  * @priv: the verbs layer's object, for its own queries
+ * @kind: enum phyrdma_hw_key_kind
+ * @mtt_iova: the address the MTT's first block starts at (the MR's iova,
+ *	also for a window bound into it)
+ * @parent: for a bound window, the key of its MR
+ * @mw_pdn: for a window, its own PD (@params.pdn is the bound range's)
+ * @bound_windows: for an MR, how many windows are bound into it
  * @users: the table's reference and one per engine access in flight
  * @idle: completed when the last engine access ends after disable
  */
@@ -134,6 +148,11 @@ struct phyrdma_hw_mr_entry {
 	dma_addr_t root;
 	bool valid;
 	void *priv;
+	u8 kind;
+	u64 mtt_iova;
+	u32 parent;
+	u32 mw_pdn;
+	atomic_t bound_windows;
 	refcount_t users;
 	struct completion idle;
 };
@@ -227,6 +246,8 @@ int phyrdma_hw_mr_enable(struct phyrdma_hw *hw,
 			 struct phyrdma_hw_mtt *mtt, void *priv, u32 *key);
 void phyrdma_hw_mr_disable(struct phyrdma_hw *hw, u32 key);
 int phyrdma_hw_mr_swap(struct phyrdma_hw *hw, u32 a, u32 b);
+int phyrdma_hw_mw_alloc(struct phyrdma_hw *hw, u32 pdn, u8 kind, u32 *key);
+void phyrdma_hw_mw_free(struct phyrdma_hw *hw, u32 key);
 int phyrdma_hw_mr_query(struct phyrdma_hw *hw, u32 key,
 			struct phyrdma_hw_mr_entry *entry,
 			void (*fill)(void *priv, void *arg), void *arg);

@@ -121,6 +121,8 @@ int phyrdma_hw_mr_enable(struct phyrdma_hw *hw,
 	e->levels = mtt->layout.levels;
 	e->root = phyrdma_hw_mtt_root(mtt);
 	e->priv = priv;
+	e->kind = PHYRDMA_HW_KEY_MR;
+	e->mtt_iova = params->iova;
 	refcount_set(&e->users, 1);
 	init_completion(&e->idle);
 
@@ -165,6 +167,8 @@ void phyrdma_hw_mr_put(struct phyrdma_hw_mr_entry *e)
 		complete(&e->idle);
 }
 
+static void phyrdma_hw_mw_unbind_all(struct phyrdma_hw *hw, u32 key);
+
 /**
  * phyrdma_hw_mr_disable - invalidate an MR table entry
  * @hw: the device
@@ -178,6 +182,10 @@ void phyrdma_hw_mr_disable(struct phyrdma_hw *hw, u32 key)
 	struct phyrdma_hw_mr_entry *e;
 
 	mutex_lock(&hw->mr_lock);
+	e = xa_load(&hw->mrs, key >> 8);
+	/* windows bound into the MR lose it first: they reach its MTT */
+	if (e && e->key == key && atomic_read(&e->bound_windows))
+		phyrdma_hw_mw_unbind_all(hw, key);
 	xa_lock(&hw->mrs);
 	e = xa_load(&hw->mrs, key >> 8);
 	if (e && e->key == key) {
@@ -195,6 +203,15 @@ void phyrdma_hw_mr_disable(struct phyrdma_hw *hw, u32 key)
 	kfree(e);
 }
 
+/* A window leaves MR @key (mr_lock held). */
+static void phyrdma_hw_mw_parent_put(struct phyrdma_hw *hw, u32 key)
+{
+	struct phyrdma_hw_mr_entry *mr = xa_load(&hw->mrs, key >> 8);
+
+	if (mr && mr->key == key)
+		atomic_dec(&mr->bound_windows);
+}
+
 static struct phyrdma_hw_mr_entry *
 phyrdma_hw_mr_clone(const struct phyrdma_hw_mr_entry *from, u32 key)
 {
@@ -207,10 +224,222 @@ phyrdma_hw_mr_clone(const struct phyrdma_hw_mr_entry *from, u32 key)
 	e->levels = from->levels;
 	e->root = from->root;
 	e->priv = from->priv;
+	e->kind = from->kind;
+	e->mtt_iova = from->mtt_iova;
+	e->parent = from->parent;
+	e->mw_pdn = from->mw_pdn;
+	atomic_set(&e->bound_windows, atomic_read(&from->bound_windows));
 	e->valid = true;
 	refcount_set(&e->users, 1);
 	init_completion(&e->idle);
 	return e;
+}
+
+/*
+ * Put @e in @old's place under @old's index (mr_lock held), then wait for
+ * @old's accesses and free it.  @e may be NULL: the slot is emptied.
+ */
+static void phyrdma_hw_key_replace(struct phyrdma_hw *hw,
+				   struct phyrdma_hw_mr_entry *old,
+				   struct phyrdma_hw_mr_entry *e)
+{
+	xa_lock(&hw->mrs);
+	old->valid = false;
+	if (e)
+		__xa_store(&hw->mrs, old->key >> 8, e, GFP_ATOMIC);
+	else
+		__xa_erase(&hw->mrs, old->key >> 8);
+	xa_unlock(&hw->mrs);
+	phyrdma_hw_mr_put(old);
+	wait_for_completion(&old->idle);
+	kfree(old);
+}
+
+/* A window's entry with nothing bound: no access reaches any memory. */
+static struct phyrdma_hw_mr_entry *phyrdma_hw_mw_unbound(u32 key, u8 kind, u32 pdn)
+{
+	struct phyrdma_hw_mr_entry *e = kzalloc_obj(*e);
+
+	if (!e)
+		return NULL;
+	e->key = key;
+	e->kind = kind;
+	e->mw_pdn = pdn;
+	e->params.pdn = pdn;
+	e->valid = true;
+	refcount_set(&e->users, 1);
+	init_completion(&e->idle);
+	return e;
+}
+
+/* Unbind every window bound into MR @key (it is going away), mr_lock held. */
+static void phyrdma_hw_mw_unbind_all(struct phyrdma_hw *hw, u32 key)
+{
+	struct phyrdma_hw_mr_entry *w, *n;
+	unsigned long index;
+
+	xa_for_each(&hw->mrs, index, w) {
+		if (w->kind == PHYRDMA_HW_KEY_MR || w->parent != key || !w->params.length)
+			continue;
+		n = phyrdma_hw_mw_unbound(w->key, w->kind, w->mw_pdn);
+		if (!n)
+			continue;	/* stays bound to the entry below, still valid */
+		phyrdma_hw_key_replace(hw, w, n);
+	}
+}
+
+/**
+ * phyrdma_hw_mw_alloc - a memory window's key, bound to nothing
+ * @hw: the device
+ * @pdn: the window's PD
+ * @kind: PHYRDMA_HW_KEY_MW1 or PHYRDMA_HW_KEY_MW2
+ * @key: output
+ */
+int phyrdma_hw_mw_alloc(struct phyrdma_hw *hw, u32 pdn, u8 kind, u32 *key)
+{
+	struct phyrdma_hw_mr_entry *e = phyrdma_hw_mw_unbound(0, kind, pdn);
+	u32 index;
+	int ret;
+
+	if (!e)
+		return -ENOMEM;
+	mutex_lock(&hw->mr_lock);
+	ret = xa_alloc(&hw->mrs, &index, e, XA_LIMIT(1, PHYRDMA_HW_MAX_MR),
+		       GFP_KERNEL);
+	if (ret) {
+		mutex_unlock(&hw->mr_lock);
+		kfree(e);
+		return ret == -EBUSY ? -ENOSPC : ret;
+	}
+	e->key = index << 8 | hw->mr_variant++;
+	*key = e->key;
+	mutex_unlock(&hw->mr_lock);
+	return 0;
+}
+
+void phyrdma_hw_mw_free(struct phyrdma_hw *hw, u32 key)
+{
+	struct phyrdma_hw_mr_entry *e;
+
+	mutex_lock(&hw->mr_lock);
+	e = xa_load(&hw->mrs, key >> 8);
+	if (e && e->kind != PHYRDMA_HW_KEY_MR) {
+		if (e->params.length)
+			phyrdma_hw_mw_parent_put(hw, e->parent);
+		phyrdma_hw_key_replace(hw, e, NULL);
+	}
+	mutex_unlock(&hw->mr_lock);
+}
+
+/**
+ * phyrdma_hw_mw_bind - the device executes a bind WQE
+ * @hw: the device
+ * @qp_pdn: the PD of the QP that posted it
+ * @wqe: the WQE
+ *
+ * Return: 0 or a completion status (MW_BIND_ERR, LOC_PROT_ERR).
+ */
+int phyrdma_hw_mw_bind(struct phyrdma_hw *hw, u32 qp_pdn,
+		       const struct phyrdma_send_wqe *wqe)
+{
+	u32 rights = PHYRDMA_HW_ACCESS_REMOTE_READ | PHYRDMA_HW_ACCESS_REMOTE_WRITE |
+		     PHYRDMA_HW_ACCESS_REMOTE_ATOMIC;
+	struct phyrdma_hw_mr_entry *w, *mr, *n;
+	u32 access = 0;
+	int st = PHYRDMA_WC_MW_BIND_ERR;
+
+	if (wqe->bind.access & 2)	/* IBV_ACCESS_REMOTE_WRITE */
+		access |= PHYRDMA_HW_ACCESS_REMOTE_WRITE;
+	if (wqe->bind.access & 4)	/* IBV_ACCESS_REMOTE_READ */
+		access |= PHYRDMA_HW_ACCESS_REMOTE_READ;
+	if (wqe->bind.access & 8)	/* IBV_ACCESS_REMOTE_ATOMIC */
+		access |= PHYRDMA_HW_ACCESS_REMOTE_ATOMIC;
+
+	mutex_lock(&hw->mr_lock);
+	w = xa_load(&hw->mrs, wqe->bind.mw_key >> 8);
+	if (!w || w->key != wqe->bind.mw_key || w->kind == PHYRDMA_HW_KEY_MR ||
+	    w->mw_pdn != qp_pdn || (wqe->bind.new_rkey >> 8) != (w->key >> 8))
+		goto out;
+	/* a type 2 window is bound once; invalidate it first */
+	if (w->kind == PHYRDMA_HW_KEY_MW2 && w->params.length)
+		goto out;
+	if (!wqe->bind.length) {
+		if (w->kind != PHYRDMA_HW_KEY_MW1)
+			goto out;
+		n = phyrdma_hw_mw_unbound(wqe->bind.new_rkey, w->kind, w->mw_pdn);
+		if (!n) {
+			st = PHYRDMA_WC_GENERAL_ERR;
+			goto out;
+		}
+		if (w->params.length)
+			phyrdma_hw_mw_parent_put(hw, w->parent);
+		phyrdma_hw_key_replace(hw, w, n);
+		st = PHYRDMA_WC_SUCCESS;
+		goto out;
+	}
+	mr = xa_load(&hw->mrs, wqe->bind.mr_lkey >> 8);
+	if (!mr || mr->key != wqe->bind.mr_lkey || mr->kind != PHYRDMA_HW_KEY_MR ||
+	    !mr->valid || mr->params.pdn != qp_pdn ||
+	    !(mr->params.access & PHYRDMA_HW_ACCESS_MW_BIND) ||
+	    phyrdma_hw_mr_check(mr, wqe->bind.addr, wqe->bind.length, 0) ||
+	    (access & ~rights) ||
+	    /* remote write and atomics need the MR's local write */
+	    ((access & (PHYRDMA_HW_ACCESS_REMOTE_WRITE | PHYRDMA_HW_ACCESS_REMOTE_ATOMIC)) &&
+	     !(mr->params.access & PHYRDMA_HW_ACCESS_LOCAL_WRITE))) {
+		st = PHYRDMA_WC_MW_BIND_ERR;
+		goto out;
+	}
+	n = phyrdma_hw_mr_clone(mr, wqe->bind.new_rkey);
+	if (!n) {
+		st = PHYRDMA_WC_GENERAL_ERR;
+		goto out;
+	}
+	n->kind = w->kind;
+	n->mw_pdn = w->mw_pdn;
+	n->parent = mr->key;
+	n->priv = NULL;
+	atomic_set(&n->bound_windows, 0);
+	n->params.iova = wqe->bind.addr;
+	n->params.length = wqe->bind.length;
+	n->params.access = access | (mr->params.access & PHYRDMA_HW_ACCESS_LOCAL_WRITE);
+	if (w->params.length)
+		phyrdma_hw_mw_parent_put(hw, w->parent);
+	atomic_inc(&mr->bound_windows);
+	phyrdma_hw_key_replace(hw, w, n);
+	st = PHYRDMA_WC_SUCCESS;
+out:
+	mutex_unlock(&hw->mr_lock);
+	return st;
+}
+
+/**
+ * phyrdma_hw_mw_invalidate - LOCAL_INV or SEND_WITH_INV of a type 2 window
+ * @hw: the device the window is on
+ * @pdn: the PD of the QP asking
+ * @rkey: the window's rkey
+ *
+ * Return: 0, or -EINVAL if @rkey is not a bound type 2 window of @pdn.
+ */
+int phyrdma_hw_mw_invalidate(struct phyrdma_hw *hw, u32 pdn, u32 rkey)
+{
+	struct phyrdma_hw_mr_entry *w, *n;
+	int ret = -EINVAL;
+
+	mutex_lock(&hw->mr_lock);
+	w = xa_load(&hw->mrs, rkey >> 8);
+	if (w && w->key == rkey && w->kind == PHYRDMA_HW_KEY_MW2 &&
+	    w->mw_pdn == pdn && w->params.length) {
+		n = phyrdma_hw_mw_unbound(w->key, w->kind, w->mw_pdn);
+		if (n) {
+			phyrdma_hw_mw_parent_put(hw, w->parent);
+			phyrdma_hw_key_replace(hw, w, n);
+			ret = 0;
+		} else {
+			ret = -ENOMEM;
+		}
+	}
+	mutex_unlock(&hw->mr_lock);
+	return ret;
 }
 
 /**
@@ -356,7 +585,7 @@ int phyrdma_hw_mr_locate(struct phyrdma_hw *hw,
 			 dma_addr_t *dma, phys_addr_t *phys)
 {
 	u32 shift = e->params.page_shift;
-	u64 index = (va >> shift) - (e->params.iova >> shift);
+	u64 index = (va >> shift) - (e->mtt_iova >> shift);
 	dma_addr_t block;
 	int ret;
 

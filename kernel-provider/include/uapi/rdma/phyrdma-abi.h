@@ -109,6 +109,10 @@ enum phyrdma_wr_opcode {
 	 * << 8 | level (0: the range, 1: the whole MR)
 	 */
 	PHYRDMA_WR_FLUSH = 9,
+	/* bind: a memory window to a range of an MR (the bind fields) */
+	PHYRDMA_WR_BIND_MW = 10,
+	/* imm_data: the rkey of a type 2 window to invalidate */
+	PHYRDMA_WR_LOCAL_INV = 11,
 	PHYRDMA_WR_MAX,
 };
 
@@ -153,6 +157,14 @@ struct phyrdma_send_wqe {
 			__u32 remote_qkey;
 			struct phyrdma_av av;
 		} ud;
+		struct {
+			__u32 mw_key;	/* the window's current rkey */
+			__u32 new_rkey;	/* its rkey once bound */
+			__u32 mr_lkey;	/* the MR it is bound to */
+			__u32 access;	/* IBV_ACCESS_REMOTE_* of the window */
+			__aligned_u64 addr;
+			__aligned_u64 length;	/* 0 unbinds a type 1 window */
+		} bind;
 	};
 	__u32 inline_len;
 	__u32 reserved1[3];
@@ -188,6 +200,7 @@ enum phyrdma_wc_status {
 	PHYRDMA_WC_LOC_QP_OP_ERR = 2,
 	PHYRDMA_WC_LOC_PROT_ERR = 4,
 	PHYRDMA_WC_WR_FLUSH_ERR = 5,
+	PHYRDMA_WC_MW_BIND_ERR = 6,
 	PHYRDMA_WC_LOC_ACCESS_ERR = 8,
 	PHYRDMA_WC_REM_INV_REQ_ERR = 9,
 	PHYRDMA_WC_REM_ACCESS_ERR = 10,
@@ -205,6 +218,8 @@ enum phyrdma_wc_opcode {
 	PHYRDMA_WC_RDMA_READ = 2,
 	PHYRDMA_WC_COMP_SWAP = 3,
 	PHYRDMA_WC_FETCH_ADD = 4,
+	PHYRDMA_WC_BIND_MW = 5,
+	PHYRDMA_WC_LOCAL_INV = 6,
 	PHYRDMA_WC_FLUSH = 8,
 	PHYRDMA_WC_ATOMIC_WRITE = 9,
 	PHYRDMA_WC_RECV = 128,
