@@ -95,6 +95,32 @@ static dma_addr_t phyrdma_hw_mtt_root(const struct phyrdma_hw_mtt *mtt)
 	return mtt->pages[mtt->layout.total_pages - 1].dma;
 }
 
+/*
+ * Give @e a free index and a key (the index and the next variant) and make
+ * it valid; on failure @e is freed.  Return: 0; -ENOSPC when the table is
+ * full; -ENOMEM.
+ */
+static int phyrdma_hw_key_insert(struct phyrdma_hw *hw,
+				 struct phyrdma_hw_mr_entry *e, u32 *key)
+{
+	u32 index;
+	int ret;
+
+	mutex_lock(&hw->mr_lock);
+	ret = xa_alloc(&hw->mrs, &index, e, XA_LIMIT(1, PHYRDMA_HW_MAX_MR),
+		       GFP_KERNEL);
+	if (ret) {
+		mutex_unlock(&hw->mr_lock);
+		kfree(e);
+		return ret == -EBUSY ? -ENOSPC : ret;
+	}
+	e->key = index << 8 | hw->mr_variant++;
+	e->valid = true;
+	*key = e->key;
+	mutex_unlock(&hw->mr_lock);
+	return 0;
+}
+
 /**
  * phyrdma_hw_mr_enable - make an MR table entry valid
  * @hw: the device
@@ -111,8 +137,6 @@ int phyrdma_hw_mr_enable(struct phyrdma_hw *hw,
 			 struct phyrdma_hw_mtt *mtt, void *priv, u32 *key)
 {
 	struct phyrdma_hw_mr_entry *e;
-	u32 index;
-	int ret;
 
 	e = kzalloc_obj(*e);
 	if (!e)
@@ -126,19 +150,7 @@ int phyrdma_hw_mr_enable(struct phyrdma_hw *hw,
 	refcount_set(&e->users, 1);
 	init_completion(&e->idle);
 
-	mutex_lock(&hw->mr_lock);
-	ret = xa_alloc(&hw->mrs, &index, e, XA_LIMIT(1, PHYRDMA_HW_MAX_MR),
-		       GFP_KERNEL);
-	if (ret) {
-		mutex_unlock(&hw->mr_lock);
-		kfree(e);
-		return ret == -EBUSY ? -ENOSPC : ret;
-	}
-	e->key = index << 8 | hw->mr_variant++;
-	e->valid = true;
-	*key = e->key;
-	mutex_unlock(&hw->mr_lock);
-	return 0;
+	return phyrdma_hw_key_insert(hw, e, key);
 }
 
 /**
@@ -298,23 +310,10 @@ static void phyrdma_hw_mw_unbind_all(struct phyrdma_hw *hw, u32 key)
 int phyrdma_hw_mw_alloc(struct phyrdma_hw *hw, u32 pdn, u8 kind, u32 *key)
 {
 	struct phyrdma_hw_mr_entry *e = phyrdma_hw_mw_unbound(0, kind, pdn);
-	u32 index;
-	int ret;
 
 	if (!e)
 		return -ENOMEM;
-	mutex_lock(&hw->mr_lock);
-	ret = xa_alloc(&hw->mrs, &index, e, XA_LIMIT(1, PHYRDMA_HW_MAX_MR),
-		       GFP_KERNEL);
-	if (ret) {
-		mutex_unlock(&hw->mr_lock);
-		kfree(e);
-		return ret == -EBUSY ? -ENOSPC : ret;
-	}
-	e->key = index << 8 | hw->mr_variant++;
-	*key = e->key;
-	mutex_unlock(&hw->mr_lock);
-	return 0;
+	return phyrdma_hw_key_insert(hw, e, key);
 }
 
 void phyrdma_hw_mw_free(struct phyrdma_hw *hw, u32 key)
