@@ -91,6 +91,8 @@ static int stats_show(struct seq_file *s, void *unused)
 	seq_printf(s, "rnr_retries %lld\n", atomic64_read(&dev->hw.stats.rnr_retries));
 	seq_printf(s, "timeouts %lld\n", atomic64_read(&dev->hw.stats.timeouts));
 	seq_printf(s, "ud_dropped %lld\n", atomic64_read(&dev->hw.stats.ud_dropped));
+	seq_printf(s, "page_faults %lld\n", atomic64_read(&dev->hw.stats.page_faults));
+	seq_printf(s, "invalidations %lld\n", atomic64_read(&dev->hw.stats.invalidations));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(stats);

@@ -32,6 +32,7 @@ const char *const phyrdma_counter_names[PHYRDMA_CNT_MAX] = {
 const char *const phyrdma_stat_names[PHYRDMA_STAT_MAX] = {
 	[PHYRDMA_STAT_REG_PHYR] = "reg_phyr",
 	[PHYRDMA_STAT_REG_LEGACY] = "reg_legacy",
+	[PHYRDMA_STAT_REG_ODP] = "reg_odp",
 	[PHYRDMA_STAT_RUNS_LINKED] = "runs_linked",
 	[PHYRDMA_STAT_SYNCS] = "iotlb_syncs",
 	[PHYRDMA_STAT_BLOCKS] = "blocks_emitted",
@@ -94,6 +95,7 @@ static int phyrdma_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ret = phyrdma_hw_init(&dev->hw, &pdev->dev, regs);
 	if (ret)
 		goto err_dealloc_device;
+	phyrdma_odp_init(dev);
 
 	dev->ibdev.node_type = RDMA_NODE_IB_CA;
 	dev->ibdev.node_guid = phyrdma_node_guid(pdev);

@@ -210,6 +210,7 @@ static int phyrdma_mr_enable(struct phyrdma_mr *mr, struct ib_pd *ibpd,
 		.length = length,
 		.access = phyrdma_hw_access(access),
 		.page_shift = mr->page_shift,
+		.on_demand = mr->on_demand,
 	};
 	int ret;
 
@@ -226,8 +227,9 @@ static int phyrdma_mr_enable(struct phyrdma_mr *mr, struct ib_pd *ibpd,
 	phyrdma_count(dev, PHYRDMA_CNT_MRS, 1);
 	phyrdma_count(dev, PHYRDMA_CNT_MTT_ENTRIES, mr->mtt.nr_entries);
 	phyrdma_count(dev, PHYRDMA_CNT_IOVA_BYTES, mr->report.iova_bytes);
-	phyrdma_stat(dev, mr->path == PHYRDMA_MR_PATH_PHYR ?
-		     PHYRDMA_STAT_REG_PHYR : PHYRDMA_STAT_REG_LEGACY, 1);
+	phyrdma_stat(dev, mr->path == PHYRDMA_MR_PATH_PHYR ? PHYRDMA_STAT_REG_PHYR :
+		     mr->path == PHYRDMA_MR_PATH_ODP ? PHYRDMA_STAT_REG_ODP :
+		     PHYRDMA_STAT_REG_LEGACY, 1);
 	return 0;
 }
 
@@ -311,6 +313,15 @@ static void phyrdma_mr_release(struct phyrdma_mr *mr)
 	}
 }
 
+/* Everything behind an MR the device no longer uses, MTT last. */
+static void phyrdma_mr_teardown(struct phyrdma_mr *mr)
+{
+	/* the ODP notifier writes the MTT: it stops first */
+	phyrdma_odp_release(mr);
+	phyrdma_mr_unmap(mr);
+	phyrdma_mr_release(mr);
+}
+
 struct ib_mr *phyrdma_reg_user_mr_dmabuf(struct ib_pd *ibpd, u64 offset,
 					 u64 length, u64 iova, int fd,
 					 int access, struct ib_dmah *dmah,
@@ -328,6 +339,9 @@ struct ib_mr *phyrdma_reg_user_mr_dmabuf(struct ib_pd *ibpd, u64 offset,
 	ret = ib_no_udata_io(&attrs->driver_udata);
 	if (ret)
 		return ERR_PTR(ret);
+	/* a dma-buf's pages are the exporter's: no ODP over them */
+	if (access & IB_ACCESS_ON_DEMAND)
+		return ERR_PTR(-EOPNOTSUPP);
 	ret = phyrdma_mr_check_args(offset, length, iova, access);
 	if (ret)
 		return ERR_PTR(ret);
@@ -375,7 +389,8 @@ struct ib_mr *phyrdma_reg_user_mr_dmabuf(struct ib_pd *ibpd, u64 offset,
 	return &mr->ibmr;
 
 err_unmap:
-	phyrdma_mr_unmap(mr);
+	phyrdma_mr_teardown(mr);
+	goto err_free;
 err_release:
 	phyrdma_mr_release(mr);
 err_free:
@@ -498,9 +513,13 @@ struct ib_mr *phyrdma_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 	ret = ib_no_udata_io(udata);
 	if (ret)
 		return ERR_PTR(ret);
-	ret = phyrdma_mr_check_args(start, length, iova, access);
-	if (ret)
-		return ERR_PTR(ret);
+	/* implicit ODP's length is U64_MAX: phyrdma_odp_reg() refuses it */
+	if (!((access & IB_ACCESS_ON_DEMAND) && !start && length == U64_MAX)) {
+		ret = phyrdma_mr_check_args(start, length, iova,
+					    access & ~IB_ACCESS_ON_DEMAND);
+		if (ret)
+			return ERR_PTR(ret);
+	}
 
 	mr = phyrdma_mr_new(ibpd, PHYRDMA_MR_SRC_USER);
 	if (!mr)
@@ -511,7 +530,11 @@ struct ib_mr *phyrdma_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 	mr->user_iova = iova;
 	mr->access = access;
 
-	if (READ_ONCE(legacy)) {
+	if (access & IB_ACCESS_ON_DEMAND) {
+		ret = phyrdma_odp_reg(mr);
+		if (ret)
+			goto err_free;
+	} else if (READ_ONCE(legacy)) {
 		mr->umem = ib_umem_get_va(&dev->ibdev, start, length, access);
 		if (IS_ERR(mr->umem)) {
 			ret = PTR_ERR(mr->umem);
@@ -540,7 +563,8 @@ struct ib_mr *phyrdma_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 	return &mr->ibmr;
 
 err_unmap:
-	phyrdma_mr_unmap(mr);
+	phyrdma_mr_teardown(mr);
+	goto err_free;
 err_release:
 	phyrdma_mr_release(mr);
 err_free:
@@ -628,8 +652,7 @@ int phyrdma_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 	phyrdma_count(dev, PHYRDMA_CNT_MTT_ENTRIES, -(long)mr->mtt.nr_entries);
 	phyrdma_count(dev, PHYRDMA_CNT_IOVA_BYTES, -(long)mr->report.iova_bytes);
 
-	phyrdma_mr_unmap(mr);
-	phyrdma_mr_release(mr);
+	phyrdma_mr_teardown(mr);
 	kfree(mr);
 	return 0;
 }

@@ -44,6 +44,7 @@ enum phyrdma_counter {
 enum phyrdma_stat {
 	PHYRDMA_STAT_REG_PHYR,
 	PHYRDMA_STAT_REG_LEGACY,
+	PHYRDMA_STAT_REG_ODP,
 	PHYRDMA_STAT_RUNS_LINKED,
 	PHYRDMA_STAT_SYNCS,
 	PHYRDMA_STAT_BLOCKS,
@@ -133,6 +134,7 @@ struct phyrdma_pd {
 enum phyrdma_mr_path {
 	PHYRDMA_MR_PATH_PHYR = 1,
 	PHYRDMA_MR_PATH_LEGACY = 2,
+	PHYRDMA_MR_PATH_ODP = 3,
 };
 
 enum phyrdma_mr_source {
@@ -200,6 +202,9 @@ struct phyrdma_mr {
 	u64 npages;
 	/* legacy path */
 	struct ib_umem *umem;
+	/* on demand: nothing pinned, leaves written as pages fault in */
+	bool on_demand;
+	struct ib_umem_odp *odp;
 };
 
 static inline struct phyrdma_mr *to_pmr(struct ib_mr *ibmr)
@@ -264,6 +269,14 @@ struct ib_mr *phyrdma_reg_user_mr_dmabuf(struct ib_pd *ibpd, u64 offset,
 					 int access, struct ib_dmah *dmah,
 					 struct uverbs_attr_bundle *attrs);
 int phyrdma_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata);
+
+void phyrdma_odp_caps(struct ib_device_attr *attr);
+void phyrdma_odp_init(struct phyrdma_dev *dev);
+int phyrdma_odp_reg(struct phyrdma_mr *mr);
+void phyrdma_odp_release(struct phyrdma_mr *mr);
+int phyrdma_advise_mr(struct ib_pd *ibpd, enum ib_uverbs_advise_mr_advice advice,
+		      u32 flags, struct ib_sge *sg_list, u32 num_sge,
+		      struct uverbs_attr_bundle *attrs);
 struct ib_mr *phyrdma_get_dma_mr(struct ib_pd *ibpd, int access);
 int phyrdma_alloc_mw(struct ib_mw *ibmw, struct ib_udata *udata);
 int phyrdma_dealloc_mw(struct ib_mw *ibmw);

@@ -71,6 +71,7 @@ static int phyrdma_query_device(struct ib_device *ibdev,
 				 IB_DEVICE_MEM_WINDOW |
 				 IB_DEVICE_MEM_WINDOW_TYPE_2B;
 	attr->kernel_cap_flags = IBK_LOCAL_DMA_LKEY;
+	phyrdma_odp_caps(attr);
 	return 0;
 }
 
@@ -340,6 +341,7 @@ const struct ib_device_ops phyrdma_dev_ops = {
 	.uverbs_robust_udata = 1,
 
 	.add_gid = phyrdma_add_gid,
+	.advise_mr = phyrdma_advise_mr,
 	.alloc_mw = phyrdma_alloc_mw,
 	.alloc_pd = phyrdma_alloc_pd,
 	.alloc_ucontext = phyrdma_alloc_ucontext,

@@ -22,6 +22,7 @@ static const struct verbs_match_ent phyrdma_match_table[] = {
 static void phyrdma_free_context(struct ibv_context *ibvctx);
 
 static const struct verbs_context_ops phyrdma_ctx_ops = {
+	.advise_mr = ibv_cmd_advise_mr,
 	.alloc_mw = phyrdma_alloc_mw,
 	.alloc_pd = phyrdma_alloc_pd,
 	.bind_mw = phyrdma_bind_mw,

@@ -6,7 +6,9 @@ on both sides: ibv_reg_mr memory through pyverbs' own buffer, dma-buf MRs
 through an mmap of the dma-buf.  Memory comes from ibv_reg_mr, and from
 phyr_ram dma-bufs registered on the phyr path and on the legacy path.
 """
+import ctypes
 import errno
+import mmap
 import os
 import struct
 import subprocess
@@ -32,6 +34,7 @@ LW = e.ibv_access_flags.IBV_ACCESS_LOCAL_WRITE
 RR = e.ibv_access_flags.IBV_ACCESS_REMOTE_READ
 RW = e.ibv_access_flags.IBV_ACCESS_REMOTE_WRITE
 RA = e.ibv_access_flags.IBV_ACCESS_REMOTE_ATOMIC
+ODP = e.ibv_access_flags.IBV_ACCESS_ON_DEMAND
 ALL = LW | RR | RW | RA
 WR = e.ibv_wr_opcode
 WC = e.ibv_wc_status
@@ -50,15 +53,27 @@ def pattern(n, seed=0):
 
 
 class Buf:
-    """Registered memory and its CPU view: user memory or a dma-buf."""
+    """Registered memory and its CPU view: user memory (pinned, or on
+    demand in an anonymous mapping of our own) or a dma-buf."""
 
     def __init__(self, pd, size, kind, access=ALL):
         self.size = size
         self.kind = kind
         self.fd = None
+        self.anon = None
         if kind == 'user':
             self.mr = MR(pd, size, access)
             self.addr = self.mr.buf
+        elif kind == 'odp':
+            self.anon = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+            c = ctypes.c_char.from_buffer(self.anon)
+            self.addr = ctypes.addressof(c)
+            del c
+            try:
+                self.mr = MR(pd, size, access | ODP, address=self.addr)
+            except Exception:
+                self.anon.close()
+                raise
         else:
             self.fd = phyrmem.ram_create(size + phyrmem.MiB, order=0,
                                          flags=phyrmem.SHUFFLE)
@@ -75,12 +90,16 @@ class Buf:
             self.addr = phyrmem.PAGE
 
     def write(self, data, off=0):
-        if self.fd is None:
+        if self.anon is not None:
+            self.anon[off:off + len(data)] = data
+        elif self.fd is None:
             self.mr.write(data, len(data), off)
         else:
             self.view[phyrmem.PAGE + off:phyrmem.PAGE + off + len(data)] = data
 
     def read(self, n, off=0):
+        if self.anon is not None:
+            return bytes(self.anon[off:off + n])
         if self.fd is None:
             return self.mr.read(n, off)
         return bytes(self.view[phyrmem.PAGE + off:phyrmem.PAGE + off + n])
@@ -98,6 +117,8 @@ class Buf:
 
     def close(self):
         self.mr.close()
+        if self.anon is not None:
+            self.anon.close()
         if self.fd is not None:
             self.view.close()
             os.close(self.fd)

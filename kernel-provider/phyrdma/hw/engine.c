@@ -365,6 +365,11 @@ struct phyrdma_hw_cursor {
 	const struct phyrdma_hw_sgl *sgl;
 	u32 i;
 	u64 off;
+	bool write;		/* the device writes through it */
+	/* after -EAGAIN from a piece: the page fault to resolve */
+	const struct phyrdma_hw_mr_entry *fault_mr;
+	u64 fault_va;
+	u64 fault_len;
 };
 
 static void phyrdma_hw_sgl_release(struct phyrdma_hw_sgl *sgl)
@@ -449,11 +454,15 @@ static int phyrdma_hw_sgl_remote(struct phyrdma_hw_qp *resp, u32 rkey,
 }
 
 /*
- * Where the cursor is in memory, and how many bytes from there are
- * contiguous in the device block, the IOMMU page and the CPU page.
+ * Where the cursor is in memory, and how many bytes from there (at most
+ * @max) are contiguous in the device block, the IOMMU page and the CPU
+ * page.  -EAGAIN is a page fault on an on-demand MR, recorded in @c for
+ * phyrdma_hw_cursor_fault(): @span bytes from the cursor are about to be
+ * moved, and the fault asks for as many of them as its segment holds.
+ * Called inside an access (phyrdma_hw_access_begin()).
  */
 static int phyrdma_hw_cursor_piece(struct phyrdma_hw_cursor *c, u64 max,
-				   phys_addr_t *phys, u64 *len)
+				   u64 span, phys_addr_t *phys, u64 *len)
 {
 	const struct phyrdma_hw_seg *seg;
 	struct phyrdma_hw *hw = c->sgl->hw;
@@ -471,7 +480,12 @@ static int phyrdma_hw_cursor_piece(struct phyrdma_hw_cursor *c, u64 max,
 	addr = seg->addr + c->off;
 	n = seg->len - c->off;
 	if (seg->mr) {
-		ret = phyrdma_hw_mr_locate(hw, seg->mr, addr, &dma, phys);
+		ret = phyrdma_hw_mr_locate(hw, seg->mr, addr, c->write, &dma, phys);
+		if (ret == -EAGAIN) {
+			c->fault_mr = seg->mr;
+			c->fault_va = addr;
+			c->fault_len = min3(n, span, (u64)PHYRDMA_HW_FAULT_MAX);
+		}
 		if (ret)
 			return ret;
 		blk = 1ULL << seg->mr->params.page_shift;
@@ -488,6 +502,13 @@ static int phyrdma_hw_cursor_piece(struct phyrdma_hw_cursor *c, u64 max,
 	return 0;
 }
 
+/* Resolve the page fault a piece met (outside any access). */
+static int phyrdma_hw_cursor_fault(const struct phyrdma_hw_cursor *c)
+{
+	return phyrdma_hw_mr_fault(c->sgl->hw, c->fault_mr, c->fault_va,
+				   c->fault_len, c->write);
+}
+
 static void phyrdma_hw_cursor_advance(struct phyrdma_hw_cursor *c, u64 n)
 {
 	c->off += n;
@@ -497,40 +518,94 @@ static void phyrdma_hw_cursor_advance(struct phyrdma_hw_cursor *c, u64 n)
 static int phyrdma_hw_copy(const struct phyrdma_hw_sgl *src, const void *buf,
 			   struct phyrdma_hw_cursor *dc, u64 len)
 {
-	struct phyrdma_hw_cursor sc = { .sgl = src };
+	struct phyrdma_hw_cursor sc = { .sgl = src }, *fc;
+	unsigned int faults = 0;
 	phys_addr_t sp = 0, dp;
-	u64 sn, dn, n;
+	u64 sn, dn, n = 0;
 	void *s, *d;
-	int ret;
+	int ret, idx;
 
+	dc->write = true;
 	while (len) {
-		ret = phyrdma_hw_cursor_piece(dc, len, &dp, &dn);
-		if (ret)
-			return ret;
-		if (src) {
-			ret = phyrdma_hw_cursor_piece(&sc, dn, &sp, &sn);
-			if (ret)
-				return ret;
+		idx = phyrdma_hw_access_begin();
+		fc = dc;
+		ret = phyrdma_hw_cursor_piece(dc, len, len, &dp, &dn);
+		if (!ret && src) {
+			fc = &sc;
+			ret = phyrdma_hw_cursor_piece(&sc, dn, len, &sp, &sn);
 			n = sn;
 		} else {
 			n = dn;
 		}
-		d = kmap_local_pfn(PHYS_PFN(dp));
-		if (src) {
-			s = kmap_local_pfn(PHYS_PFN(sp));
-			memcpy(d + offset_in_page(dp), s + offset_in_page(sp), n);
-			kunmap_local(s);
-			phyrdma_hw_cursor_advance(&sc, n);
-		} else {
-			memcpy(d + offset_in_page(dp), buf, n);
-			buf += n;
+		if (!ret) {
+			d = kmap_local_pfn(PHYS_PFN(dp));
+			if (src) {
+				s = kmap_local_pfn(PHYS_PFN(sp));
+				memcpy(d + offset_in_page(dp), s + offset_in_page(sp), n);
+				kunmap_local(s);
+				phyrdma_hw_cursor_advance(&sc, n);
+			} else {
+				memcpy(d + offset_in_page(dp), buf, n);
+				buf += n;
+			}
+			kunmap_local(d);
+			phyrdma_hw_cursor_advance(dc, n);
 		}
-		kunmap_local(d);
-		phyrdma_hw_cursor_advance(dc, n);
+		phyrdma_hw_access_end(idx);
+		if (ret == -EAGAIN && ++faults <= PHYRDMA_HW_FAULT_RETRIES) {
+			ret = phyrdma_hw_cursor_fault(fc);
+			if (!ret)
+				continue;
+		}
+		if (ret)
+			return ret;
+		faults = 0;
 		len -= n;
 		cond_resched();
 	}
 	return 0;
+}
+
+/*
+ * An 8-byte atomic access at the start of @c: compare-and-swap, fetch-and-add
+ * or ATOMIC WRITE as @wqe says, in one access; *@old is the value before.
+ */
+static int phyrdma_hw_atomic_access(struct phyrdma_hw_cursor *c,
+				    const struct phyrdma_send_wqe *wqe, u64 *old)
+{
+	unsigned int faults = 0;
+	phys_addr_t phys;
+	int ret, idx;
+	u64 n;
+	void *p;
+
+	c->write = true;
+	for (;;) {
+		idx = phyrdma_hw_access_begin();
+		ret = phyrdma_hw_cursor_piece(c, sizeof(u64), sizeof(u64), &phys, &n);
+		if (!ret && n != sizeof(u64))
+			ret = -EFAULT;
+		if (!ret) {
+			p = kmap_local_pfn(PHYS_PFN(phys)) + offset_in_page(phys);
+			if (wqe->opcode == PHYRDMA_WR_ATOMIC_CMP_AND_SWP) {
+				*old = cmpxchg64((u64 *)p, wqe->rdma.compare_add,
+						 wqe->rdma.swap);
+			} else if (wqe->opcode == PHYRDMA_WR_ATOMIC_FETCH_AND_ADD) {
+				*old = atomic64_fetch_add(wqe->rdma.compare_add,
+							  (atomic64_t *)p);
+			} else {
+				*old = 0;
+				WRITE_ONCE(*(u64 *)p, wqe->rdma.compare_add);
+			}
+			kunmap_local(p);
+		}
+		phyrdma_hw_access_end(idx);
+		if (ret != -EAGAIN || ++faults > PHYRDMA_HW_FAULT_RETRIES)
+			return ret;
+		ret = phyrdma_hw_cursor_fault(c);
+		if (ret)
+			return ret;
+	}
 }
 
 /* ---- execution ---------------------------------------------------------- */
@@ -876,9 +951,7 @@ static int phyrdma_hw_exec_atomic(struct phyrdma_hw_qp *qp,
 	const struct phyrdma_send_wqe *wqe = x->wqe;
 	struct phyrdma_hw_cursor rc, lc = { .sgl = local };
 	struct phyrdma_hw_sgl rem;
-	phys_addr_t phys;
-	u64 n, old;
-	void *p;
+	u64 old;
 	int ret;
 
 	if (local->total != sizeof(u64))
@@ -891,22 +964,13 @@ static int phyrdma_hw_exec_atomic(struct phyrdma_hw_qp *qp,
 	    phyrdma_hw_sgl_remote(resp, wqe->rdma.rkey, wqe->rdma.remote_addr,
 				  sizeof(u64), PHYRDMA_HW_ACCESS_REMOTE_ATOMIC, &rem))
 		return phyrdma_hw_remote_access(qp, resp);
-	rc.sgl = &rem;
-	rc.i = 0;
-	rc.off = 0;
-	ret = phyrdma_hw_cursor_piece(&rc, sizeof(u64), &phys, &n);
-	if (ret || n != sizeof(u64)) {
-		phyrdma_hw_sgl_release(&rem);
+	rc = (struct phyrdma_hw_cursor){ .sgl = &rem };
+	ret = phyrdma_hw_atomic_access(&rc, wqe, &old);
+	phyrdma_hw_sgl_release(&rem);
+	if (ret) {
 		phyrdma_hw_qp_error(resp, PHYRDMA_HW_QP_EV_FATAL);
 		return PHYRDMA_WC_REM_OP_ERR;
 	}
-	p = kmap_local_pfn(PHYS_PFN(phys)) + offset_in_page(phys);
-	if (wqe->opcode == PHYRDMA_WR_ATOMIC_CMP_AND_SWP)
-		old = cmpxchg64((u64 *)p, wqe->rdma.compare_add, wqe->rdma.swap);
-	else
-		old = atomic64_fetch_add(wqe->rdma.compare_add, (atomic64_t *)p);
-	kunmap_local(p);
-	phyrdma_hw_sgl_release(&rem);
 	return phyrdma_hw_copy(NULL, &old, &lc, sizeof(old)) ?
 	       PHYRDMA_WC_LOC_PROT_ERR : PHYRDMA_WC_SUCCESS;
 }
@@ -925,10 +989,8 @@ static int phyrdma_hw_exec_placement(struct phyrdma_hw_qp *qp,
 	struct phyrdma_hw_cursor rc;
 	struct phyrdma_hw_sgl rem;
 	u32 type = (wqe->rdma.swap >> 8) & 3, need = 0;
-	u64 addr = wqe->rdma.remote_addr, len, n;
+	u64 addr = wqe->rdma.remote_addr, len, old;
 	struct phyrdma_hw_mr_entry *mr;
-	phys_addr_t phys;
-	void *p;
 	int ret;
 
 	if (wqe->opcode == PHYRDMA_WR_ATOMIC_WRITE) {
@@ -940,18 +1002,10 @@ static int phyrdma_hw_exec_placement(struct phyrdma_hw_qp *qp,
 		    phyrdma_hw_sgl_remote(resp, wqe->rdma.rkey, addr, sizeof(u64),
 					  PHYRDMA_HW_ACCESS_REMOTE_WRITE, &rem))
 			return phyrdma_hw_remote_access(qp, resp);
-		rc.sgl = &rem;
-		rc.i = 0;
-		rc.off = 0;
-		ret = phyrdma_hw_cursor_piece(&rc, sizeof(u64), &phys, &n);
-		if (!ret && n == sizeof(u64)) {
-			p = kmap_local_pfn(PHYS_PFN(phys)) + offset_in_page(phys);
-			WRITE_ONCE(*(u64 *)p, wqe->rdma.compare_add);
-			kunmap_local(p);
-		}
+		rc = (struct phyrdma_hw_cursor){ .sgl = &rem };
+		ret = phyrdma_hw_atomic_access(&rc, wqe, &old);
 		phyrdma_hw_sgl_release(&rem);
-		return ret || n != sizeof(u64) ? PHYRDMA_WC_REM_OP_ERR :
-						 PHYRDMA_WC_SUCCESS;
+		return ret ? PHYRDMA_WC_REM_OP_ERR : PHYRDMA_WC_SUCCESS;
 	}
 
 	if (!type || (type & ~(PHYRDMA_FLUSH_GLOBAL | PHYRDMA_FLUSH_PERSISTENT)))

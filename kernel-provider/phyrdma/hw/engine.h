@@ -13,8 +13,20 @@ void phyrdma_hw_mr_put(struct phyrdma_hw_mr_entry *e);
 int phyrdma_hw_mr_check(const struct phyrdma_hw_mr_entry *e, u64 va, u64 len,
 			u32 need);
 int phyrdma_hw_mr_locate(struct phyrdma_hw *hw,
-			 const struct phyrdma_hw_mr_entry *e, u64 va,
+			 const struct phyrdma_hw_mr_entry *e, u64 va, bool write,
 			 dma_addr_t *dma, phys_addr_t *phys);
+int phyrdma_hw_access_begin(void);
+void phyrdma_hw_access_end(int idx);
+int phyrdma_hw_mr_fault(struct phyrdma_hw *hw,
+			const struct phyrdma_hw_mr_entry *e, u64 va, u64 len,
+			bool write);
+/*
+ * Faults one access may take in a row without moving a byte before it
+ * gives up: each is resolved, so more means the pages keep going away.
+ */
+#define PHYRDMA_HW_FAULT_RETRIES	16
+/* the most one fault asks the driver for */
+#define PHYRDMA_HW_FAULT_MAX		SZ_2M
 phys_addr_t phyrdma_hw_dma_to_phys(struct phyrdma_hw *hw, dma_addr_t dma);
 int phyrdma_hw_dma_rw(struct phyrdma_hw *hw, dma_addr_t dma, void *buf,
 		      size_t len, bool write);

@@ -115,6 +115,8 @@ struct phyrdma_hw_mtt {
  * @length: bytes
  * @access: PHYRDMA_HW_ACCESS_*
  * @page_shift: log2 of the MTT's block size
+ * @on_demand: leaf entries may be absent or read-only; an access that meets
+ *	one raises a page fault (&phyrdma_hw.page_fault) instead of an error
  */
 struct phyrdma_hw_mr_params {
 	u32 pdn;
@@ -122,6 +124,7 @@ struct phyrdma_hw_mr_params {
 	u64 length;
 	u32 access;
 	u32 page_shift;
+	bool on_demand;
 };
 
 /**
@@ -137,6 +140,8 @@ struct phyrdma_hw_mr_params {
  *	also for a window bound into it)
  * @parent: for a bound window, the key of its MR
  * @mw_pdn: for a window, its own PD (@params.pdn is the bound range's)
+ * @odp_priv: for an on-demand MR and the windows bound into it, what the
+ *	page-fault handler is given (the MR's @priv)
  * @bound_windows: for an MR, how many windows are bound into it
  * @users: the table's reference and one per engine access in flight
  * @idle: completed when the last engine access ends after disable
@@ -152,6 +157,7 @@ struct phyrdma_hw_mr_entry {
 	u64 mtt_iova;
 	u32 parent;
 	u32 mw_pdn;
+	void *odp_priv;
 	atomic_t bound_windows;
 	refcount_t users;
 	struct completion idle;
@@ -179,6 +185,9 @@ struct phyrdma_hw_mr_entry {
  * @fabric_id: this port's number on the fabric
  * @stats: what the engine did, since init
  * @queue_pages: ring bytes allocated, for the leak check
+ * @page_fault: the driver's handler for the device's page faults on
+ *	on-demand MRs: make [@va, @va + @len) of the MR behind @odp_priv
+ *	present (writable if @write) in its MTT, or return an errno
  */
 struct phyrdma_hw {
 	struct device *dma_dev;
@@ -211,8 +220,11 @@ struct phyrdma_hw {
 		atomic64_t rnr_retries;
 		atomic64_t timeouts;
 		atomic64_t ud_dropped;
+		atomic64_t page_faults;
+		atomic64_t invalidations;
 	} stats;
 	atomic64_t queue_bytes;
+	int (*page_fault)(void *odp_priv, u64 va, u64 len, bool write);
 };
 
 int phyrdma_hw_init(struct phyrdma_hw *hw, struct device *dma_dev,
@@ -240,6 +252,24 @@ static inline void phyrdma_hw_mtt_set(struct phyrdma_hw_mtt *mtt, u64 index,
 		.va[index & (PHYRDMA_MTT_PER_PAGE - 1)] =
 		cpu_to_le64((u64)addr | PHYRDMA_MTT_VALID);
 }
+
+/*
+ * On-demand MRs: the driver writes leaf entries as pages become present and
+ * zaps them when they go.  phyrdma_hw_mtt_zap() returns only once no engine
+ * access can still be using an address it removed, as a device's
+ * invalidation command completes only after its in-flight DMA.
+ */
+static inline void phyrdma_hw_mtt_set_odp(struct phyrdma_hw_mtt *mtt, u64 index,
+					  dma_addr_t addr, bool writable)
+{
+	WRITE_ONCE(mtt->pages[index >> PHYRDMA_MTT_PER_PAGE_SHIFT]
+		   .va[index & (PHYRDMA_MTT_PER_PAGE - 1)],
+		   cpu_to_le64((u64)addr | PHYRDMA_MTT_VALID |
+			       (writable ? 0 : PHYRDMA_MTT_READ_ONLY)));
+}
+
+void phyrdma_hw_mtt_zap(struct phyrdma_hw *hw, struct phyrdma_hw_mtt *mtt,
+			u64 first, u64 count);
 
 int phyrdma_hw_mr_enable(struct phyrdma_hw *hw,
 			 const struct phyrdma_hw_mr_params *params,

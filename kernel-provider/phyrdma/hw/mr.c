@@ -15,6 +15,7 @@
 #include <linux/iommu.h>
 #include <linux/overflow.h>
 #include <linux/slab.h>
+#include <linux/srcu.h>
 
 #include "hw.h"
 #include "engine.h"
@@ -147,6 +148,7 @@ int phyrdma_hw_mr_enable(struct phyrdma_hw *hw,
 	e->priv = priv;
 	e->kind = PHYRDMA_HW_KEY_MR;
 	e->mtt_iova = params->iova;
+	e->odp_priv = params->on_demand ? priv : NULL;
 	refcount_set(&e->users, 1);
 	init_completion(&e->idle);
 
@@ -240,6 +242,7 @@ phyrdma_hw_mr_clone(const struct phyrdma_hw_mr_entry *from, u32 key)
 	e->mtt_iova = from->mtt_iova;
 	e->parent = from->parent;
 	e->mw_pdn = from->mw_pdn;
+	e->odp_priv = from->odp_priv;
 	atomic_set(&e->bound_windows, atomic_read(&from->bound_windows));
 	e->valid = true;
 	refcount_set(&e->users, 1);
@@ -542,13 +545,13 @@ static int phyrdma_hw_read_entry(struct phyrdma_hw *hw, dma_addr_t table,
 	return 0;
 }
 
-/* Walk the MTT to the DMA address of block @index. */
+/* Walk the MTT to the leaf entry of block @index. */
 static int phyrdma_hw_mtt_walk(struct phyrdma_hw *hw,
 			       const struct phyrdma_hw_mr_entry *e, u64 index,
-			       dma_addr_t *block)
+			       u64 *leaf)
 {
 	dma_addr_t table = e->root;
-	u64 entry, page;
+	u64 entry = 0, page;
 	u32 level, slot;
 	int ret;
 
@@ -558,10 +561,11 @@ static int phyrdma_hw_mtt_walk(struct phyrdma_hw *hw,
 		if (ret)
 			return ret;
 		if (!(entry & PHYRDMA_MTT_VALID))
-			return -EFAULT;
+			/* an on-demand MR's leaf may be absent: a page fault */
+			return level || !e->params.on_demand ? -EFAULT : -EAGAIN;
 		table = entry & PHYRDMA_MTT_ADDR_MASK;
 	}
-	*block = table;
+	*leaf = entry;
 	return 0;
 }
 
@@ -579,24 +583,90 @@ int phyrdma_hw_mr_check(const struct phyrdma_hw_mr_entry *e, u64 va, u64 len,
 	return 0;
 }
 
+/*
+ * Where byte @va of @e is.  Return: 0; -EFAULT if the MTT or the IOMMU has
+ * no mapping; -EAGAIN if @e is on demand and the block is absent, or
+ * read-only and @write: a page fault, for phyrdma_hw_mr_fault().
+ */
 int phyrdma_hw_mr_locate(struct phyrdma_hw *hw,
-			 const struct phyrdma_hw_mr_entry *e, u64 va,
+			 const struct phyrdma_hw_mr_entry *e, u64 va, bool write,
 			 dma_addr_t *dma, phys_addr_t *phys)
 {
 	u32 shift = e->params.page_shift;
 	u64 index = (va >> shift) - (e->mtt_iova >> shift);
-	dma_addr_t block;
+	u64 leaf;
 	int ret;
 
-	ret = phyrdma_hw_mtt_walk(hw, e, index, &block);
+	ret = phyrdma_hw_mtt_walk(hw, e, index, &leaf);
 	if (ret)
 		return ret;
-	*dma = block + (va & ((1ULL << shift) - 1));
+	if (write && (leaf & PHYRDMA_MTT_READ_ONLY))
+		return e->params.on_demand ? -EAGAIN : -EFAULT;
+	*dma = (leaf & PHYRDMA_MTT_ADDR_MASK) + (va & ((1ULL << shift) - 1));
 	*phys = phyrdma_hw_dma_to_phys(hw, *dma);
 	if (!*phys && hw->domain)
 		return -EFAULT;	/* an IOMMU fault: nothing is mapped there */
 	/* the engine reaches RAM only, until P2P MMIO comes */
 	return pfn_valid(PHYS_PFN(*phys)) ? 0 : -EFAULT;
+}
+
+/*
+ * Every engine access that may reach an on-demand MR's pages runs between
+ * phyrdma_hw_access_begin() and _end(), from reading the MTT to the last
+ * byte moved, and never sleeps in between; phyrdma_hw_mtt_zap() waits for
+ * the accesses under way.  One domain for every port: a copy may reach MRs
+ * on two devices at once.
+ */
+DEFINE_STATIC_SRCU(phyrdma_hw_access_srcu);
+
+int phyrdma_hw_access_begin(void)
+{
+	return srcu_read_lock(&phyrdma_hw_access_srcu);
+}
+
+void phyrdma_hw_access_end(int idx)
+{
+	srcu_read_unlock(&phyrdma_hw_access_srcu, idx);
+}
+
+/**
+ * phyrdma_hw_mtt_zap - make leaf entries of an on-demand MR absent
+ * @hw: the device
+ * @mtt: the MR's MTT
+ * @first: first leaf entry
+ * @count: entries
+ *
+ * When this returns the engine no longer uses the addresses the entries
+ * held: the driver may unmap them.  Sleeps.
+ */
+void phyrdma_hw_mtt_zap(struct phyrdma_hw *hw, struct phyrdma_hw_mtt *mtt,
+			u64 first, u64 count)
+{
+	u64 i, end = min(first + count, mtt->nr_entries);
+
+	for (i = first; i < end; i++)
+		WRITE_ONCE(mtt->pages[i >> PHYRDMA_MTT_PER_PAGE_SHIFT]
+			   .va[i & (PHYRDMA_MTT_PER_PAGE - 1)], 0);
+	atomic64_inc(&hw->stats.invalidations);
+	synchronize_srcu_expedited(&phyrdma_hw_access_srcu);
+}
+
+/*
+ * A page fault on an on-demand MR (or a window into one): the device asks
+ * the driver to make the range present, then retries.  Sleeps; never called
+ * inside an access.
+ */
+int phyrdma_hw_mr_fault(struct phyrdma_hw *hw,
+			const struct phyrdma_hw_mr_entry *e, u64 va, u64 len,
+			bool write)
+{
+	u64 end = e->params.iova + e->params.length;
+
+	if (!e->odp_priv || !hw->page_fault)
+		return -EFAULT;
+	atomic64_inc(&hw->stats.page_faults);
+	/* a window faults in its own range only, which lies in its MR's */
+	return hw->page_fault(e->odp_priv, va, min(len, end - va), write);
 }
 
 /**
@@ -620,9 +690,10 @@ int phyrdma_hw_mr_translate(struct phyrdma_hw *hw, u32 key, u64 va,
 		return -ENOENT;
 	ret = phyrdma_hw_mr_check(e, va, 1, 0);
 	if (!ret)
-		ret = phyrdma_hw_mr_locate(hw, e, va, dma, phys);
+		ret = phyrdma_hw_mr_locate(hw, e, va, false, dma, phys);
 	phyrdma_hw_mr_put(e);
-	return ret;
+	/* an absent on-demand page has no address until something faults it */
+	return ret == -EAGAIN ? -EFAULT : ret;
 }
 
 /**
@@ -645,9 +716,9 @@ int phyrdma_hw_mr_xfer(struct phyrdma_hw *hw, u32 key, u64 va, void *buf,
 	struct phyrdma_hw_mr_entry *e;
 	phys_addr_t phys;
 	dma_addr_t dma;
-	u64 pgmask, chunk;
+	u64 pgmask, chunk = 0;
+	int ret, idx, faults = 0;
 	void *p;
-	int ret;
 
 	e = phyrdma_hw_mr_get(hw, key);
 	if (!e)
@@ -657,19 +728,31 @@ int phyrdma_hw_mr_xfer(struct phyrdma_hw *hw, u32 key, u64 va, void *buf,
 		goto out;
 	pgmask = (1ULL << e->params.page_shift) - 1;
 	while (len) {
-		ret = phyrdma_hw_mr_locate(hw, e, va, &dma, &phys);
+		idx = phyrdma_hw_access_begin();
+		ret = phyrdma_hw_mr_locate(hw, e, va, dir == PHYRDMA_HW_XFER_TO_MR,
+					   &dma, &phys);
+		if (!ret) {
+			/* stay within the block, the IOMMU page and the CPU page */
+			chunk = min3(len, pgmask + 1 - (va & pgmask),
+				     (u64)(PAGE_SIZE - offset_in_page(dma)));
+			chunk = min_t(u64, chunk, PAGE_SIZE - offset_in_page(phys));
+			p = kmap_local_pfn(PHYS_PFN(phys));
+			if (dir == PHYRDMA_HW_XFER_TO_MR)
+				memcpy(p + offset_in_page(phys), buf, chunk);
+			else
+				memcpy(buf, p + offset_in_page(phys), chunk);
+			kunmap_local(p);
+		}
+		phyrdma_hw_access_end(idx);
+		if (ret == -EAGAIN && ++faults <= PHYRDMA_HW_FAULT_RETRIES) {
+			ret = phyrdma_hw_mr_fault(hw, e, va, len,
+						  dir == PHYRDMA_HW_XFER_TO_MR);
+			if (!ret)
+				continue;
+		}
 		if (ret)
 			goto out;
-		/* stay within the block, the IOMMU page and the CPU page */
-		chunk = min3(len, pgmask + 1 - (va & pgmask),
-			     (u64)(PAGE_SIZE - offset_in_page(dma)));
-		chunk = min_t(u64, chunk, PAGE_SIZE - offset_in_page(phys));
-		p = kmap_local_pfn(PHYS_PFN(phys));
-		if (dir == PHYRDMA_HW_XFER_TO_MR)
-			memcpy(p + offset_in_page(phys), buf, chunk);
-		else
-			memcpy(buf, p + offset_in_page(phys), chunk);
-		kunmap_local(p);
+		faults = 0;
 		buf += chunk;
 		va += chunk;
 		len -= chunk;

@@ -25,6 +25,8 @@
 #define PHYRDMA_MTT_PER_PAGE		(1u << PHYRDMA_MTT_PER_PAGE_SHIFT)
 #define PHYRDMA_MTT_MAX_LEVELS		4u
 #define PHYRDMA_MTT_VALID		1ULL
+/* leaf entries only: the device may read the block but not write it */
+#define PHYRDMA_MTT_READ_ONLY		2ULL
 #define PHYRDMA_MTT_ADDR_MASK		(~0xfffULL)
 
 /**

@@ -18,6 +18,7 @@
 enum {
 	PHYRDMA_ORACLE_PATH_PHYR = 1,
 	PHYRDMA_ORACLE_PATH_LEGACY = 2,
+	PHYRDMA_ORACLE_PATH_ODP = 3,	/* on demand: leaves appear as pages fault */
 };
 
 /* struct phyrdma_oracle_query.source */
