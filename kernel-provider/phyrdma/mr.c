@@ -194,6 +194,8 @@ static int phyrdma_mr_map_umem(struct phyrdma_mr *mr, struct ib_umem *umem,
 
 static void phyrdma_mr_unmap(struct phyrdma_mr *mr)
 {
+	/* the ODP notifier writes the MTT: it stops first */
+	phyrdma_odp_release(mr);
 	if (mr->mapped)
 		phyr_dma_unmap(&mr->map);
 	mr->mapped = false;
@@ -210,7 +212,7 @@ static int phyrdma_mr_enable(struct phyrdma_mr *mr, struct ib_pd *ibpd,
 		.length = length,
 		.access = phyrdma_hw_access(access),
 		.page_shift = mr->page_shift,
-		.on_demand = mr->on_demand,
+		.on_demand = mr->odp != NULL,
 	};
 	int ret;
 
@@ -313,15 +315,6 @@ static void phyrdma_mr_release(struct phyrdma_mr *mr)
 	}
 }
 
-/* Everything behind an MR the device no longer uses, MTT last. */
-static void phyrdma_mr_teardown(struct phyrdma_mr *mr)
-{
-	/* the ODP notifier writes the MTT: it stops first */
-	phyrdma_odp_release(mr);
-	phyrdma_mr_unmap(mr);
-	phyrdma_mr_release(mr);
-}
-
 struct ib_mr *phyrdma_reg_user_mr_dmabuf(struct ib_pd *ibpd, u64 offset,
 					 u64 length, u64 iova, int fd,
 					 int access, struct ib_dmah *dmah,
@@ -389,8 +382,7 @@ struct ib_mr *phyrdma_reg_user_mr_dmabuf(struct ib_pd *ibpd, u64 offset,
 	return &mr->ibmr;
 
 err_unmap:
-	phyrdma_mr_teardown(mr);
-	goto err_free;
+	phyrdma_mr_unmap(mr);
 err_release:
 	phyrdma_mr_release(mr);
 err_free:
@@ -513,13 +505,13 @@ struct ib_mr *phyrdma_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 	ret = ib_no_udata_io(udata);
 	if (ret)
 		return ERR_PTR(ret);
-	/* implicit ODP's length is U64_MAX: phyrdma_odp_reg() refuses it */
-	if (!((access & IB_ACCESS_ON_DEMAND) && !start && length == U64_MAX)) {
-		ret = phyrdma_mr_check_args(start, length, iova,
-					    access & ~IB_ACCESS_ON_DEMAND);
-		if (ret)
-			return ERR_PTR(ret);
-	}
+	/* implicit ODP (the whole address space) is not advertised */
+	if ((access & IB_ACCESS_ON_DEMAND) && !start && length == U64_MAX)
+		return ERR_PTR(-EOPNOTSUPP);
+	ret = phyrdma_mr_check_args(start, length, iova,
+				    access & ~IB_ACCESS_ON_DEMAND);
+	if (ret)
+		return ERR_PTR(ret);
 
 	mr = phyrdma_mr_new(ibpd, PHYRDMA_MR_SRC_USER);
 	if (!mr)
@@ -563,8 +555,7 @@ struct ib_mr *phyrdma_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 	return &mr->ibmr;
 
 err_unmap:
-	phyrdma_mr_teardown(mr);
-	goto err_free;
+	phyrdma_mr_unmap(mr);
 err_release:
 	phyrdma_mr_release(mr);
 err_free:
@@ -652,7 +643,8 @@ int phyrdma_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 	phyrdma_count(dev, PHYRDMA_CNT_MTT_ENTRIES, -(long)mr->mtt.nr_entries);
 	phyrdma_count(dev, PHYRDMA_CNT_IOVA_BYTES, -(long)mr->report.iova_bytes);
 
-	phyrdma_mr_teardown(mr);
+	phyrdma_mr_unmap(mr);
+	phyrdma_mr_release(mr);
 	kfree(mr);
 	return 0;
 }

@@ -95,15 +95,13 @@ static int phyrdma_odp_map(struct phyrdma_mr *mr, u64 va, u64 len, bool write,
 	struct ib_umem_odp *odp = mr->odp;
 	struct device *dma_dev = mr->dev->hw.dma_dev;
 	struct pci_p2pdma_map_state p2p = {};
-	u64 access = write ? HMM_PFN_WRITE : 0;
-	u64 first, i;
+	u64 access, first, i;
 	int np, ret = 0;
 
 	if (write && !odp->umem.writable)
 		return -EACCES;
 	/* a writable MR asks for writable pages at once: one fault, not two */
-	if (odp->umem.writable)
-		access = HMM_PFN_WRITE;
+	access = odp->umem.writable ? HMM_PFN_WRITE : 0;
 	np = ib_umem_odp_map_dma_and_lock(odp, va, len, access, fault);
 	if (np < 0)
 		return np;
@@ -146,7 +144,7 @@ void phyrdma_odp_init(struct phyrdma_dev *dev)
  * @mr: the new MR, with its user range, iova and access filled in
  *
  * Return: 0 with @mr's ODP umem and absent MTT ready for phyrdma_mr_enable();
- * -EOPNOTSUPP for implicit ODP; an errno from ib_umem_odp_get().
+ * an errno from ib_umem_odp_get() or the MTT allocation.
  */
 int phyrdma_odp_reg(struct phyrdma_mr *mr)
 {
@@ -156,9 +154,6 @@ int phyrdma_odp_reg(struct phyrdma_mr *mr)
 
 	if (!IS_ENABLED(CONFIG_INFINIBAND_ON_DEMAND_PAGING))
 		return -EOPNOTSUPP;
-	/* implicit ODP is not advertised (no IB_ODP_SUPPORT_IMPLICIT) */
-	if (!mr->user_start && mr->user_length == U64_MAX)
-		return -EOPNOTSUPP;
 
 	odp = ib_umem_odp_get(&dev->ibdev, mr->user_start, mr->user_length,
 			      mr->access, &phyrdma_odp_ops);
@@ -166,7 +161,6 @@ int phyrdma_odp_reg(struct phyrdma_mr *mr)
 		return PTR_ERR(odp);
 	mr->odp = odp;
 	mr->path = PHYRDMA_MR_PATH_ODP;
-	mr->on_demand = true;
 	mr->page_shift = odp->page_shift;
 	ret = phyrdma_hw_mtt_alloc(&dev->hw, ib_umem_odp_num_pages(odp), &mr->mtt);
 	if (ret) {
@@ -176,7 +170,6 @@ int phyrdma_odp_reg(struct phyrdma_mr *mr)
 	}
 	if (dma_use_iova(&odp->map.state))
 		mr->report.iova_bytes = dma_iova_size(&odp->map.state);
-	mr->report.runs = 0;
 	mutex_lock(&odp->umem_mutex);
 	odp->private = mr;
 	mutex_unlock(&odp->umem_mutex);

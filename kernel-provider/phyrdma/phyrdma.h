@@ -203,7 +203,6 @@ struct phyrdma_mr {
 	/* legacy path */
 	struct ib_umem *umem;
 	/* on demand: nothing pinned, leaves written as pages fault in */
-	bool on_demand;
 	struct ib_umem_odp *odp;
 };
 

@@ -6,7 +6,6 @@ on both sides: ibv_reg_mr memory through pyverbs' own buffer, dma-buf MRs
 through an mmap of the dma-buf.  Memory comes from ibv_reg_mr, and from
 phyr_ram dma-bufs registered on the phyr path and on the legacy path.
 """
-import ctypes
 import errno
 import mmap
 import os
@@ -66,9 +65,7 @@ class Buf:
             self.addr = self.mr.buf
         elif kind == 'odp':
             self.anon = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-            c = ctypes.c_char.from_buffer(self.anon)
-            self.addr = ctypes.addressof(c)
-            del c
+            self.addr = phyrmem.ctypes_addr(self.anon)
             try:
                 self.mr = MR(pd, size, access | ODP, address=self.addr)
             except Exception:
@@ -111,9 +108,7 @@ class Buf:
         """An SGE naming the bytes by CPU address, as inline data must."""
         if self.fd is None:
             return self.sge(off, n)
-        import ctypes
-        base = ctypes.addressof(ctypes.c_char.from_buffer(self.view))
-        return SGE(base + phyrmem.PAGE + off, n, 0)
+        return SGE(phyrmem.ctypes_addr(self.view) + phyrmem.PAGE + off, n, 0)
 
     def close(self):
         self.mr.close()

@@ -5,9 +5,10 @@ Each test checks the bytes through the process's own mapping and the
 device's page-fault and invalidation statistics, so that a test passes only
 if the pages really came and went on demand.
 """
+import ctypes
 import errno
 import mmap
-import struct
+import os
 import unittest
 
 from pyverbs.mr import MR, DmaBufMR
@@ -15,7 +16,7 @@ from pyverbs.pyverbs_error import PyverbsRDMAError
 from pyverbs.wr import SGE
 import pyverbs.libibverbs_enums as e
 
-from phyrdma_base import counters, debugfs_dir, read_kv
+from phyrdma_base import debugfs_dir, read_kv
 import phyrmem
 import test_datapath as td
 from test_datapath import LW, ODP, RR, WC, WR, DatapathBase, UD, pattern
@@ -126,7 +127,6 @@ class OdpTest(DatapathBase):
         src = x.buf(64 * 1024, 'user')
         dst = y.buf(2 * phyrmem.MiB, 'odp')
         # a hole in the middle of the MR: no VMA for its second half
-        import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
         libc.munmap.argtypes = (ctypes.c_void_p, ctypes.c_size_t)
         self.assertEqual(libc.munmap(dst.addr + phyrmem.MiB, phyrmem.MiB), 0)
@@ -211,7 +211,6 @@ class OdpTest(DatapathBase):
                 DmaBufMR(x.pd, phyrmem.MiB, LW | ODP, dmabuf=fd)
             self.assertIn(cm.exception.error_code, (errno.EOPNOTSUPP, errno.EINVAL))
         finally:
-            import os
             os.close(fd)
 
     def test_dereg_after_traffic_leaves_nothing(self):

@@ -244,13 +244,18 @@ int phyrdma_hw_mtt_alloc(struct phyrdma_hw *hw, u64 nr_entries,
 			 struct phyrdma_hw_mtt *mtt);
 void phyrdma_hw_mtt_free(struct phyrdma_hw *hw, struct phyrdma_hw_mtt *mtt);
 
+/* Leaf entry @index, in the CPU's view of the table. */
+static inline __le64 *phyrdma_hw_mtt_leaf(struct phyrdma_hw_mtt *mtt, u64 index)
+{
+	return &mtt->pages[index >> PHYRDMA_MTT_PER_PAGE_SHIFT]
+		.va[index & (PHYRDMA_MTT_PER_PAGE - 1)];
+}
+
 /* Write leaf entry @index: the block at DMA address @addr. */
 static inline void phyrdma_hw_mtt_set(struct phyrdma_hw_mtt *mtt, u64 index,
 				      dma_addr_t addr)
 {
-	mtt->pages[index >> PHYRDMA_MTT_PER_PAGE_SHIFT]
-		.va[index & (PHYRDMA_MTT_PER_PAGE - 1)] =
-		cpu_to_le64((u64)addr | PHYRDMA_MTT_VALID);
+	*phyrdma_hw_mtt_leaf(mtt, index) = cpu_to_le64((u64)addr | PHYRDMA_MTT_VALID);
 }
 
 /*
@@ -262,8 +267,7 @@ static inline void phyrdma_hw_mtt_set(struct phyrdma_hw_mtt *mtt, u64 index,
 static inline void phyrdma_hw_mtt_set_odp(struct phyrdma_hw_mtt *mtt, u64 index,
 					  dma_addr_t addr, bool writable)
 {
-	WRITE_ONCE(mtt->pages[index >> PHYRDMA_MTT_PER_PAGE_SHIFT]
-		   .va[index & (PHYRDMA_MTT_PER_PAGE - 1)],
+	WRITE_ONCE(*phyrdma_hw_mtt_leaf(mtt, index),
 		   cpu_to_le64((u64)addr | PHYRDMA_MTT_VALID |
 			       (writable ? 0 : PHYRDMA_MTT_READ_ONLY)));
 }

@@ -645,8 +645,7 @@ void phyrdma_hw_mtt_zap(struct phyrdma_hw *hw, struct phyrdma_hw_mtt *mtt,
 	u64 i, end = min(first + count, mtt->nr_entries);
 
 	for (i = first; i < end; i++)
-		WRITE_ONCE(mtt->pages[i >> PHYRDMA_MTT_PER_PAGE_SHIFT]
-			   .va[i & (PHYRDMA_MTT_PER_PAGE - 1)], 0);
+		WRITE_ONCE(*phyrdma_hw_mtt_leaf(mtt, i), 0);
 	atomic64_inc(&hw->stats.invalidations);
 	synchronize_srcu_expedited(&phyrdma_hw_access_srcu);
 }
