@@ -313,7 +313,9 @@ int phyrdma_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 	    (attr->qp_access_flags & ~(IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_READ |
 				       IB_ACCESS_REMOTE_WRITE | IB_ACCESS_REMOTE_ATOMIC |
 				       IB_ACCESS_FLUSH_GLOBAL |
-				       IB_ACCESS_FLUSH_PERSISTENT)))
+				       IB_ACCESS_FLUSH_PERSISTENT |
+				       /* an MR's flag, meaningless on a QP */
+				       IB_ACCESS_ON_DEMAND)))
 		goto out;
 
 	hwattr = qp->hw.attr;

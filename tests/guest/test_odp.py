@@ -49,6 +49,18 @@ class OdpTest(DatapathBase):
         self.assertEqual(caps.rc_odp_caps & want, want)
         self.assertTrue(caps.ud_odp_caps & t.IBV_ODP_SUPPORT_SEND)
 
+    def test_qp_access_may_name_on_demand(self):
+        """Applications pass their MR's flags to the QP too (rdma-core's
+        ODP tests do); ON_DEMAND means nothing there and is accepted."""
+        x, y = self.pair(access=td.ALL | ODP)
+        src = x.buf(64 * 1024, 'odp')
+        dst = y.buf(64 * 1024, 'odp')
+        src.write(pattern(4096, 11), 0)
+        x.post(WR.IBV_WR_RDMA_WRITE, [src.sge(0, 4096)], rkey=dst.mr.rkey,
+               raddr=dst.addr)
+        self.assert_wc(x.poll()[0])
+        self.assertEqual(dst.read(4096), pattern(4096, 11))
+
     def test_every_rc_op_across_devices(self):
         before = self.faults('phyrdma0') + self.faults('phyrdma1')
         td.RcOpsTest.run_ops(self, 'phyrdma0', 'phyrdma1', 'odp', 'odp')
