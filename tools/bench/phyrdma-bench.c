@@ -13,7 +13,20 @@
  *
  * then the bare dma_iova_link floor for the same ranges (path=floor, only
  * with a translating IOMMU).  Times are medians over REPS runs.  Sizes and
- * alignments are in bytes.  Needs root (debugfs, module parameters).
+ * alignments are in bytes.
+ *
+ *   phyrdma-bench bw [-d DEVICE] [-D DEVICE] [-s SIZE] [-n ITERS] [-t DEPTH]
+ *
+ * RDMA WRITE, RDMA READ and SEND of SIZE-byte messages from an RC QP on the
+ * first device to one on the second, for each kind of memory on both
+ * sides (plain pages with ibv_reg_mr, phyr_ram dma-bufs on the phyr path
+ * in 4 KiB pages and in 2 MiB folios, and on the legacy path), one line
+ * each, then the guest kernel's memcpy of the same size:
+ *
+ *   op=write|read|send mem=… size=… iters=… mib_s=… page_size=…
+ *   op=floor size=… iters=… mib_s=…
+ *
+ * Both need root (debugfs, module parameters).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -222,18 +236,392 @@ static uint64_t parse_size(const char *s)
 	}
 }
 
+/* ---- bw: the data path with each kind of memory -------------------------- */
+
+enum mem_kind { MEM_PLAIN, MEM_PHYR, MEM_PHYR_2M, MEM_LEGACY, MEM_KINDS };
+
+static const char *const mem_names[MEM_KINDS] = {
+	[MEM_PLAIN] = "plain", [MEM_PHYR] = "phyr-4k",
+	[MEM_PHYR_2M] = "phyr-2m", [MEM_LEGACY] = "legacy-4k",
+};
+
+struct bw_side {
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	struct ibv_cq *cq;
+	struct ibv_qp *qp;
+	int oracle;
+	uint8_t port;
+	int gid_index;
+	union ibv_gid gid;
+	/* the buffer of the current memory kind */
+	struct ibv_mr *mr;
+	void *plain;
+	int fd;
+	uint64_t base;		/* its first address in the MR */
+	uint64_t recvs;		/* receives posted since the QP was created */
+	uint64_t recvs_done;	/* and completed */
+};
+
+#define BW_IOVA 0x7f0000000000ULL
+
+static struct ibv_context *open_named(const char *name)
+{
+	struct ibv_context *ctx = NULL;
+	struct ibv_device **list;
+	int n, i;
+
+	list = ibv_get_device_list(&n);
+	if (!list)
+		die("ibv_get_device_list");
+	for (i = 0; i < n; i++)
+		if (!strcmp(ibv_get_device_name(list[i]), name))
+			ctx = ibv_open_device(list[i]);
+	ibv_free_device_list(list);
+	if (!ctx) {
+		errno = ENODEV;
+		die(name);
+	}
+	return ctx;
+}
+
+/* The port's RoCE v2 GID of an IPv4 address. */
+static void bw_find_gid(struct bw_side *s)
+{
+	struct ibv_port_attr pa;
+	struct ibv_gid_entry e;
+	int i;
+
+	if (ibv_query_port(s->ctx, s->port, &pa))
+		die("ibv_query_port");
+	for (i = 0; i < pa.gid_tbl_len; i++) {
+		if (ibv_query_gid_ex(s->ctx, s->port, i, &e, 0))
+			continue;
+		if (e.gid_type != IBV_GID_TYPE_ROCE_V2 ||
+		    memcmp(e.gid.raw, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12))
+			continue;
+		s->gid_index = i;
+		s->gid = e.gid;
+		return;
+	}
+	errno = ENOENT;
+	die("no RoCE v2 IPv4 GID");
+}
+
+static void bw_open(struct bw_side *s, const char *name, int depth)
+{
+	char iommu[32];
+
+	s->ctx = open_named(name);
+	s->port = 1;
+	s->pd = ibv_alloc_pd(s->ctx);
+	if (!s->pd)
+		die("ibv_alloc_pd");
+	s->cq = ibv_create_cq(s->ctx, 2 * depth, NULL, NULL, 0);
+	if (!s->cq)
+		die("ibv_create_cq");
+	bw_find_gid(s);
+	s->oracle = open_oracle(name, iommu, sizeof(iommu));
+	s->fd = -1;
+}
+
+/* A fresh RC QP on @s: every run starts with empty queues. */
+static void bw_qp(struct bw_side *s, int depth)
+{
+	struct ibv_qp_init_attr ia = { 0 };
+
+	ia.send_cq = s->cq;
+	ia.recv_cq = s->cq;
+	ia.qp_type = IBV_QPT_RC;
+	ia.cap.max_send_wr = depth;
+	ia.cap.max_recv_wr = depth;
+	ia.cap.max_send_sge = 1;
+	ia.cap.max_recv_sge = 1;
+	s->qp = ibv_create_qp(s->pd, &ia);
+	if (!s->qp)
+		die("ibv_create_qp");
+	s->recvs = s->recvs_done = 0;
+}
+
+static void bw_qp_destroy(struct bw_side *s)
+{
+	struct ibv_wc wc[16];
+
+	if (ibv_destroy_qp(s->qp))
+		die("ibv_destroy_qp");
+	/* what the run left in the CQ (receives of the last messages) */
+	while (ibv_poll_cq(s->cq, 16, wc) > 0)
+		;
+}
+
+static void bw_connect(struct bw_side *s, const struct bw_side *peer)
+{
+	struct ibv_qp_attr a = { 0 };
+
+	a.qp_state = IBV_QPS_INIT;
+	a.port_num = s->port;
+	a.qp_access_flags = IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ;
+	if (ibv_modify_qp(s->qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
+			  IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
+		die("modify_qp INIT");
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTR;
+	a.path_mtu = IBV_MTU_4096;
+	a.dest_qp_num = peer->qp->qp_num;
+	a.max_dest_rd_atomic = 16;
+	a.min_rnr_timer = 1;
+	a.ah_attr.is_global = 1;
+	a.ah_attr.grh.dgid = peer->gid;
+	a.ah_attr.grh.sgid_index = s->gid_index;
+	a.ah_attr.grh.hop_limit = 64;
+	a.ah_attr.port_num = s->port;
+	if (ibv_modify_qp(s->qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
+			  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
+			  IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER))
+		die("modify_qp RTR");
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTS;
+	a.timeout = 14;
+	a.retry_cnt = 7;
+	a.rnr_retry = 7;
+	a.max_rd_atomic = 16;
+	if (ibv_modify_qp(s->qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT |
+			  IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
+			  IBV_QP_MAX_QP_RD_ATOMIC))
+		die("modify_qp RTS");
+}
+
+/* Give @s a buffer of @len bytes of kind @k; return its device page size. */
+static uint64_t bw_mem(struct bw_side *s, enum mem_kind k, uint64_t len)
+{
+	int access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+		     IBV_ACCESS_REMOTE_READ;
+	struct phyrdma_oracle_query q = { 0 };
+
+	if (k == MEM_PLAIN) {
+		/* what perftest's malloc gives: 4 KiB pages */
+		s->plain = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (s->plain == MAP_FAILED)
+			die("mmap");
+		madvise(s->plain, len, MADV_NOHUGEPAGE);
+		memset(s->plain, 0, len);
+		s->mr = ibv_reg_mr(s->pd, s->plain, len, access);
+		s->base = (uintptr_t)s->plain;
+	} else {
+		s->fd = ram_create(len, k == MEM_PHYR_2M ? 9 : 0, PHYR_RAM_SHUFFLE);
+		set_legacy(k == MEM_LEGACY);
+		s->mr = ibv_reg_dmabuf_mr(s->pd, 0, len, BW_IOVA, s->fd, access);
+		set_legacy(0);
+		s->base = BW_IOVA;
+	}
+	if (!s->mr)
+		die(mem_names[k]);
+	q.key = s->mr->lkey;
+	if (ioctl(s->oracle, PHYRDMA_ORACLE_QUERY, &q))
+		die("oracle query");
+	if (k != MEM_PLAIN && q.path != (k == MEM_LEGACY ? PHYRDMA_ORACLE_PATH_LEGACY :
+					 PHYRDMA_ORACLE_PATH_PHYR)) {
+		errno = EPROTO;
+		die("registered on the other path");
+	}
+	return 1ULL << q.page_shift;
+}
+
+static void bw_mem_free(struct bw_side *s, uint64_t len)
+{
+	if (ibv_dereg_mr(s->mr))
+		die("ibv_dereg_mr");
+	if (s->plain)
+		munmap(s->plain, len);
+	if (s->fd >= 0)
+		close(s->fd);
+	s->plain = NULL;
+	s->fd = -1;
+}
+
+static void bw_post_recv(struct bw_side *s, uint64_t addr, uint32_t len)
+{
+	struct ibv_sge sge = { .addr = addr, .length = len, .lkey = s->mr->lkey };
+	struct ibv_recv_wr wr = { .sg_list = &sge, .num_sge = 1 }, *bad;
+
+	errno = ibv_post_recv(s->qp, &wr, &bad);
+	if (errno)
+		die("ibv_post_recv");
+	s->recvs++;
+}
+
+/*
+ * Poll @cq: count receive completions in *@recvs; return the wr_id of the
+ * last send completion (the number of send WRs done), or 0.
+ */
+static uint64_t bw_poll(struct ibv_cq *cq, int *recvs)
+{
+	struct ibv_wc wc[16];
+	uint64_t done = 0;
+	int n, i;
+
+	n = ibv_poll_cq(cq, 16, wc);
+	if (n < 0)
+		die("ibv_poll_cq");
+	for (i = 0; i < n; i++) {
+		if (wc[i].status != IBV_WC_SUCCESS) {
+			fprintf(stderr, "phyrdma-bench: completion: %s\n",
+				ibv_wc_status_str(wc[i].status));
+			exit(1);
+		}
+		if (wc[i].opcode & IBV_WC_RECV)
+			(*recvs)++;
+		else
+			done = wc[i].wr_id;
+	}
+	return done;
+}
+
+#define BW_SIGNAL 16	/* every 16th send WR is signaled, and the last */
+
+/* @iters messages of @size from @a to @b; return MiB/s. */
+static double bw_run(struct bw_side *a, struct bw_side *b, enum ibv_wr_opcode op,
+		     uint64_t size, uint64_t slots, uint64_t iters, int depth)
+{
+	struct ibv_sge sge = { .length = size, .lkey = a->mr->lkey };
+	struct ibv_send_wr wr = { 0 }, *bad;
+	uint64_t posted = 0, done = 0, n, t;
+	int recvs = 0;
+
+	wr.sg_list = &sge;
+	wr.num_sge = 1;
+	wr.opcode = op;
+	wr.wr.rdma.rkey = b->mr->rkey;
+	/* the receive queue holds @depth: what a run before left, and more */
+	while (op == IBV_WR_SEND && b->recvs < b->recvs_done + depth)
+		bw_post_recv(b, b->base + (b->recvs % slots) * size, size);
+	t = now_ns();
+	while (done < iters) {
+		while (posted < iters && posted - done < (uint64_t)depth) {
+			sge.addr = a->base + (posted % slots) * size;
+			wr.wr.rdma.remote_addr = b->base + (posted % slots) * size;
+			posted++;
+			wr.wr_id = posted;
+			wr.send_flags = posted % BW_SIGNAL == 0 || posted == iters ?
+					IBV_SEND_SIGNALED : 0;
+			errno = ibv_post_send(a->qp, &wr, &bad);
+			if (errno)
+				die("ibv_post_send");
+		}
+		/* a completion stands for the unsignaled WRs before it too */
+		n = bw_poll(a->cq, &recvs);
+		if (n > done)
+			done = n;
+		if (op != IBV_WR_SEND)
+			continue;
+		/* keep the responder's receive queue full */
+		do {
+			recvs = 0;
+			bw_poll(b->cq, &recvs);
+			b->recvs_done += recvs;
+			for (n = 0; n < (uint64_t)recvs; n++)
+				bw_post_recv(b, b->base + (b->recvs % slots) * size,
+					     size);
+		} while (recvs);
+	}
+	t = now_ns() - t;
+	return (double)size * iters / (t / 1e9) / (1 << 20);
+}
+
+static double bw_floor(uint64_t size, uint64_t iters)
+{
+	static const char *path = "/sys/kernel/debug/phyrdma/memcpy_floor";
+	unsigned long long s, i, ns;
+	FILE *f = fopen(path, "w");
+
+	if (!f || fprintf(f, "%" PRIu64 " %" PRIu64 "\n", size,
+			  iters > 100000 ? 100000 : iters) < 0 || fclose(f))
+		die(path);
+	f = fopen(path, "r");
+	if (!f || fscanf(f, "%llu %llu %llu", &s, &i, &ns) != 3)
+		die(path);
+	fclose(f);
+	return (double)s * i / (ns / 1e9) / (1 << 20);
+}
+
+static int cmd_bw(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		enum ibv_wr_opcode op;
+	} ops[] = { { "write", IBV_WR_RDMA_WRITE }, { "read", IBV_WR_RDMA_READ },
+		    { "send", IBV_WR_SEND } };
+	const char *dev_a = "phyrdma0", *dev_b = "phyrdma1";
+	uint64_t size = 65536, iters = 2000, len, slots, pa, pb;
+	struct bw_side a = { 0 }, b = { 0 };
+	int depth = 128, opt, k;
+	unsigned int o;
+
+	optind = 2;
+	while ((opt = getopt(argc, argv, "d:D:s:n:t:")) != -1) {
+		switch (opt) {
+		case 'd': dev_a = optarg; break;
+		case 'D': dev_b = optarg; break;
+		case 's': size = parse_size(optarg); break;
+		case 'n': iters = strtoull(optarg, NULL, 0); break;
+		case 't': depth = atoi(optarg); break;
+		default: return 2;
+		}
+	}
+	if (!size || size > 4 * MiB || !iters || depth < BW_SIGNAL || depth > 1024) {
+		fprintf(stderr, "phyrdma-bench bw: size 1..4M, iters > 0, depth 16..1024\n");
+		return 2;
+	}
+	/* cycle through 2 MiB of slots (at least one message) */
+	len = size > 2 * MiB ? size : 2 * MiB;
+	len = (len + 2 * MiB - 1) & ~(2 * MiB - 1);
+	slots = len / size;
+	bw_open(&a, dev_a, depth);
+	bw_open(&b, dev_b, depth);
+	printf("# %s -> %s size=%" PRIu64 " iters=%" PRIu64 " depth=%d\n",
+	       dev_a, dev_b, size, iters, depth);
+	for (o = 0; o < sizeof(ops) / sizeof(ops[0]); o++) {
+		for (k = 0; k < MEM_KINDS; k++) {
+			pa = bw_mem(&a, k, len);
+			pb = bw_mem(&b, k, len);
+			bw_qp(&a, depth);
+			bw_qp(&b, depth);
+			bw_connect(&a, &b);
+			bw_connect(&b, &a);
+			/* warm up: the first pass pays for what is cold */
+			bw_run(&a, &b, ops[o].op, size, slots, slots, depth);
+			printf("op=%s mem=%s size=%" PRIu64 " iters=%" PRIu64
+			       " mib_s=%.1f page_size=%" PRIu64 "\n", ops[o].name,
+			       mem_names[k], size, iters,
+			       bw_run(&a, &b, ops[o].op, size, slots, iters, depth),
+			       pa < pb ? pa : pb);
+			fflush(stdout);
+			bw_qp_destroy(&a);
+			bw_qp_destroy(&b);
+			bw_mem_free(&a, len);
+			bw_mem_free(&b, len);
+		}
+	}
+	printf("op=floor size=%" PRIu64 " iters=%" PRIu64 " mib_s=%.1f\n", size,
+	       iters, bw_floor(size, iters));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t sizes[16];
-	int nsizes = 0, opt, n, i;
+	int nsizes = 0, opt, i;
 	const char *dev = "phyrdma0";
-	struct ibv_device **list;
 	struct ctx c = { .reps = 0 };
 	char iommu[32];
 
+	if (argc >= 2 && !strcmp(argv[1], "bw"))
+		return cmd_bw(argc, argv);
 	if (argc < 2 || strcmp(argv[1], "reg")) {
-		fprintf(stderr, "usage: %s reg [-d DEVICE] [-s SIZE]... [-r REPS]\n",
-			argv[0]);
+		fprintf(stderr, "usage: %s reg [-d DEVICE] [-s SIZE]... [-r REPS]\n"
+			"       %s bw [-d DEVICE] [-D DEVICE] [-s SIZE] [-n ITERS] [-t DEPTH]\n",
+			argv[0], argv[0]);
 		return 2;
 	}
 	optind = 2;
@@ -256,15 +644,7 @@ int main(int argc, char **argv)
 	if (c.reps < 0 || c.reps > MAX_REPS)
 		c.reps = MAX_REPS;
 
-	list = ibv_get_device_list(&n);
-	if (!list)
-		die("ibv_get_device_list");
-	for (i = 0; i < n; i++)
-		if (!strcmp(ibv_get_device_name(list[i]), dev))
-			c.ctx = ibv_open_device(list[i]);
-	ibv_free_device_list(list);
-	if (!c.ctx)
-		die(dev);
+	c.ctx = open_named(dev);
 	c.pd = ibv_alloc_pd(c.ctx);
 	if (!c.pd)
 		die("ibv_alloc_pd");

@@ -366,6 +366,7 @@ struct phyrdma_hw_cursor {
 	u32 i;
 	u64 off;
 	bool write;		/* the device writes through it */
+	struct phyrdma_hw_mtt_cache mtt;
 	/* after -EAGAIN from a piece: the page fault to resolve */
 	const struct phyrdma_hw_mr_entry *fault_mr;
 	u64 fault_va;
@@ -480,7 +481,8 @@ static int phyrdma_hw_cursor_piece(struct phyrdma_hw_cursor *c, u64 max,
 	addr = seg->addr + c->off;
 	n = seg->len - c->off;
 	if (seg->mr) {
-		ret = phyrdma_hw_mr_locate(hw, seg->mr, addr, c->write, &dma, phys);
+		ret = phyrdma_hw_mr_locate(hw, seg->mr, addr, c->write, &c->mtt,
+					   &dma, phys);
 		if (ret == -EAGAIN) {
 			c->fault_mr = seg->mr;
 			c->fault_va = addr;
@@ -514,30 +516,38 @@ static void phyrdma_hw_cursor_advance(struct phyrdma_hw_cursor *c, u64 n)
 	c->off += n;
 }
 
-/* Copy @len bytes from @src (an sgl, or the kernel buffer @buf) to @dst. */
+/*
+ * Copy @len bytes from @src (an sgl, or the kernel buffer @buf) to @dst,
+ * up to %PHYRDMA_HW_ACCESS_BYTES in one access: none of it sleeps, and a
+ * page fault ends the access.
+ */
 static int phyrdma_hw_copy(const struct phyrdma_hw_sgl *src, const void *buf,
 			   struct phyrdma_hw_cursor *dc, u64 len)
 {
 	struct phyrdma_hw_cursor sc = { .sgl = src }, *fc;
 	unsigned int faults = 0;
 	phys_addr_t sp = 0, dp;
-	u64 sn, dn, n = 0;
+	u64 sn, dn, n, moved;
 	void *s, *d;
 	int ret, idx;
 
 	dc->write = true;
 	while (len) {
+		moved = 0;
 		idx = phyrdma_hw_access_begin();
-		fc = dc;
-		ret = phyrdma_hw_cursor_piece(dc, len, len, &dp, &dn);
-		if (!ret && src) {
-			fc = &sc;
-			ret = phyrdma_hw_cursor_piece(&sc, dn, len, &sp, &sn);
-			n = sn;
-		} else {
+		do {
+			fc = dc;
+			ret = phyrdma_hw_cursor_piece(dc, len, len, &dp, &dn);
+			if (ret)
+				break;
 			n = dn;
-		}
-		if (!ret) {
+			if (src) {
+				fc = &sc;
+				ret = phyrdma_hw_cursor_piece(&sc, dn, len, &sp, &sn);
+				if (ret)
+					break;
+				n = sn;
+			}
 			d = kmap_local_pfn(PHYS_PFN(dp));
 			if (src) {
 				s = kmap_local_pfn(PHYS_PFN(sp));
@@ -550,17 +560,16 @@ static int phyrdma_hw_copy(const struct phyrdma_hw_sgl *src, const void *buf,
 			}
 			kunmap_local(d);
 			phyrdma_hw_cursor_advance(dc, n);
-		}
+			len -= n;
+			moved += n;
+		} while (len && moved < PHYRDMA_HW_ACCESS_BYTES);
 		phyrdma_hw_access_end(idx);
-		if (ret == -EAGAIN && ++faults <= PHYRDMA_HW_FAULT_RETRIES) {
+		if (moved)
+			faults = 0;
+		if (ret == -EAGAIN && ++faults <= PHYRDMA_HW_FAULT_RETRIES)
 			ret = phyrdma_hw_cursor_fault(fc);
-			if (!ret)
-				continue;
-		}
 		if (ret)
 			return ret;
-		faults = 0;
-		len -= n;
 		cond_resched();
 	}
 	return 0;

@@ -12,9 +12,28 @@ struct phyrdma_hw_mr_entry *phyrdma_hw_mr_get(struct phyrdma_hw *hw, u32 key);
 void phyrdma_hw_mr_put(struct phyrdma_hw_mr_entry *e);
 int phyrdma_hw_mr_check(const struct phyrdma_hw_mr_entry *e, u64 va, u64 len,
 			u32 need);
+/**
+ * struct phyrdma_hw_mtt_cache - where the last MTT walk ended
+ * @mr: the MR walked, or NULL for an empty cache
+ * @page: index of the leaf-table page the walk ended in
+ * @phys: where that page is, past the IOMMU
+ *
+ * The next block in the same leaf-table page (512 blocks) is one entry
+ * read away, as a device's MTT cache would have it.  An MR's table pages
+ * neither move nor go away while the MR is held, so the cache is good for
+ * as long as its user holds @mr; the leaf entries themselves are read
+ * afresh every time, since an on-demand MR's change under the engine.
+ */
+struct phyrdma_hw_mtt_cache {
+	const struct phyrdma_hw_mr_entry *mr;
+	u64 page;
+	phys_addr_t phys;
+};
+
 int phyrdma_hw_mr_locate(struct phyrdma_hw *hw,
 			 const struct phyrdma_hw_mr_entry *e, u64 va, bool write,
-			 dma_addr_t *dma, phys_addr_t *phys);
+			 struct phyrdma_hw_mtt_cache *cache, dma_addr_t *dma,
+			 phys_addr_t *phys);
 int phyrdma_hw_access_begin(void);
 void phyrdma_hw_access_end(int idx);
 int phyrdma_hw_mr_fault(struct phyrdma_hw *hw,
@@ -25,6 +44,8 @@ int phyrdma_hw_mr_fault(struct phyrdma_hw *hw,
  * gives up: each is resolved, so more means the pages keep going away.
  */
 #define PHYRDMA_HW_FAULT_RETRIES	16
+/* the most one access of the engine moves before it lets a grace period by */
+#define PHYRDMA_HW_ACCESS_BYTES		SZ_64K
 /* the most one fault asks the driver for */
 #define PHYRDMA_HW_FAULT_MAX		SZ_2M
 phys_addr_t phyrdma_hw_dma_to_phys(struct phyrdma_hw *hw, dma_addr_t dma);

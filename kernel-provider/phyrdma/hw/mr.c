@@ -529,41 +529,70 @@ phys_addr_t phyrdma_hw_dma_to_phys(struct phyrdma_hw *hw, dma_addr_t dma)
 	return dma_to_phys(hw->dma_dev, dma);
 }
 
-/* Read one 8-byte table entry as the device would: by DMA. */
-static int phyrdma_hw_read_entry(struct phyrdma_hw *hw, dma_addr_t table,
-				 u32 slot, u64 *entry)
+/* Where table entry @slot is, as the device reaches it: by DMA. */
+static int phyrdma_hw_entry_phys(struct phyrdma_hw *hw, dma_addr_t table,
+				 u32 slot, phys_addr_t *phys)
 {
-	dma_addr_t dma = table + (dma_addr_t)slot * PHYRDMA_MTT_ENTRY_SIZE;
-	phys_addr_t phys = phyrdma_hw_dma_to_phys(hw, dma);
-	__le64 *p;
-
-	if ((!phys && hw->domain) || !pfn_valid(PHYS_PFN(phys)))
+	*phys = phyrdma_hw_dma_to_phys(hw, table +
+				       (dma_addr_t)slot * PHYRDMA_MTT_ENTRY_SIZE);
+	if ((!*phys && hw->domain) || !pfn_valid(PHYS_PFN(*phys)))
 		return -EFAULT;
-	p = kmap_local_pfn(PHYS_PFN(phys));
-	*entry = le64_to_cpu(p[offset_in_page(phys) / sizeof(*p)]);
-	kunmap_local(p);
 	return 0;
 }
 
-/* Walk the MTT to the leaf entry of block @index. */
+static u64 phyrdma_hw_read_entry(phys_addr_t phys)
+{
+	__le64 *p = kmap_local_pfn(PHYS_PFN(phys));
+	u64 entry = le64_to_cpu(p[offset_in_page(phys) / sizeof(*p)]);
+
+	kunmap_local(p);
+	return entry;
+}
+
+/* An entry of the leaf level is absent: on an on-demand MR, a page fault. */
+static int phyrdma_hw_mtt_absent(const struct phyrdma_hw_mr_entry *e,
+				 u32 level)
+{
+	return level || !e->params.on_demand ? -EFAULT : -EAGAIN;
+}
+
+/*
+ * Walk the MTT to the leaf entry of block @index, through @cache (may be
+ * NULL): a hit reads the leaf entry and nothing else.
+ */
 static int phyrdma_hw_mtt_walk(struct phyrdma_hw *hw,
 			       const struct phyrdma_hw_mr_entry *e, u64 index,
-			       u64 *leaf)
+			       struct phyrdma_hw_mtt_cache *cache, u64 *leaf)
 {
+	u32 slot = index & (PHYRDMA_MTT_PER_PAGE - 1), level;
+	u64 page = index >> PHYRDMA_MTT_PER_PAGE_SHIFT, entry = 0, at;
 	dma_addr_t table = e->root;
-	u64 entry = 0, page;
-	u32 level, slot;
+	phys_addr_t phys = 0;
 	int ret;
 
+	if (cache && cache->mr == e && cache->page == page) {
+		entry = phyrdma_hw_read_entry(cache->phys +
+					      slot * PHYRDMA_MTT_ENTRY_SIZE);
+		if (!(entry & PHYRDMA_MTT_VALID))
+			return phyrdma_hw_mtt_absent(e, 0);
+		*leaf = entry;
+		return 0;
+	}
 	for (level = e->levels; level-- > 0; ) {
-		slot = phyrdma_mtt_slot(index, level, &page);
-		ret = phyrdma_hw_read_entry(hw, table, slot, &entry);
+		slot = phyrdma_mtt_slot(index, level, &at);
+		ret = phyrdma_hw_entry_phys(hw, table, slot, &phys);
 		if (ret)
 			return ret;
+		entry = phyrdma_hw_read_entry(phys);
 		if (!(entry & PHYRDMA_MTT_VALID))
-			/* an on-demand MR's leaf may be absent: a page fault */
-			return level || !e->params.on_demand ? -EFAULT : -EAGAIN;
+			return phyrdma_hw_mtt_absent(e, level);
 		table = entry & PHYRDMA_MTT_ADDR_MASK;
+	}
+	if (cache && e->levels) {
+		/* table pages are whole pages: the rest of this one follows */
+		cache->mr = e;
+		cache->page = page;
+		cache->phys = phys - slot * PHYRDMA_MTT_ENTRY_SIZE;
 	}
 	*leaf = entry;
 	return 0;
@@ -584,20 +613,23 @@ int phyrdma_hw_mr_check(const struct phyrdma_hw_mr_entry *e, u64 va, u64 len,
 }
 
 /*
- * Where byte @va of @e is.  Return: 0; -EFAULT if the MTT or the IOMMU has
- * no mapping; -EAGAIN if @e is on demand and the block is absent, or
- * read-only and @write: a page fault, for phyrdma_hw_mr_fault().
+ * Where byte @va of @e is, walking the MTT through @cache (may be NULL; the
+ * caller holds @e for as long as it keeps the cache).  Return: 0; -EFAULT
+ * if the MTT or the IOMMU has no mapping; -EAGAIN if @e is on demand and
+ * the block is absent, or read-only and @write: a page fault, for
+ * phyrdma_hw_mr_fault().
  */
 int phyrdma_hw_mr_locate(struct phyrdma_hw *hw,
 			 const struct phyrdma_hw_mr_entry *e, u64 va, bool write,
-			 dma_addr_t *dma, phys_addr_t *phys)
+			 struct phyrdma_hw_mtt_cache *cache, dma_addr_t *dma,
+			 phys_addr_t *phys)
 {
 	u32 shift = e->params.page_shift;
 	u64 index = (va >> shift) - (e->mtt_iova >> shift);
 	u64 leaf;
 	int ret;
 
-	ret = phyrdma_hw_mtt_walk(hw, e, index, &leaf);
+	ret = phyrdma_hw_mtt_walk(hw, e, index, cache, &leaf);
 	if (ret)
 		return ret;
 	if (write && (leaf & PHYRDMA_MTT_READ_ONLY))
@@ -689,7 +721,7 @@ int phyrdma_hw_mr_translate(struct phyrdma_hw *hw, u32 key, u64 va,
 		return -ENOENT;
 	ret = phyrdma_hw_mr_check(e, va, 1, 0);
 	if (!ret)
-		ret = phyrdma_hw_mr_locate(hw, e, va, false, dma, phys);
+		ret = phyrdma_hw_mr_locate(hw, e, va, false, NULL, dma, phys);
 	phyrdma_hw_mr_put(e);
 	/* an absent on-demand page has no address until something faults it */
 	return ret == -EAGAIN ? -EFAULT : ret;
@@ -712,6 +744,7 @@ int phyrdma_hw_mr_xfer(struct phyrdma_hw *hw, u32 key, u64 va, void *buf,
 {
 	u32 need = dir == PHYRDMA_HW_XFER_TO_MR ?
 		   PHYRDMA_HW_ACCESS_LOCAL_WRITE : 0;
+	struct phyrdma_hw_mtt_cache cache = {};
 	struct phyrdma_hw_mr_entry *e;
 	phys_addr_t phys;
 	dma_addr_t dma;
@@ -729,7 +762,7 @@ int phyrdma_hw_mr_xfer(struct phyrdma_hw *hw, u32 key, u64 va, void *buf,
 	while (len) {
 		idx = phyrdma_hw_access_begin();
 		ret = phyrdma_hw_mr_locate(hw, e, va, dir == PHYRDMA_HW_XFER_TO_MR,
-					   &dma, &phys);
+					   &cache, &dma, &phys);
 		if (!ret) {
 			/* stay within the block, the IOMMU page and the CPU page */
 			chunk = min3(len, pgmask + 1 - (va & pgmask),
