@@ -181,6 +181,13 @@ static int phyr_ram_mmap(struct dma_buf *dmabuf, struct vm_area_struct *vma)
 	bool more;
 	int ret;
 
+	/*
+	 * Shared mappings only.  A copy-on-write mapping of raw PFNs would make
+	 * remap_pfn_range() keep the first PFN in vm_pgoff, which
+	 * /proc/PID/maps prints: a physical address for any holder of the fd.
+	 */
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
 	ret = phyr_slice_init(&slice, &buf->phyr, start, len);
 	if (ret)
 		return -EINVAL;
@@ -234,14 +241,16 @@ static long phyr_ram_create(struct phyr_ram_create __user *uarg)
 
 	if (copy_from_user(&req, uarg, sizeof(req)))
 		return -EFAULT;
+	/* one contiguous allocation ignores @order, as the header says */
+	if (req.flags & PHYR_RAM_CONTIGUOUS)
+		req.order = 0;
 	if (req.reserved || (req.flags & ~known) ||
 	    req.order > PHYR_RAM_MAX_ORDER || !req.size ||
 	    req.size > (u64)totalram_pages() << PAGE_SHIFT)
 		return -EINVAL;
 	if ((req.flags & PHYR_RAM_CONTIGUOUS) && (req.flags & PHYR_RAM_SHUFFLE))
 		return -EINVAL;
-	if (req.size & ((PAGE_SIZE << (req.flags & PHYR_RAM_CONTIGUOUS ?
-					0 : req.order)) - 1))
+	if (req.size & ((PAGE_SIZE << req.order) - 1))
 		return -EINVAL;
 
 	buf = kzalloc_obj(*buf);
@@ -267,15 +276,18 @@ static long phyr_ram_create(struct phyr_ram_create __user *uarg)
 	}
 	atomic64_inc(&phyr_ram_live_bufs);
 
-	fd = dma_buf_fd(dmabuf, O_CLOEXEC);
+	/* the number first, then the copy-out, then the file: no fd leaks */
+	fd = get_unused_fd_flags(O_CLOEXEC);
 	if (fd < 0) {
 		dma_buf_put(dmabuf);	/* releases buf */
 		return fd;
 	}
 	if (put_user(fd, &uarg->fd)) {
-		/* the fd is live in the table; userspace will close it */
+		put_unused_fd(fd);
+		dma_buf_put(dmabuf);
 		return -EFAULT;
 	}
+	fd_install(fd, dmabuf->file);
 	return 0;
 
 err_free:

@@ -56,11 +56,9 @@ int phyrdma_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr,
 	if (attr->comp_vector >= ibcq->device->num_comp_vectors)
 		return -EINVAL;
 	if (udata) {
-		ret = ib_copy_validate_udata_in_cm(udata, req, reserved, 0);
+		ret = phyrdma_udata_in(udata, req);
 		if (ret)
 			return ret;
-		if (req.reserved)
-			return -EINVAL;
 		uctx = rdma_udata_to_drv_context(udata, struct phyrdma_ucontext,
 						 ibucontext);
 	}
@@ -153,10 +151,10 @@ int phyrdma_resize_user_cq(struct ib_cq *ibcq, unsigned int cqe,
 
 	if (!cq->uctx)
 		return -EOPNOTSUPP;
-	ret = ib_copy_validate_udata_in_cm(udata, req, reserved, 0);
+	ret = phyrdma_udata_in(udata, req);
 	if (ret)
 		return ret;
-	if (req.reserved || !cqe || cqe > PHYRDMA_MAX_CQE)
+	if (!cqe || cqe > PHYRDMA_MAX_CQE)
 		return -EINVAL;
 	entries = roundup_pow_of_two(cqe);
 	bytes = PAGE_ALIGN(PHYRDMA_RING_HDR_SIZE + (size_t)entries * PHYRDMA_CQE_SIZE);

@@ -149,6 +149,10 @@ static long oracle_copy(struct phyrdma_dev *dev, void __user *uarg)
 		return -EINVAL;
 	dir = c.dir == PHYRDMA_ORACLE_TO_MR ? PHYRDMA_HW_XFER_TO_MR :
 					      PHYRDMA_HW_XFER_FROM_MR;
+	/* the whole range is refused before any of it moves, as the device does */
+	ret = phyrdma_hw_mr_check_range(&dev->hw, c.key, c.va, c.len, dir);
+	if (ret)
+		return ret;
 	bounce = kvmalloc(ORACLE_BOUNCE, GFP_KERNEL);
 	if (!bounce)
 		return -ENOMEM;
@@ -188,6 +192,8 @@ static long oracle_translate(struct phyrdma_dev *dev, void __user *uarg)
 
 	if (copy_from_user(&t, uarg, sizeof(t)))
 		return -EFAULT;
+	if (t.reserved)
+		return -EINVAL;
 	ret = phyrdma_hw_mr_translate(&dev->hw, t.key, t.va, &dma, &phys);
 	if (ret)
 		return ret;
@@ -265,6 +271,8 @@ static long oracle_link_floor(struct phyrdma_dev *dev, void __user *uarg)
 
 	if (copy_from_user(&f, uarg, sizeof(f)))
 		return -EFAULT;
+	if (f.reserved)
+		return -EINVAL;
 	dmabuf = dma_buf_get(f.fd);
 	if (IS_ERR(dmabuf))
 		return PTR_ERR(dmabuf);

@@ -206,6 +206,24 @@ struct phyrdma_mr {
 	struct ib_umem_odp *odp;
 };
 
+/*
+ * Read a driver request, { comp_mask, reserved } so far, under the ABI's
+ * min(size) rule (phyrdma-abi.h): a shorter one, down to none, is
+ * zero-padded; bytes past ours must be zero; no comp_mask bit is known
+ * yet (EOPNOTSUPP), and reserved must be zero (EINVAL).
+ */
+#define phyrdma_udata_in(udata, req)					\
+	({								\
+		int __ret = _ib_copy_validate_udata_in(udata, &(req),	\
+						      sizeof(req), 0);	\
+		if (!__ret && (req).comp_mask)				\
+			__ret = _ib_copy_validate_udata_cm_fail(udata,	\
+						(req).comp_mask, 0);	\
+		if (!__ret && (req).reserved)				\
+			__ret = -EINVAL;				\
+		__ret;							\
+	})
+
 static inline struct phyrdma_mr *to_pmr(struct ib_mr *ibmr)
 {
 	return container_of(ibmr, struct phyrdma_mr, ibmr);

@@ -101,11 +101,9 @@ int phyrdma_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	    cap->max_inline_data > PHYRDMA_MAX_INLINE)
 		return -EINVAL;
 	if (udata) {
-		ret = ib_copy_validate_udata_in_cm(udata, req, reserved, 0);
+		ret = phyrdma_udata_in(udata, req);
 		if (ret)
 			return ret;
-		if (req.reserved)
-			return -EINVAL;
 		uctx = rdma_udata_to_drv_context(udata, struct phyrdma_ucontext,
 						 ibucontext);
 	}

@@ -46,11 +46,9 @@ int phyrdma_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 	    attr->max_sge > PHYRDMA_MAX_SGE)
 		return -EINVAL;
 	if (udata) {
-		ret = ib_copy_validate_udata_in_cm(udata, req, reserved, 0);
+		ret = phyrdma_udata_in(udata, req);
 		if (ret)
 			return ret;
-		if (req.reserved)
-			return -EINVAL;
 		uctx = rdma_udata_to_drv_context(udata, struct phyrdma_ucontext,
 						 ibucontext);
 	}

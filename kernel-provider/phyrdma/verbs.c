@@ -254,11 +254,9 @@ static int phyrdma_alloc_ucontext(struct ib_ucontext *ibuctx,
 	struct phyrdma_alloc_ucontext_req req = {};
 	int ret;
 
-	ret = ib_copy_validate_udata_in_cm(udata, req, reserved, 0);
+	ret = phyrdma_udata_in(udata, req);
 	if (ret)
 		return ret;
-	if (req.reserved)
-		return -EINVAL;
 
 	atomic64_set(&to_puctx(ibuctx)->queue_bytes, 0);
 	atomic_set(&to_puctx(ibuctx)->qps, 0);

@@ -292,6 +292,8 @@ enum phyrdma_hw_xfer {
 	PHYRDMA_HW_XFER_TO_MR,		/* the device writes the MR */
 };
 
+int phyrdma_hw_mr_check_range(struct phyrdma_hw *hw, u32 key, u64 va, u64 len,
+			      enum phyrdma_hw_xfer dir);
 int phyrdma_hw_mr_xfer(struct phyrdma_hw *hw, u32 key, u64 va, void *buf,
 		       u64 len, enum phyrdma_hw_xfer dir);
 int phyrdma_hw_mr_translate(struct phyrdma_hw *hw, u32 key, u64 va,

@@ -728,6 +728,32 @@ int phyrdma_hw_mr_translate(struct phyrdma_hw *hw, u32 key, u64 va,
 }
 
 /**
+ * phyrdma_hw_mr_check_range - the checks a transfer makes, with no transfer
+ * @hw: the device
+ * @key: the MR
+ * @va: first byte in the MR
+ * @len: bytes (0 checks the key alone)
+ * @dir: which way; writing the MR needs local write access
+ *
+ * For a caller that moves a long range in pieces and must refuse it whole
+ * before moving any.  Return: as phyrdma_hw_mr_xfer(), without -EFAULT.
+ */
+int phyrdma_hw_mr_check_range(struct phyrdma_hw *hw, u32 key, u64 va, u64 len,
+			      enum phyrdma_hw_xfer dir)
+{
+	u32 need = dir == PHYRDMA_HW_XFER_TO_MR ?
+		   PHYRDMA_HW_ACCESS_LOCAL_WRITE : 0;
+	struct phyrdma_hw_mr_entry *e = phyrdma_hw_mr_get(hw, key);
+	int ret;
+
+	if (!e)
+		return -ENOENT;
+	ret = phyrdma_hw_mr_check(e, va, len, need);
+	phyrdma_hw_mr_put(e);
+	return ret;
+}
+
+/**
  * phyrdma_hw_mr_xfer - move bytes between a buffer and an MR, as the engine
  * @hw: the device
  * @key: the MR

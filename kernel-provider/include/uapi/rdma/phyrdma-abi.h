@@ -5,7 +5,11 @@
  * Every request starts with comp_mask; the kernel rejects bits it does not
  * know and non-zero reserved fields.  Responses also start with comp_mask,
  * telling which optional fields the kernel filled.  Both sides copy
- * min(their size, the other side's size), so either may be newer.
+ * min(their size, the other side's size), so either may be newer: the
+ * kernel zero-pads a shorter request, and wants the bytes of a longer one
+ * past its own struct to be zero.  No request has a field the kernel
+ * cannot do without, so any request may be short, down to empty.  A short
+ * response buffer gets the first bytes of the response.
  */
 #ifndef PHYRDMA_ABI_USER_H
 #define PHYRDMA_ABI_USER_H
