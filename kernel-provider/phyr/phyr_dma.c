@@ -127,15 +127,19 @@ static int phyr_dma_iova_reserve(struct phyr_dma_map *map,
 
 	/* the placement arithmetic assumes the IOMMU's granule is ours */
 	if (dma_get_merge_boundary(map->dev) != PHYR_IOVA_GRANULE - 1)
-		return 1;
+		return hint->one_range ? -EOPNOTSUPP : 1;
 	ret = phyr_iova_place(hint->iova, pgoff, slice->len, pgsz, &pl);
 	if (ret)
 		return ret;
 	if (pl.reserve > SIZE_MAX / 2)
 		return -EOVERFLOW;
-	/* no IOVA path: no translating IOMMU, or its IOVA space is full */
+	/*
+	 * No IOVA path: no translating IOMMU, or its IOVA space is full.  In
+	 * the second case mapping run by run would only fail later, at a
+	 * block the runs' own addresses cannot express: say what happened.
+	 */
 	if (!dma_iova_try_alloc(map->dev, &map->state, 0, pl.reserve))
-		return 1;
+		return hint->one_range ? -ENOSPC : 1;
 	map->use_iova = true;
 	if (!(map->state.addr & (pgsz - 1))) {
 		map->iova_first = pl.lead;
@@ -154,7 +158,7 @@ static int phyr_dma_iova_reserve(struct phyr_dma_map *map,
 		return -EOVERFLOW;
 	if (!dma_iova_try_alloc(map->dev, &map->state, 0, pl.reserve)) {
 		map->use_iova = false;
-		return 1;
+		return hint->one_range ? -ENOSPC : 1;
 	}
 	map->iova_first = (hint->iova - pgoff - map->state.addr) & (pgsz - 1);
 	st->iova_reserved = pl.reserve;
@@ -175,7 +179,8 @@ static int phyr_dma_map_direct(struct phyr_dma_map *map,
 
 	for (more = phyr_iter_start(&it, slice); more; more = phyr_iter_next(&it))
 		nr++;
-	map->dma_runs = kvmalloc_array(nr, sizeof(*map->dma_runs), GFP_KERNEL);
+	map->dma_runs = kvmalloc_array(nr, sizeof(*map->dma_runs),
+				       GFP_KERNEL_ACCOUNT);
 	if (!map->dma_runs)
 		return -ENOMEM;
 	st->scratch_bytes = (u64)nr * sizeof(*map->dma_runs);
@@ -299,8 +304,9 @@ static int phyr_dma_emit(struct phyr_dma_map *map,
  * Return: 0 with everything mapped and every block emitted; otherwise
  * nothing stays mapped and: -EOPNOTSUPP for memory that is not CPU RAM or
  * is behind a private interconnect, -EINVAL for a layout the page size
- * cannot describe (or that mixes encryption states), -ENOMEM, -EOVERFLOW,
- * or what @emit or the DMA API returned.
+ * cannot describe (or that mixes encryption states), -ENOSPC for no IOVA
+ * range to be had with @hint->one_range, -ENOMEM, -EOVERFLOW, or what
+ * @emit or the DMA API returned.
  */
 int phyr_dma_map(struct phyr_dma_map *map, struct device *dev,
 		 const struct phyr_slice *slice,

@@ -21,6 +21,7 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <rdma/ib_umem.h>
+#include <rdma/ib_umem_odp.h>
 #include <rdma/iter.h>
 #include <rdma/ib_verbs.h>
 #include <rdma/uverbs_ioctl.h>
@@ -34,7 +35,7 @@ MODULE_PARM_DESC(legacy, "register every MR through the legacy sg_table path");
 static unsigned long max_iova_waste = SZ_2M;
 module_param(max_iova_waste, ulong, 0644);
 MODULE_PARM_DESC(max_iova_waste,
-		 "IOVA bytes an MR may reserve beyond its pages to reach a larger device page size (default 2 MiB)");
+		 "IOVA bytes an MR may reserve beyond its pages to reach a larger device page size (default 2 MiB; never more than the MR's own pages span)");
 
 #define PHYRDMA_MR_ACCESS (IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_READ | \
 			   IB_ACCESS_REMOTE_WRITE | IB_ACCESS_REMOTE_ATOMIC | \
@@ -73,13 +74,33 @@ static int phyrdma_mr_check_args(u64 start, u64 length, u64 iova, int access)
 
 static struct phyrdma_mr *phyrdma_mr_new(struct ib_pd *ibpd, int source)
 {
-	struct phyrdma_mr *mr = kzalloc_obj(*mr);
+	struct phyrdma_mr *mr = kzalloc_obj(*mr, GFP_KERNEL_ACCOUNT);
 
 	if (!mr)
 		return NULL;
 	mr->dev = to_pdev(ibpd->device);
 	mr->source = source;
+	/* a process's MR belongs to the context its PD came from */
+	if (ibpd->uobject)
+		mr->uctx = to_puctx(ibpd->uobject->context);
 	return mr;
+}
+
+/*
+ * What an MR makes the kernel hold beyond the pages it maps: its MTT
+ * pages, the driver's and the device's state for it, the DMA scratch of
+ * its path, and ib_core's per-page state of an on-demand MR (a pfn_list
+ * entry per page).  phyrdma_memlock_charge() counts it.
+ */
+static u64 phyrdma_mr_kernel_bytes(const struct phyrdma_mr *mr)
+{
+	u64 bytes = (u64)mr->mtt.layout.total_pages * PHYRDMA_MTT_PAGE_SIZE +
+		    sizeof(*mr) + sizeof(struct phyrdma_hw_mr_entry) +
+		    mr->report.scratch_bytes;
+
+	if (mr->odp)
+		bytes += (u64)ib_umem_odp_num_pages(mr->odp) * sizeof(u64);
+	return bytes;
 }
 
 static int phyrdma_mr_emit(void *ctx, u64 index, dma_addr_t addr)
@@ -97,13 +118,19 @@ static int phyrdma_mr_map_phyr(struct phyrdma_mr *mr,
 			       const struct phyr_slice *slice, u64 iova)
 {
 	struct phyrdma_dev *dev = mr->dev;
+	/*
+	 * An MR may spend at most as much IOVA on reaching a larger page as
+	 * its own pages span: IOVA is shared by every user of the device, and
+	 * this keeps what one can hold within twice what it registers.
+	 */
+	u64 span = PAGE_ALIGN(offset_in_page(iova) + slice->len);
 	struct phyr_pgsz_req req = {
 		.pgsz_bitmap = dev->hw.caps.page_size_cap,
 		.iova = iova,
 		.translating = dev->hw.iommu_mode == PHYRDMA_IOMMU_TRANSLATING,
-		.max_iova_waste = READ_ONCE(max_iova_waste),
+		.max_iova_waste = min_t(u64, READ_ONCE(max_iova_waste), span),
 	};
-	struct phyr_dma_hint hint;
+	struct phyr_dma_hint hint = { .one_range = req.translating };
 	struct phyr_pgsz pgsz;
 	int ret;
 
@@ -216,9 +243,15 @@ static int phyrdma_mr_enable(struct phyrdma_mr *mr, struct ib_pd *ibpd,
 	};
 	int ret;
 
-	ret = phyrdma_hw_mr_enable(&dev->hw, &params, &mr->mtt, mr, &mr->key);
+	ret = phyrdma_memlock_charge(mr->uctx, phyrdma_mr_kernel_bytes(mr),
+				     &mr->locked_bytes);
 	if (ret)
 		return ret;
+	ret = phyrdma_hw_mr_enable(&dev->hw, &params, &mr->mtt, mr, &mr->key);
+	if (ret) {
+		phyrdma_memlock_uncharge(mr->uctx, mr->locked_bytes);
+		return ret;
+	}
 	mr->ibmr.lkey = mr->key;
 	mr->ibmr.rkey = mr->key;
 	mr->ibmr.page_size = 1U << min(mr->page_shift, 31U);
@@ -468,7 +501,7 @@ static int phyrdma_mr_pin(struct phyrdma_mr *mr, u64 start, u64 length)
 		}
 		for (i = 0; i < n; i++) {
 			ret = phyr_append(&mr->user_phyr, page_to_phys(pages[i]),
-					  PAGE_SIZE, &ram, GFP_KERNEL);
+					  PAGE_SIZE, &ram, GFP_KERNEL_ACCOUNT);
 			if (ret) {
 				unpin_user_pages(pages + i, n - i);
 				break;
@@ -645,6 +678,7 @@ int phyrdma_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 
 	phyrdma_mr_unmap(mr);
 	phyrdma_mr_release(mr);
+	phyrdma_memlock_uncharge(mr->uctx, mr->locked_bytes);
 	kfree(mr);
 	return 0;
 }
@@ -672,6 +706,7 @@ int phyrdma_alloc_mw(struct ib_mw *ibmw, struct ib_udata *udata)
 {
 	struct phyrdma_dev *dev = to_pdev(ibmw->device);
 	u8 kind = ibmw->type == IB_MW_TYPE_1 ? PHYRDMA_HW_KEY_MW1 : PHYRDMA_HW_KEY_MW2;
+	struct phyrdma_mw *mw = container_of(ibmw, struct phyrdma_mw, ibmw);
 	u32 key;
 	int ret;
 
@@ -680,9 +715,18 @@ int phyrdma_alloc_mw(struct ib_mw *ibmw, struct ib_udata *udata)
 		return ret;
 	if (ibmw->type != IB_MW_TYPE_1 && ibmw->type != IB_MW_TYPE_2)
 		return -EINVAL;
-	ret = phyrdma_hw_mw_alloc(&dev->hw, to_ppd(ibmw->pd)->pdn, kind, &key);
+	if (ibmw->pd->uobject)
+		mw->uctx = to_puctx(ibmw->pd->uobject->context);
+	ret = phyrdma_memlock_charge(mw->uctx, sizeof(*mw) +
+				     sizeof(struct phyrdma_hw_mr_entry),
+				     &mw->locked_bytes);
 	if (ret)
 		return ret;
+	ret = phyrdma_hw_mw_alloc(&dev->hw, to_ppd(ibmw->pd)->pdn, kind, &key);
+	if (ret) {
+		phyrdma_memlock_uncharge(mw->uctx, mw->locked_bytes);
+		return ret;
+	}
 	ibmw->rkey = key;
 	phyrdma_count(dev, PHYRDMA_CNT_MWS, 1);
 	return 0;
@@ -692,7 +736,10 @@ int phyrdma_dealloc_mw(struct ib_mw *ibmw)
 {
 	struct phyrdma_dev *dev = to_pdev(ibmw->device);
 
+	struct phyrdma_mw *mw = container_of(ibmw, struct phyrdma_mw, ibmw);
+
 	phyrdma_hw_mw_free(&dev->hw, ibmw->rkey);
+	phyrdma_memlock_uncharge(mw->uctx, mw->locked_bytes);
 	phyrdma_count(dev, PHYRDMA_CNT_MWS, -1);
 	return 0;
 }

@@ -71,11 +71,26 @@ struct phyrdma_dev {
  * (accounted allocations) and bounded here, so that a process gets ENOMEM
  * long before the machine runs short.
  */
+/**
+ * struct phyrdma_ucontext - one process's open device
+ * @queue_bytes: ring bytes its queues hold, bounded by max_ctx_queue_bytes
+ * @qps: its QPs, bounded by max_qp
+ * @cqs: its CQs
+ * @lock_lock: protects @locked_bytes and @locked_pages
+ * @locked_bytes: kernel memory its MRs and windows hold (phyrdma_memlock_charge())
+ * @locked_pages: of the owner's user->locked_vm, what @locked_bytes was
+ *	charged as: @locked_bytes rounded up to pages
+ * @user: the owner, whose locked_vm is charged
+ */
 struct phyrdma_ucontext {
 	struct ib_ucontext ibucontext;
 	atomic64_t queue_bytes;
 	atomic_t qps;
 	atomic_t cqs;
+	spinlock_t lock_lock;
+	u64 locked_bytes;
+	unsigned long locked_pages;
+	struct user_struct *user;
 };
 
 /* A ring a process maps: freed when the last reference to it goes. */
@@ -204,6 +219,9 @@ struct phyrdma_mr {
 	struct ib_umem *umem;
 	/* on demand: nothing pinned, leaves written as pages fault in */
 	struct ib_umem_odp *odp;
+	/* what it holds in the kernel, charged to its context's owner */
+	struct phyrdma_ucontext *uctx;
+	u64 locked_bytes;
 };
 
 /*
@@ -300,6 +318,8 @@ int phyrdma_dealloc_mw(struct ib_mw *ibmw);
 
 struct phyrdma_mw {
 	struct ib_mw ibmw;
+	struct phyrdma_ucontext *uctx;
+	u64 locked_bytes;
 };
 struct ib_mr *phyrdma_rereg_user_mr(struct ib_mr *ibmr, int flags, u64 start,
 				    u64 length, u64 iova, int access,
@@ -347,6 +367,9 @@ int phyrdma_ring_expose(struct phyrdma_dev *dev, struct phyrdma_ucontext *uctx,
 			struct phyrdma_hw_ring *ring,
 			struct rdma_user_mmap_entry **out, u64 *offset);
 int phyrdma_charge(struct phyrdma_ucontext *uctx, size_t bytes);
+int phyrdma_memlock_charge(struct phyrdma_ucontext *uctx, u64 bytes,
+			   u64 *charged);
+void phyrdma_memlock_uncharge(struct phyrdma_ucontext *uctx, u64 charged);
 void phyrdma_uncharge(struct phyrdma_ucontext *uctx, size_t bytes);
 extern const struct uapi_definition phyrdma_uapi_defs[];
 

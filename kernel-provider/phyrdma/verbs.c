@@ -10,6 +10,8 @@
  */
 #include <linux/module.h>
 #include <linux/netdevice.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/user.h>
 #include <rdma/ib_addr.h>
 #include <rdma/ib_mad.h>
 #include <rdma/ib_verbs.h>
@@ -173,6 +175,69 @@ void phyrdma_uncharge(struct phyrdma_ucontext *uctx, size_t bytes)
 }
 
 /**
+ * phyrdma_memlock_charge - count what an object makes the kernel hold
+ * @uctx: the context the object belongs to (NULL: a kernel consumer's)
+ * @bytes: kernel memory the object holds for its owner: an MR's MTT pages
+ *	and state, a window's entry
+ * @charged: output: what to hand phyrdma_memlock_uncharge() when it goes
+ *
+ * /dev/infiniband/uverbs* is open to every user, and an MR of a dma-buf
+ * pins nothing of the caller's, yet every MR and window holds kernel memory
+ * that no reclaim can free.  That memory counts against the caller's
+ * RLIMIT_MEMLOCK, in the owner's user->locked_vm as io_uring's rings and
+ * iommufd's pages do, so one user cannot make the kernel hold more for him
+ * than he could lock himself, however many processes and contexts he
+ * opens.  A context rounds the sum of its objects up to pages, not each
+ * object.  CAP_IPC_LOCK exempts, as it does for pinning.
+ *
+ * Return: 0; -ENOMEM past the limit.
+ */
+int phyrdma_memlock_charge(struct phyrdma_ucontext *uctx, u64 bytes,
+			   u64 *charged)
+{
+	unsigned long limit, want, more, cur;
+	int ret = 0;
+
+	*charged = 0;
+	if (!uctx || !bytes || capable(CAP_IPC_LOCK))
+		return 0;
+	limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+	spin_lock(&uctx->lock_lock);
+	want = DIV_ROUND_UP_ULL(uctx->locked_bytes + bytes, PAGE_SIZE);
+	more = want - uctx->locked_pages;
+	if (more) {
+		cur = atomic_long_read(&uctx->user->locked_vm);
+		do {
+			if (more > limit || cur > limit - more) {
+				ret = -ENOMEM;
+				goto out;
+			}
+		} while (!atomic_long_try_cmpxchg(&uctx->user->locked_vm,
+						  &cur, cur + more));
+	}
+	uctx->locked_pages = want;
+	uctx->locked_bytes += bytes;
+	*charged = bytes;
+out:
+	spin_unlock(&uctx->lock_lock);
+	return ret;
+}
+
+void phyrdma_memlock_uncharge(struct phyrdma_ucontext *uctx, u64 charged)
+{
+	unsigned long want;
+
+	if (!charged)
+		return;
+	spin_lock(&uctx->lock_lock);
+	uctx->locked_bytes -= charged;
+	want = DIV_ROUND_UP_ULL(uctx->locked_bytes, PAGE_SIZE);
+	atomic_long_sub(uctx->locked_pages - want, &uctx->user->locked_vm);
+	uctx->locked_pages = want;
+	spin_unlock(&uctx->lock_lock);
+}
+
+/**
  * phyrdma_ring_expose - let the process of @uctx map @ring
  * @dev: the device
  * @uctx: the owner
@@ -261,18 +326,22 @@ static int phyrdma_alloc_ucontext(struct ib_ucontext *ibuctx,
 	atomic64_set(&to_puctx(ibuctx)->queue_bytes, 0);
 	atomic_set(&to_puctx(ibuctx)->qps, 0);
 	atomic_set(&to_puctx(ibuctx)->cqs, 0);
+	spin_lock_init(&to_puctx(ibuctx)->lock_lock);
 	resp.iommu_mode = dev->hw.iommu_mode;
 	resp.page_size_cap = dev->hw.caps.page_size_cap;
 	ret = ib_respond_udata(udata, resp);
 	if (ret)
 		return ret;
 
+	to_puctx(ibuctx)->user = get_current_user();
 	phyrdma_count(dev, PHYRDMA_CNT_UCONTEXTS, 1);
 	return 0;
 }
 
 static void phyrdma_dealloc_ucontext(struct ib_ucontext *ibuctx)
 {
+	/* every MR and window went first, and took its charge with it */
+	free_uid(to_puctx(ibuctx)->user);
 	phyrdma_count(to_pdev(ibuctx->device), PHYRDMA_CNT_UCONTEXTS, -1);
 }
 

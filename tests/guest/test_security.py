@@ -16,6 +16,7 @@ import unittest
 import phyrmem as pm
 from phyrmem import MiB, PAGE
 from phyrdma_base import PhyrdmaTestCase, counters, debugfs_dir
+from phyrdma_base import read as pm_read
 from rawverbs import Pd
 
 LW = 1  # IBV_ACCESS_LOCAL_WRITE
@@ -127,6 +128,149 @@ class OracleTest(PhyrdmaTestCase):
                 fcntl.ioctl(self.oracle.fd, pm.ORACLE_TRANSLATE, buf)
             self.assertEqual(cm.exception.errno, errno.EINVAL)
             self.oracle.translate(mr.lkey, 0)
+
+
+def run_unprivileged(code, pass_fds=(), memlock=256 << 10, timeout=300):
+    """Run @code as nobody with RLIMIT_MEMLOCK @memlock; return its stdout."""
+    import subprocess
+    import sys
+    import textwrap
+    here = os.path.dirname(os.path.abspath(__file__))
+    prologue = textwrap.dedent(f'''
+        import errno, os, resource, sys
+        sys.path.insert(0, {here!r})
+        resource.setrlimit(resource.RLIMIT_MEMLOCK, ({memlock}, {memlock}))
+        os.setgid(65534)
+        os.setuid(65534)
+        ''')
+    child = subprocess.run([sys.executable, '-c', prologue + textwrap.dedent(code)],
+                           capture_output=True, text=True, timeout=timeout,
+                           pass_fds=pass_fds)
+    if child.returncode:
+        raise AssertionError(f'child failed: {child.stderr}')
+    return child.stdout.split()
+
+
+class ChargeTest(PhyrdmaTestCase):
+    """What an unprivileged user's MRs and windows make the kernel hold
+    counts against his RLIMIT_MEMLOCK: he gets ENOMEM, not the machine."""
+
+    def tearDown(self):
+        super().tearDown()
+        c = counters(self.dev_name)
+        for name in ('mrs', 'mws', 'mtt_pages', 'dmabuf_attachments'):
+            self.assertEqual(c[name], 0, f'counter {name} after the test')
+
+    def test_dmabuf_mrs_are_charged(self):
+        """One 4 KiB dma-buf registered again and again (the attack:
+        nothing of the caller's is pinned, yet each MR holds an MTT page)."""
+        fd = pm.ram_create(PAGE, 0)
+        self.addCleanup(os.close, fd)
+        out = run_unprivileged(f'''
+            from rawverbs import Pd
+            with Pd({self.dev_name!r}) as pd:
+                mrs = []
+                try:
+                    while len(mrs) < 100000:
+                        mrs.append(pd.reg_dmabuf_mr(0, 4096, 0, {fd}, 1))
+                except OSError as ex:
+                    print(len(mrs), ex.errno)
+                for mr in mrs[-8:]:
+                    mr.close()
+                del mrs[-8:]
+                # what went freed its charge: the same again fits
+                for i in range(8):
+                    mrs.append(pd.reg_dmabuf_mr(0, 4096, 0, {fd}, 1))
+                print('again ok')
+                for mr in mrs:
+                    mr.close()
+            ''', pass_fds=(fd,))
+        n, err = int(out[0]), int(out[1])
+        self.assertEqual(err, errno.ENOMEM)
+        # an MTT page and the MR's state each: well under 64 in 256 KiB
+        self.assertGreater(n, 8)
+        self.assertLess(n, 64)
+        self.assertEqual(out[2:], ['again', 'ok'])
+
+    def test_windows_are_charged(self):
+        out = run_unprivileged(f'''
+            from pyverbs.device import Context
+            from pyverbs.pd import PD
+            from pyverbs.mr import MW
+            from pyverbs.pyverbs_error import PyverbsRDMAError
+            import pyverbs.libibverbs_enums as e
+            ctx = Context(name={self.dev_name!r})
+            pd = PD(ctx)
+            mws = []
+            try:
+                while len(mws) < 100000:
+                    mws.append(MW(pd, e.ibv_mw_type.IBV_MW_TYPE_2))
+            except PyverbsRDMAError as ex:
+                print(len(mws), ex.error_code)
+            for mw in mws:
+                mw.close()
+            pd.close()
+            ctx.close()
+            ''', memlock=64 << 10)
+        n, err = int(out[0]), int(out[1])
+        self.assertEqual(err, errno.ENOMEM)
+        self.assertGreater(n, 16)
+        self.assertLess(n, (64 << 10) // 64)
+
+    def test_root_is_not_charged(self):
+        """CAP_IPC_LOCK exempts, as it does for pinning."""
+        fd = pm.ram_create(PAGE, 0)
+        self.addCleanup(os.close, fd)
+        with Pd(self.dev_name) as pd:
+            mrs = [pd.reg_dmabuf_mr(0, PAGE, 0, fd, LW) for _ in range(200)]
+            for mr in mrs:
+                mr.close()
+
+
+class IovaTest(PhyrdmaTestCase):
+    """The device's IOVA space is shared by every user of the device."""
+
+    def setUp(self):
+        super().setUp()
+        iommu = pm_read(f'{debugfs_dir(self.dev_name)}/iommu')
+        if iommu != 'translating':
+            self.skipTest('IOVA exists only behind a translating IOMMU')
+        self.oracle = pm.Oracle(debugfs_dir(self.dev_name))
+        self.addCleanup(self.oracle.close)
+
+    def test_small_mr_spends_little_iova(self):
+        """An 8 KiB MR across a 1 MiB boundary would reach a 2 MiB page by
+        reserving 2 MiB of IOVA; it may spend no more than its own span."""
+        fd = pm.ram_create(2 * MiB, 0)
+        self.addCleanup(os.close, fd)
+        with Pd(self.dev_name) as pd:
+            with pd.reg_dmabuf_mr(0, 2 * PAGE, 0xff000, fd, LW) as mr:
+                q = self.oracle.query(mr.lkey)
+                self.assertLessEqual(q['iova_bytes'], 4 * PAGE, q)
+                self.assertLessEqual(q['iova_waste'], 2 * PAGE, q)
+
+    def test_exhaustion_is_enospc(self):
+        """With the IOVA space full the mapper says so, instead of mapping
+        run by run with a page size meant for one range (EINVAL)."""
+        size = 1 << 30
+        fd = pm.ram_create(size, 9)
+        self.addCleanup(os.close, fd)
+        with Pd(self.dev_name) as pd:
+            mrs = []
+            try:
+                while len(mrs) < 4096:
+                    mrs.append(pd.reg_dmabuf_mr(0, size, 0, fd, LW))
+                self.fail('4 TiB of IOVA registered')
+            except OSError as ex:
+                self.assertEqual(ex.errno, errno.ENOSPC, f'after {len(mrs)} MRs')
+            finally:
+                self.assertGreater(len(mrs), 0)
+                last = mrs.pop()
+                last.close()
+                # the space came back
+                mrs.append(pd.reg_dmabuf_mr(0, size, 0, fd, LW))
+                for mr in mrs:
+                    mr.close()
 
 
 # ---- uverbs ioctl, by hand: GET_CONTEXT with the driver data we choose ----

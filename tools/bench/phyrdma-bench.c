@@ -16,6 +16,7 @@
  * alignments are in bytes.
  *
  *   phyrdma-bench bw [-d DEVICE] [-D DEVICE] [-s SIZE] [-n ITERS] [-t DEPTH]
+ *                    [-c CYCLE]
  *
  * RDMA WRITE, RDMA READ and SEND of SIZE-byte messages from an RC QP on the
  * first device to one on the second, for each kind of memory on both
@@ -553,19 +554,20 @@ static int cmd_bw(int argc, char **argv)
 	} ops[] = { { "write", IBV_WR_RDMA_WRITE }, { "read", IBV_WR_RDMA_READ },
 		    { "send", IBV_WR_SEND } };
 	const char *dev_a = "phyrdma0", *dev_b = "phyrdma1";
-	uint64_t size = 65536, iters = 2000, len, slots, pa, pb;
+	uint64_t size = 65536, iters = 2000, cycle = 2 * MiB, len, slots, pa, pb;
 	struct bw_side a = { 0 }, b = { 0 };
 	int depth = 128, opt, k;
 	unsigned int o;
 
 	optind = 2;
-	while ((opt = getopt(argc, argv, "d:D:s:n:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "c:d:D:s:n:t:")) != -1) {
 		switch (opt) {
 		case 'd': dev_a = optarg; break;
 		case 'D': dev_b = optarg; break;
 		case 's': size = parse_size(optarg); break;
 		case 'n': iters = strtoull(optarg, NULL, 0); break;
 		case 't': depth = atoi(optarg); break;
+		case 'c': cycle = parse_size(optarg); break;
 		default: return 2;
 		}
 	}
@@ -573,14 +575,19 @@ static int cmd_bw(int argc, char **argv)
 		fprintf(stderr, "phyrdma-bench bw: size 1..4M, iters > 0, depth 16..1024\n");
 		return 2;
 	}
-	/* cycle through 2 MiB of slots (at least one message) */
-	len = size > 2 * MiB ? size : 2 * MiB;
-	len = (len + 2 * MiB - 1) & ~(2 * MiB - 1);
-	slots = len / size;
+	/* cycle through CYCLE bytes of slots (at least one message) */
+	if (cycle < size)
+		cycle = size;
+	if (cycle > 64 * MiB) {
+		fprintf(stderr, "phyrdma-bench bw: cycle at most 64M\n");
+		return 2;
+	}
+	len = (cycle + 2 * MiB - 1) & ~(2 * MiB - 1);
+	slots = cycle / size;
 	bw_open(&a, dev_a, depth);
 	bw_open(&b, dev_b, depth);
-	printf("# %s -> %s size=%" PRIu64 " iters=%" PRIu64 " depth=%d\n",
-	       dev_a, dev_b, size, iters, depth);
+	printf("# %s -> %s size=%" PRIu64 " iters=%" PRIu64 " depth=%d cycle=%" PRIu64 "\n",
+	       dev_a, dev_b, size, iters, depth, slots * size);
 	for (o = 0; o < sizeof(ops) / sizeof(ops[0]); o++) {
 		for (k = 0; k < MEM_KINDS; k++) {
 			pa = bw_mem(&a, k, len);
@@ -620,7 +627,7 @@ int main(int argc, char **argv)
 		return cmd_bw(argc, argv);
 	if (argc < 2 || strcmp(argv[1], "reg")) {
 		fprintf(stderr, "usage: %s reg [-d DEVICE] [-s SIZE]... [-r REPS]\n"
-			"       %s bw [-d DEVICE] [-D DEVICE] [-s SIZE] [-n ITERS] [-t DEPTH]\n",
+			"       %s bw [-d DEVICE] [-D DEVICE] [-s SIZE] [-n ITERS] [-t DEPTH] [-c CYCLE]\n",
 			argv[0], argv[0]);
 		return 2;
 	}

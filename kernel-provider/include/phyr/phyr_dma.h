@@ -32,10 +32,14 @@ struct sg_table;
  * struct phyr_dma_hint - how the importer's device will address the slice
  * @pgsz: the device page size, a power of two
  * @iova: the device virtual address of the slice's first byte
+ * @one_range: @pgsz was chosen for one contiguous IOVA range (the policy's
+ *	translating case): if that range cannot be had, fail with -ENOSPC
+ *	rather than map run by run, where the page size would not fit
  */
 struct phyr_dma_hint {
 	u64 pgsz;
 	u64 iova;
+	bool one_range;
 };
 
 /**

@@ -42,14 +42,16 @@ int phyrdma_hw_mtt_alloc(struct phyrdma_hw *hw, u64 nr_entries,
 	if (ret)
 		return ret;
 	mtt->nr_entries = nr_entries;
-	mtt->pages = kvcalloc(l->total_pages, sizeof(*mtt->pages), GFP_KERNEL);
+	/* on behalf of the caller: its memory cgroup pays */
+	mtt->pages = kvcalloc(l->total_pages, sizeof(*mtt->pages),
+			      GFP_KERNEL_ACCOUNT);
 	if (!mtt->pages)
 		return -ENOMEM;
 	for (i = 0; i < l->total_pages; i++) {
 		mtt->pages[i].va = dma_alloc_coherent(hw->dma_dev,
 						      PHYRDMA_MTT_PAGE_SIZE,
 						      &mtt->pages[i].dma,
-						      GFP_KERNEL);
+						      GFP_KERNEL_ACCOUNT);
 		if (!mtt->pages[i].va) {
 			phyrdma_hw_mtt_free(hw, mtt);
 			return -ENOMEM;
@@ -139,7 +141,7 @@ int phyrdma_hw_mr_enable(struct phyrdma_hw *hw,
 {
 	struct phyrdma_hw_mr_entry *e;
 
-	e = kzalloc_obj(*e);
+	e = kzalloc_obj(*e, GFP_KERNEL_ACCOUNT);
 	if (!e)
 		return -ENOMEM;
 	e->params = *params;
