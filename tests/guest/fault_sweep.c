@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+/*
+ * phyrdma-fault-sweep: one operation with the Nth failure injected, for
+ * N = 1, 2, ... until it succeeds without one (the kernel's fail-nth, as
+ * iommufd's selftest uses it).
+ *
+ *   phyrdma-fault-sweep [-d DEVICE] [-m MAX] OP
+ *
+ * OP is one of: ctx pd reg_mr reg_odp dmabuf ram_create cq qp modify_qp
+ * srq mw ah.  Everything the operation needs is set up before N is armed
+ * and torn down after, so only the operation itself meets the failure.
+ * Prints one line per N:
+ *
+ *   n=N injected=0|1 result=ok|errno=E
+ *
+ * and last "points=P" (the N at which the operation no longer met a
+ * failure, minus one).  Exit status 0; 1 if the operation never succeeded
+ * within MAX tries or a set-up step failed.  Needs a kernel with
+ * CONFIG_FAULT_INJECTION and failslab/fail_page_alloc set to reach
+ * sleeping allocations (tests/guest/test_faults.py does that).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <infiniband/verbs.h>
+#include <phyr/phyr_ram.h>
+
+static const char *devname = "phyrdma0";
+static int fail_fd = -1;
+
+static void die(const char *what)
+{
+	fprintf(stderr, "phyrdma-fault-sweep: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static void arm(unsigned int n)
+{
+	char buf[16];
+	int len = snprintf(buf, sizeof(buf), "%u", n);
+
+	if (pwrite(fail_fd, buf, len, 0) != len)
+		die("fail-nth");
+}
+
+/* Disarm; return whether the armed failure was injected. */
+static int disarm(void)
+{
+	char buf[16] = "";
+	int injected;
+
+	if (pread(fail_fd, buf, sizeof(buf) - 1, 0) < 0)
+		die("fail-nth");
+	injected = atoi(buf) == 0;
+	arm(0);
+	return injected;
+}
+
+static struct ibv_context *open_ctx(void)
+{
+	struct ibv_device **list;
+	struct ibv_context *ctx = NULL;
+	int n, i;
+
+	list = ibv_get_device_list(&n);
+	if (!list)
+		die("ibv_get_device_list");
+	for (i = 0; i < n; i++)
+		if (!strcmp(ibv_get_device_name(list[i]), devname))
+			ctx = ibv_open_device(list[i]);
+	ibv_free_device_list(list);
+	return ctx;
+}
+
+/* What one operation needs, made before it is armed. */
+struct env {
+	struct ibv_device *dev;
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	struct ibv_cq *cq;
+	struct ibv_qp *qp;
+	void *buf;
+	int dmabuf;
+	int ram;
+	int gid_index;
+	union ibv_gid gid;
+};
+
+#define BUF_SIZE (2u << 20)
+
+static int ram_create(int ram, unsigned int order)
+{
+	struct phyr_ram_create req = { .size = BUF_SIZE, .order = order };
+
+	if (ioctl(ram, PHYR_RAM_IOC_CREATE, &req))
+		return -1;
+	return req.fd;
+}
+
+static void find_gid(struct env *e)
+{
+	struct ibv_port_attr pa;
+	struct ibv_gid_entry g;
+	int i;
+
+	if (ibv_query_port(e->ctx, 1, &pa))
+		die("ibv_query_port");
+	for (i = 0; i < pa.gid_tbl_len; i++) {
+		if (ibv_query_gid_ex(e->ctx, 1, i, &g, 0) ||
+		    g.gid_type != IBV_GID_TYPE_ROCE_V2 ||
+		    memcmp(g.gid.raw, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12))
+			continue;
+		e->gid_index = i;
+		e->gid = g.gid;
+		return;
+	}
+	errno = ENOENT;
+	die("no RoCE v2 GID");
+}
+
+static struct ibv_qp *make_qp(struct env *e)
+{
+	struct ibv_qp_init_attr ia = {
+		.send_cq = e->cq, .recv_cq = e->cq, .qp_type = IBV_QPT_RC,
+		.cap = { .max_send_wr = 16, .max_recv_wr = 16,
+			 .max_send_sge = 1, .max_recv_sge = 1 },
+	};
+
+	return ibv_create_qp(e->pd, &ia);
+}
+
+/* INIT, RTR and RTS, connected to itself. */
+static int connect_qp(struct env *e, struct ibv_qp *qp)
+{
+	struct ibv_qp_attr a = { 0 };
+	int ret;
+
+	a.qp_state = IBV_QPS_INIT;
+	a.port_num = 1;
+	a.qp_access_flags = IBV_ACCESS_REMOTE_WRITE;
+	ret = ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
+			    IBV_QP_PORT | IBV_QP_ACCESS_FLAGS);
+	if (ret)
+		return ret;
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTR;
+	a.path_mtu = IBV_MTU_1024;
+	a.dest_qp_num = qp->qp_num;
+	a.max_dest_rd_atomic = 1;
+	a.min_rnr_timer = 1;
+	a.ah_attr.is_global = 1;
+	a.ah_attr.grh.dgid = e->gid;
+	a.ah_attr.grh.sgid_index = e->gid_index;
+	a.ah_attr.grh.hop_limit = 1;
+	a.ah_attr.port_num = 1;
+	ret = ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
+			    IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
+			    IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER);
+	if (ret)
+		return ret;
+	memset(&a, 0, sizeof(a));
+	a.qp_state = IBV_QPS_RTS;
+	a.timeout = 14;
+	a.retry_cnt = 7;
+	a.rnr_retry = 7;
+	a.max_rd_atomic = 1;
+	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT |
+			     IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
+			     IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC);
+}
+
+/*
+ * Run @op once: 0 on success with everything it made released again, or
+ * the errno it failed with.
+ */
+static int run_op(const char *op, struct env *e, unsigned int n)
+{
+	int ret = 0, fd;
+
+	if (!strcmp(op, "ctx")) {
+		struct ibv_context *ctx;
+
+		arm(n);
+		ctx = open_ctx();
+		ret = ctx ? 0 : errno ? errno : EIO;
+		if (ctx)
+			ibv_close_device(ctx);
+		return ret;
+	}
+	if (!strcmp(op, "pd")) {
+		struct ibv_pd *pd;
+
+		arm(n);
+		pd = ibv_alloc_pd(e->ctx);
+		ret = pd ? 0 : errno;
+		if (pd && ibv_dealloc_pd(pd))
+			die("ibv_dealloc_pd");
+		return ret;
+	}
+	if (!strcmp(op, "reg_mr") || !strcmp(op, "reg_odp") || !strcmp(op, "dmabuf")) {
+		int access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE;
+		struct ibv_mr *mr;
+
+		if (!strcmp(op, "reg_odp"))
+			access |= IBV_ACCESS_ON_DEMAND;
+		arm(n);
+		if (!strcmp(op, "dmabuf"))
+			mr = ibv_reg_dmabuf_mr(e->pd, 0, BUF_SIZE, 0x10000000,
+					       e->dmabuf, access);
+		else
+			mr = ibv_reg_mr(e->pd, e->buf, BUF_SIZE, access);
+		ret = mr ? 0 : errno;
+		if (mr && ibv_dereg_mr(mr))
+			die("ibv_dereg_mr");
+		return ret;
+	}
+	if (!strcmp(op, "ram_create")) {
+		arm(n);
+		fd = ram_create(e->ram, 0);
+		ret = fd >= 0 ? 0 : errno;
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	if (!strcmp(op, "cq")) {
+		struct ibv_cq *cq;
+
+		arm(n);
+		cq = ibv_create_cq(e->ctx, 64, NULL, NULL, 0);
+		ret = cq ? 0 : errno;
+		if (cq && ibv_destroy_cq(cq))
+			die("ibv_destroy_cq");
+		return ret;
+	}
+	if (!strcmp(op, "qp") || !strcmp(op, "modify_qp")) {
+		struct ibv_qp *qp;
+
+		if (!strcmp(op, "qp")) {
+			arm(n);
+			qp = make_qp(e);
+			ret = qp ? 0 : errno;
+		} else {
+			qp = make_qp(e);
+			if (!qp)
+				die("ibv_create_qp");
+			arm(n);
+			ret = connect_qp(e, qp);
+		}
+		if (qp && ibv_destroy_qp(qp))
+			die("ibv_destroy_qp");
+		return ret;
+	}
+	if (!strcmp(op, "srq")) {
+		struct ibv_srq_init_attr sa = { .attr = { .max_wr = 64, .max_sge = 1 } };
+		struct ibv_srq *srq;
+
+		arm(n);
+		srq = ibv_create_srq(e->pd, &sa);
+		ret = srq ? 0 : errno;
+		if (srq && ibv_destroy_srq(srq))
+			die("ibv_destroy_srq");
+		return ret;
+	}
+	if (!strcmp(op, "mw")) {
+		struct ibv_mw *mw;
+
+		arm(n);
+		mw = ibv_alloc_mw(e->pd, IBV_MW_TYPE_2);
+		ret = mw ? 0 : errno;
+		if (mw && ibv_dealloc_mw(mw))
+			die("ibv_dealloc_mw");
+		return ret;
+	}
+	if (!strcmp(op, "ah")) {
+		struct ibv_ah_attr aa = {
+			.is_global = 1, .port_num = 1,
+			.grh = { .dgid = e->gid, .sgid_index = e->gid_index,
+				 .hop_limit = 1 },
+		};
+		struct ibv_ah *ah;
+
+		arm(n);
+		ah = ibv_create_ah(e->pd, &aa);
+		ret = ah ? 0 : errno;
+		if (ah && ibv_destroy_ah(ah))
+			die("ibv_destroy_ah");
+		return ret;
+	}
+	fprintf(stderr, "phyrdma-fault-sweep: unknown operation %s\n", op);
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned int n, max = 5000;
+	struct env e = { .dmabuf = -1, .ram = -1 };
+	const char *op;
+	int opt, ret, injected;
+
+	while ((opt = getopt(argc, argv, "d:m:")) != -1) {
+		switch (opt) {
+		case 'd': devname = optarg; break;
+		case 'm': max = strtoul(optarg, NULL, 0); break;
+		default: return 2;
+		}
+	}
+	if (optind + 1 != argc) {
+		fprintf(stderr, "usage: %s [-d DEVICE] [-m MAX] OP\n", argv[0]);
+		return 2;
+	}
+	op = argv[optind];
+
+	fail_fd = open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC);
+	if (fail_fd < 0)
+		die("/proc/thread-self/fail-nth (no CONFIG_FAULT_INJECTION?)");
+	e.ctx = open_ctx();
+	if (!e.ctx)
+		die(devname);
+	e.pd = ibv_alloc_pd(e.ctx);
+	e.cq = ibv_create_cq(e.ctx, 64, NULL, NULL, 0);
+	if (!e.pd || !e.cq)
+		die("set-up");
+	find_gid(&e);
+	e.buf = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (e.buf == MAP_FAILED)
+		die("mmap");
+	e.ram = open("/dev/phyr_ram", O_RDWR | O_CLOEXEC);
+	if (e.ram < 0)
+		die("/dev/phyr_ram");
+	e.dmabuf = ram_create(e.ram, 0);
+	if (e.dmabuf < 0)
+		die("PHYR_RAM_IOC_CREATE");
+
+	for (n = 1; n <= max; n++) {
+		ret = run_op(op, &e, n);
+		injected = disarm();
+		printf("n=%u injected=%d result=", n, injected);
+		if (ret)
+			printf("errno=%d\n", ret);
+		else
+			printf("ok\n");
+		fflush(stdout);
+		if (!ret && !injected) {
+			printf("points=%u\n", n - 1);
+			return 0;
+		}
+	}
+	fprintf(stderr, "phyrdma-fault-sweep: %s still meets failures after %u\n",
+		op, max);
+	return 1;
+}

@@ -1,0 +1,142 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""Fault injection at every failure point (the debug kernel's lane).
+
+For each operation that allocates or maps, phyrdma-fault-sweep runs it with
+the Nth allocation of the calling task failing (the kernel's fail-nth, with
+failslab and fail_page_alloc reaching sleeping allocations too), for
+N = 1, 2, ... until it succeeds without meeting a failure.  Every failing N
+must give a clean errno, and afterwards every counter is back where it was;
+the runner fails the run on any splat and, on the debug kernel, on any
+kmemleak report.  The stock kernel has no fault injection: there these
+tests are skipped, and `make check-debug` runs them.
+"""
+import errno
+import os
+import subprocess
+import unittest
+
+from phyrdma_base import PhyrdmaTestCase, counters, phyrdma_devices
+
+FAIL_NTH = '/proc/thread-self/fail-nth'
+DEBUGFS = '/sys/kernel/debug'
+PARAM = '/sys/module/phyrdma/parameters'
+# what a failed allocation may legitimately surface as
+CLEAN = {errno.ENOMEM, errno.ENOSPC, errno.EAGAIN}
+SETTINGS = {
+    'failslab/ignore-gfp-wait': 'N',
+    'failslab/verbose': '0',
+    'fail_page_alloc/ignore-gfp-wait': 'N',
+    'fail_page_alloc/ignore-gfp-highmem': 'N',
+    'fail_page_alloc/min-order': '0',
+    'fail_page_alloc/verbose': '0',
+}
+COUNTERS = ('ucontexts', 'pds', 'mrs', 'mws', 'cqs', 'qps', 'srqs', 'ahs',
+            'dmabuf_attachments', 'pinned_pages', 'mtt_entries', 'iova_bytes',
+            'mtt_pages')
+
+
+def write(path, value):
+    with open(path, 'w') as f:
+        f.write(value)
+
+
+def read(path):
+    with open(path) as f:
+        return f.read().strip()
+
+
+@unittest.skipUnless(os.path.exists(FAIL_NTH),
+                     'no fault injection in this kernel (the debug lane has it)')
+class FaultSweepTest(PhyrdmaTestCase):
+    points = {}
+
+    def setUp(self):
+        super().setUp()
+        self.saved = {}
+        for name, value in SETTINGS.items():
+            path = f'{DEBUGFS}/{name}'
+            self.saved[path] = read(path)
+            write(path, value)
+        self.addCleanup(self.restore)
+
+    def restore(self):
+        for path, value in self.saved.items():
+            write(path, value)
+
+    def sweep(self, op, legacy=False):
+        before = {d: counters(d) for d in phyrdma_devices()}
+        write(f'{PARAM}/legacy', '1' if legacy else '0')
+        try:
+            r = subprocess.run(['phyrdma-fault-sweep', '-d', self.dev_name, op],
+                               capture_output=True, text=True, timeout=3000)
+        finally:
+            write(f'{PARAM}/legacy', '0')
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout[-2000:])
+        lines = r.stdout.split('\n')
+        points = int(lines[-2].split('=')[1])
+        self.assertGreater(points, 0, f'{op}: no allocation met')
+        for line in lines[:-2]:
+            result = line.split('result=')[1]
+            if result != 'ok':
+                # libibverbs reads the device list from sysfs first: a
+                # failure there is "no such device" to the caller
+                clean = CLEAN | ({errno.ENOENT, errno.ENODEV} if op == 'ctx' else set())
+                self.assertIn(int(result.split('=')[1]), clean, f'{op}: {line}')
+        for d in phyrdma_devices():
+            c = counters(d)
+            for name in COUNTERS:
+                if name in c:
+                    self.assertEqual(c[name], before[d][name],
+                                     f'{op}: counter {name} after the sweep')
+        FaultSweepTest.points[op + ('-legacy' if legacy else '')] = points
+        return points
+
+    def test_alloc_ucontext(self):
+        self.sweep('ctx')
+
+    def test_alloc_pd(self):
+        self.sweep('pd')
+
+    def test_reg_mr(self):
+        self.sweep('reg_mr')
+
+    def test_reg_mr_odp(self):
+        self.sweep('reg_odp')
+
+    def test_reg_dmabuf_mr_phyr(self):
+        self.sweep('dmabuf')
+
+    def test_reg_dmabuf_mr_legacy(self):
+        self.sweep('dmabuf', legacy=True)
+
+    def test_exporter_create(self):
+        self.sweep('ram_create')
+
+    def test_create_cq(self):
+        self.sweep('cq')
+
+    def test_create_qp(self):
+        self.sweep('qp')
+
+    def test_modify_qp(self):
+        self.sweep('modify_qp')
+
+    def test_create_srq(self):
+        self.sweep('srq')
+
+    def test_alloc_mw(self):
+        self.sweep('mw')
+
+    def test_create_ah(self):
+        self.sweep('ah')
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.points:
+            print('fault points: ' + ' '.join(f'{k}={v}' for k, v in
+                                              sorted(cls.points.items())) +
+                  f' (total {sum(cls.points.values())})', flush=True)
+
+
+if __name__ == '__main__':
+    unittest.main()
