@@ -32,6 +32,8 @@
 #include <infiniband/verbs.h>
 #include <phyr/phyr_ram.h>
 
+#include "verbs_util.h"
+
 static const char *devname = "phyrdma0";
 static int fail_fd = -1;
 
@@ -63,22 +65,6 @@ static int disarm(void)
 	return injected;
 }
 
-static struct ibv_context *open_ctx(void)
-{
-	struct ibv_device **list;
-	struct ibv_context *ctx = NULL;
-	int n, i;
-
-	list = ibv_get_device_list(&n);
-	if (!list)
-		die("ibv_get_device_list");
-	for (i = 0; i < n; i++)
-		if (!strcmp(ibv_get_device_name(list[i]), devname))
-			ctx = ibv_open_device(list[i]);
-	ibv_free_device_list(list);
-	return ctx;
-}
-
 /* What one operation needs, made before it is armed. */
 struct env {
 	struct ibv_device *dev;
@@ -104,27 +90,6 @@ static int ram_create(int ram, unsigned int order)
 	return req.fd;
 }
 
-static void find_gid(struct env *e)
-{
-	struct ibv_port_attr pa;
-	struct ibv_gid_entry g;
-	int i;
-
-	if (ibv_query_port(e->ctx, 1, &pa))
-		die("ibv_query_port");
-	for (i = 0; i < pa.gid_tbl_len; i++) {
-		if (ibv_query_gid_ex(e->ctx, 1, i, &g, 0) ||
-		    g.gid_type != IBV_GID_TYPE_ROCE_V2 ||
-		    memcmp(g.gid.raw, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12))
-			continue;
-		e->gid_index = i;
-		e->gid = g.gid;
-		return;
-	}
-	errno = ENOENT;
-	die("no RoCE v2 GID");
-}
-
 static struct ibv_qp *make_qp(struct env *e)
 {
 	struct ibv_qp_init_attr ia = {
@@ -136,44 +101,16 @@ static struct ibv_qp *make_qp(struct env *e)
 	return ibv_create_qp(e->pd, &ia);
 }
 
-/* INIT, RTR and RTS, connected to itself. */
+/* INIT, RTR and RTS, connected to itself; 0 or the errno */
 static int connect_qp(struct env *e, struct ibv_qp *qp)
 {
-	struct ibv_qp_attr a = { 0 };
-	int ret;
+	struct pv_rc_conn c = {
+		.port = 1, .sgid_index = e->gid_index, .dgid = e->gid,
+		.dest_qpn = qp->qp_num, .access = IBV_ACCESS_REMOTE_WRITE,
+		.mtu = IBV_MTU_1024, .rd_atomic = 1,
+	};
 
-	a.qp_state = IBV_QPS_INIT;
-	a.port_num = 1;
-	a.qp_access_flags = IBV_ACCESS_REMOTE_WRITE;
-	ret = ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
-			    IBV_QP_PORT | IBV_QP_ACCESS_FLAGS);
-	if (ret)
-		return ret;
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = IBV_MTU_1024;
-	a.dest_qp_num = qp->qp_num;
-	a.max_dest_rd_atomic = 1;
-	a.min_rnr_timer = 1;
-	a.ah_attr.is_global = 1;
-	a.ah_attr.grh.dgid = e->gid;
-	a.ah_attr.grh.sgid_index = e->gid_index;
-	a.ah_attr.grh.hop_limit = 1;
-	a.ah_attr.port_num = 1;
-	ret = ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-			    IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
-			    IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER);
-	if (ret)
-		return ret;
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 14;
-	a.retry_cnt = 7;
-	a.rnr_retry = 7;
-	a.max_rd_atomic = 1;
-	return ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT |
-			     IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
-			     IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC);
+	return pv_rc_connect(qp, &c) ? errno : 0;
 }
 
 /*
@@ -188,7 +125,7 @@ static int run_op(const char *op, struct env *e, unsigned int n)
 		struct ibv_context *ctx;
 
 		arm(n);
-		ctx = open_ctx();
+		ctx = pv_open_device(devname);
 		ret = ctx ? 0 : errno ? errno : EIO;
 		if (ctx)
 			ibv_close_device(ctx);
@@ -320,14 +257,15 @@ int main(int argc, char **argv)
 	fail_fd = open("/proc/thread-self/fail-nth", O_RDWR | O_CLOEXEC);
 	if (fail_fd < 0)
 		die("/proc/thread-self/fail-nth (no CONFIG_FAULT_INJECTION?)");
-	e.ctx = open_ctx();
+	e.ctx = pv_open_device(devname);
 	if (!e.ctx)
 		die(devname);
 	e.pd = ibv_alloc_pd(e.ctx);
 	e.cq = ibv_create_cq(e.ctx, 64, NULL, NULL, 0);
 	if (!e.pd || !e.cq)
 		die("set-up");
-	find_gid(&e);
+	if (pv_find_ipv4_gid(e.ctx, 1, &e.gid_index, &e.gid))
+		die("no RoCE v2 IPv4 GID");
 	e.buf = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	if (e.buf == MAP_FAILED)

@@ -47,6 +47,8 @@
 #include <phyr/phyr_ram.h>
 #include <rdma/phyrdma-oracle.h>
 
+#include "verbs_util.h"
+
 #define MiB (1ULL << 20)
 #define GiB (1ULL << 30)
 #define MAX_REPS 64
@@ -266,54 +268,13 @@ struct bw_side {
 
 #define BW_IOVA 0x7f0000000000ULL
 
-static struct ibv_context *open_named(const char *name)
-{
-	struct ibv_context *ctx = NULL;
-	struct ibv_device **list;
-	int n, i;
-
-	list = ibv_get_device_list(&n);
-	if (!list)
-		die("ibv_get_device_list");
-	for (i = 0; i < n; i++)
-		if (!strcmp(ibv_get_device_name(list[i]), name))
-			ctx = ibv_open_device(list[i]);
-	ibv_free_device_list(list);
-	if (!ctx) {
-		errno = ENODEV;
-		die(name);
-	}
-	return ctx;
-}
-
-/* The port's RoCE v2 GID of an IPv4 address. */
-static void bw_find_gid(struct bw_side *s)
-{
-	struct ibv_port_attr pa;
-	struct ibv_gid_entry e;
-	int i;
-
-	if (ibv_query_port(s->ctx, s->port, &pa))
-		die("ibv_query_port");
-	for (i = 0; i < pa.gid_tbl_len; i++) {
-		if (ibv_query_gid_ex(s->ctx, s->port, i, &e, 0))
-			continue;
-		if (e.gid_type != IBV_GID_TYPE_ROCE_V2 ||
-		    memcmp(e.gid.raw, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12))
-			continue;
-		s->gid_index = i;
-		s->gid = e.gid;
-		return;
-	}
-	errno = ENOENT;
-	die("no RoCE v2 IPv4 GID");
-}
-
 static void bw_open(struct bw_side *s, const char *name, int depth)
 {
 	char iommu[32];
 
-	s->ctx = open_named(name);
+	s->ctx = pv_open_device(name);
+	if (!s->ctx)
+		die(name);
 	s->port = 1;
 	s->pd = ibv_alloc_pd(s->ctx);
 	if (!s->pd)
@@ -321,7 +282,8 @@ static void bw_open(struct bw_side *s, const char *name, int depth)
 	s->cq = ibv_create_cq(s->ctx, 2 * depth, NULL, NULL, 0);
 	if (!s->cq)
 		die("ibv_create_cq");
-	bw_find_gid(s);
+	if (pv_find_ipv4_gid(s->ctx, s->port, &s->gid_index, &s->gid))
+		die("no RoCE v2 IPv4 GID");
 	s->oracle = open_oracle(name, iommu, sizeof(iommu));
 	s->fd = -1;
 }
@@ -357,39 +319,15 @@ static void bw_qp_destroy(struct bw_side *s)
 
 static void bw_connect(struct bw_side *s, const struct bw_side *peer)
 {
-	struct ibv_qp_attr a = { 0 };
+	struct pv_rc_conn c = {
+		.port = s->port, .sgid_index = s->gid_index, .dgid = peer->gid,
+		.dest_qpn = peer->qp->qp_num,
+		.access = IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ,
+		.mtu = IBV_MTU_4096, .rd_atomic = 16,
+	};
 
-	a.qp_state = IBV_QPS_INIT;
-	a.port_num = s->port;
-	a.qp_access_flags = IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ;
-	if (ibv_modify_qp(s->qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
-			  IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
-		die("modify_qp INIT");
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = IBV_MTU_4096;
-	a.dest_qp_num = peer->qp->qp_num;
-	a.max_dest_rd_atomic = 16;
-	a.min_rnr_timer = 1;
-	a.ah_attr.is_global = 1;
-	a.ah_attr.grh.dgid = peer->gid;
-	a.ah_attr.grh.sgid_index = s->gid_index;
-	a.ah_attr.grh.hop_limit = 64;
-	a.ah_attr.port_num = s->port;
-	if (ibv_modify_qp(s->qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-			  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
-			  IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER))
-		die("modify_qp RTR");
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 14;
-	a.retry_cnt = 7;
-	a.rnr_retry = 7;
-	a.max_rd_atomic = 16;
-	if (ibv_modify_qp(s->qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT |
-			  IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
-			  IBV_QP_MAX_QP_RD_ATOMIC))
-		die("modify_qp RTS");
+	if (pv_rc_connect(s->qp, &c))
+		die("connect RC QP");
 }
 
 /* Give @s a buffer of @len bytes of kind @k; return its device page size. */
@@ -651,7 +589,9 @@ int main(int argc, char **argv)
 	if (c.reps < 0 || c.reps > MAX_REPS)
 		c.reps = MAX_REPS;
 
-	c.ctx = open_named(dev);
+	c.ctx = pv_open_device(dev);
+	if (!c.ctx)
+		die(dev);
 	c.pd = ibv_alloc_pd(c.ctx);
 	if (!c.pd)
 		die("ibv_alloc_pd");

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The few libibverbs steps every phyrdma tool and C test repeats: open a
+ * device by name, find a port's RoCE v2 GID of an IPv4 address, and bring a
+ * QP to RTS.  Each returns 0 or -1 with errno set, so that a benchmark can
+ * die and a test can report.
+ */
+#ifndef PHYRDMA_VERBS_UTIL_H
+#define PHYRDMA_VERBS_UTIL_H
+
+#include <stdint.h>
+#include <infiniband/verbs.h>
+
+/* The device named @name, opened; NULL with errno ENODEV if there is none. */
+struct ibv_context *pv_open_device(const char *name);
+
+/* Index and value of @port's RoCE v2 GID of an IPv4 address. */
+int pv_find_ipv4_gid(struct ibv_context *ctx, uint8_t port, int *index,
+		     union ibv_gid *gid);
+
+/* What an RC QP needs to know of itself and its peer. */
+struct pv_rc_conn {
+	uint8_t port;
+	int sgid_index;
+	union ibv_gid dgid;
+	uint32_t dest_qpn;
+	unsigned int access;	/* IBV_ACCESS_REMOTE_* the QP allows */
+	enum ibv_mtu mtu;
+	uint8_t rd_atomic;	/* outstanding READs/atomics, both ways */
+};
+
+/* RESET -> INIT -> RTR -> RTS for an RC QP; PSNs 0, infinite RNR retry. */
+int pv_rc_connect(struct ibv_qp *qp, const struct pv_rc_conn *c);
+
+/* RESET -> INIT -> RTR -> RTS for a UD QP with Q_Key @qkey. */
+int pv_ud_ready(struct ibv_qp *qp, uint8_t port, uint32_t qkey);
+
+#endif
