@@ -27,6 +27,7 @@ const char *const phyrdma_counter_names[PHYRDMA_CNT_MAX] = {
 	[PHYRDMA_CNT_MMAPS] = "queue_mappings",
 	[PHYRDMA_CNT_SRQS] = "srqs",
 	[PHYRDMA_CNT_MWS] = "mws",
+	[PHYRDMA_CNT_MCAST] = "mcast_attachments",
 };
 
 const char *const phyrdma_stat_names[PHYRDMA_STAT_MAX] = {

@@ -37,6 +37,7 @@ enum phyrdma_counter {
 	PHYRDMA_CNT_MMAPS,
 	PHYRDMA_CNT_SRQS,
 	PHYRDMA_CNT_MWS,
+	PHYRDMA_CNT_MCAST,
 	PHYRDMA_CNT_MAX,
 };
 
@@ -342,6 +343,8 @@ int phyrdma_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 int phyrdma_query_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 		     struct ib_qp_init_attr *init);
 int phyrdma_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata);
+int phyrdma_attach_mcast(struct ib_qp *ibqp, union ib_gid *gid, u16 lid);
+int phyrdma_detach_mcast(struct ib_qp *ibqp, union ib_gid *gid, u16 lid);
 int phyrdma_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 		      const struct ib_send_wr **bad_wr);
 int phyrdma_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,

@@ -208,11 +208,59 @@ err_uncharge:
 	return ret;
 }
 
+/*
+ * Multicast: only UD QPs join groups, and only multicast GIDs name one.
+ * The LID means nothing on a RoCE port.  uverbs detaches a user QP's groups
+ * before destroying it; a kernel consumer's are dropped at destroy.
+ */
+static int phyrdma_mcast_check(struct ib_qp *ibqp, const union ib_gid *gid)
+{
+	if (ibqp->qp_type != IB_QPT_UD)
+		return -EINVAL;
+	if (!rdma_is_multicast_addr((struct in6_addr *)gid->raw))
+		return -EINVAL;
+	return 0;
+}
+
+int phyrdma_attach_mcast(struct ib_qp *ibqp, union ib_gid *gid, u16 lid)
+{
+	struct phyrdma_dev *dev = to_pdev(ibqp->device);
+	int ret;
+
+	ret = phyrdma_mcast_check(ibqp, gid);
+	if (ret)
+		return ret;
+	ret = phyrdma_hw_mcast_attach(&dev->hw, gid->raw, ibqp->qp_num);
+	if (ret < 0)
+		return ret;
+	if (ret)
+		phyrdma_count(dev, PHYRDMA_CNT_MCAST, 1);
+	return 0;
+}
+
+int phyrdma_detach_mcast(struct ib_qp *ibqp, union ib_gid *gid, u16 lid)
+{
+	struct phyrdma_dev *dev = to_pdev(ibqp->device);
+	int ret;
+
+	ret = phyrdma_mcast_check(ibqp, gid);
+	if (ret)
+		return ret;
+	ret = phyrdma_hw_mcast_detach(&dev->hw, gid->raw, ibqp->qp_num);
+	if (ret)
+		return ret;
+	phyrdma_count(dev, PHYRDMA_CNT_MCAST, -1);
+	return 0;
+}
+
 int phyrdma_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
 {
 	struct phyrdma_qp *qp = to_pqp(ibqp);
+	struct phyrdma_dev *dev = to_pdev(ibqp->device);
 	size_t bytes = qp->hw.sq.size + qp->hw.rq.ring.size;
 
+	phyrdma_count(dev, PHYRDMA_CNT_MCAST,
+		      -(long)phyrdma_hw_mcast_detach_all(&dev->hw, ibqp->qp_num));
 	phyrdma_hw_qp_destroy(&qp->hw);
 	if (qp->sq_mmap) {
 		bytes -= qp->hw.sq.size;

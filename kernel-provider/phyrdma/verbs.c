@@ -63,7 +63,9 @@ static int phyrdma_query_device(struct ib_device *ibdev,
 	attr->max_mw = caps->max_mr;
 	attr->max_srq_wr = PHYRDMA_MAX_QP_WR;
 	attr->max_srq_sge = PHYRDMA_MAX_SGE;
-	attr->max_pkeys = 1;
+	attr->max_mcast_grp = PHYRDMA_HW_MAX_MCG;
+	attr->max_mcast_qp_attach = PHYRDMA_HW_MCG_QPS;
+	attr->max_total_mcast_qp_attach = PHYRDMA_HW_MAX_MCG * PHYRDMA_HW_MCG_QPS;
 	attr->local_ca_ack_delay = 15;
 	attr->device_cap_flags = IB_DEVICE_RC_RNR_NAK_GEN |
 				 IB_DEVICE_SYS_IMAGE_GUID |
@@ -412,6 +414,7 @@ const struct ib_device_ops phyrdma_dev_ops = {
 	.alloc_mw = phyrdma_alloc_mw,
 	.alloc_pd = phyrdma_alloc_pd,
 	.alloc_ucontext = phyrdma_alloc_ucontext,
+	.attach_mcast = phyrdma_attach_mcast,
 	.create_ah = phyrdma_create_ah,
 	.create_cq = phyrdma_create_cq,
 	.create_qp = phyrdma_create_qp,
@@ -426,6 +429,7 @@ const struct ib_device_ops phyrdma_dev_ops = {
 	.destroy_cq = phyrdma_destroy_cq,
 	.destroy_qp = phyrdma_destroy_qp,
 	.destroy_srq = phyrdma_destroy_srq,
+	.detach_mcast = phyrdma_detach_mcast,
 	.disassociate_ucontext = phyrdma_disassociate_ucontext,
 	.get_dev_fw_str = phyrdma_get_dev_fw_str,
 	.get_dma_mr = phyrdma_get_dma_mr,

@@ -113,6 +113,129 @@ void phyrdma_hw_fabric_leave(struct phyrdma_hw *hw)
 	synchronize_rcu();
 }
 
+/* ---- multicast ---------------------------------------------------------- */
+
+/*
+ * Each port has a multicast group table, as a NIC does: a group is a
+ * multicast GID and the QPs of the port attached to it.  A UD send to
+ * %PHYRDMA_HW_MCAST_QPN at a multicast GID reaches every QP attached to
+ * that group on every port of the fabric, the sender's own included (the
+ * device has no multicast-loopback blocking).  Attaching is idempotent.
+ */
+static struct phyrdma_hw_mcg *phyrdma_hw_mcg_find(struct phyrdma_hw *hw,
+						  const u8 *mgid)
+{
+	struct phyrdma_hw_mcg *g;
+
+	lockdep_assert_held(&hw->mcg_lock);
+	for (g = hw->mcgs; g < hw->mcgs + PHYRDMA_HW_MAX_MCG; g++)
+		if (g->nr_qps && !memcmp(g->mgid, mgid, 16))
+			return g;
+	return NULL;
+}
+
+static int phyrdma_hw_mcg_index(const struct phyrdma_hw_mcg *g, u32 qpn)
+{
+	u32 i;
+
+	for (i = 0; i < g->nr_qps; i++)
+		if (g->qpn[i] == qpn)
+			return i;
+	return -1;
+}
+
+/**
+ * phyrdma_hw_mcast_attach() - attach QP @qpn to the group of @mgid
+ * Context: takes the group table's spinlock.
+ * Return: 1 if attached now, 0 if it already was; -ENOMEM when the table
+ * has no free group or the group has no free QP slot.
+ */
+int phyrdma_hw_mcast_attach(struct phyrdma_hw *hw, const u8 *mgid, u32 qpn)
+{
+	struct phyrdma_hw_mcg *g;
+	int ret = 1;
+
+	spin_lock(&hw->mcg_lock);
+	g = phyrdma_hw_mcg_find(hw, mgid);
+	if (!g) {
+		for (g = hw->mcgs; g < hw->mcgs + PHYRDMA_HW_MAX_MCG; g++)
+			if (!g->nr_qps)
+				break;
+		if (g == hw->mcgs + PHYRDMA_HW_MAX_MCG) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		memcpy(g->mgid, mgid, 16);
+	}
+	if (phyrdma_hw_mcg_index(g, qpn) >= 0)
+		ret = 0;
+	else if (g->nr_qps == PHYRDMA_HW_MCG_QPS)
+		ret = -ENOMEM;
+	else
+		g->qpn[g->nr_qps++] = qpn;
+out:
+	spin_unlock(&hw->mcg_lock);
+	return ret;
+}
+
+static void phyrdma_hw_mcg_remove(struct phyrdma_hw_mcg *g, int i)
+{
+	g->qpn[i] = g->qpn[--g->nr_qps];
+}
+
+/**
+ * phyrdma_hw_mcast_detach() - detach QP @qpn from the group of @mgid
+ * Context: takes the group table's spinlock.
+ * Return: 0, or -EINVAL if the QP is not attached to that group.
+ */
+int phyrdma_hw_mcast_detach(struct phyrdma_hw *hw, const u8 *mgid, u32 qpn)
+{
+	struct phyrdma_hw_mcg *g;
+	int i = -1;
+
+	spin_lock(&hw->mcg_lock);
+	g = phyrdma_hw_mcg_find(hw, mgid);
+	if (g) {
+		i = phyrdma_hw_mcg_index(g, qpn);
+		if (i >= 0)
+			phyrdma_hw_mcg_remove(g, i);
+	}
+	spin_unlock(&hw->mcg_lock);
+	return i >= 0 ? 0 : -EINVAL;
+}
+
+/**
+ * phyrdma_hw_mcast_detach_all() - detach QP @qpn from every group
+ * Context: takes the group table's spinlock.
+ * Return: how many attachments there were.
+ */
+u32 phyrdma_hw_mcast_detach_all(struct phyrdma_hw *hw, u32 qpn)
+{
+	struct phyrdma_hw_mcg *g;
+	u32 n = 0;
+	int i;
+
+	spin_lock(&hw->mcg_lock);
+	for (g = hw->mcgs; g < hw->mcgs + PHYRDMA_HW_MAX_MCG; g++) {
+		i = g->nr_qps ? phyrdma_hw_mcg_index(g, qpn) : -1;
+		if (i >= 0) {
+			phyrdma_hw_mcg_remove(g, i);
+			n++;
+		}
+	}
+	spin_unlock(&hw->mcg_lock);
+	return n;
+}
+
+static bool phyrdma_hw_gid_is_multicast(const u8 *gid)
+{
+	const struct in6_addr *a = (const struct in6_addr *)gid;
+
+	if (ipv6_addr_v4mapped(a))
+		return ipv4_is_multicast(a->s6_addr32[3]);
+	return ipv6_addr_is_multicast(a);
+}
+
 static void phyrdma_hw_qp_put(struct phyrdma_hw_qp *qp)
 {
 	if (refcount_dec_and_test(&qp->ref))
@@ -143,6 +266,49 @@ static struct phyrdma_hw_qp *phyrdma_fabric_find_qp(const u8 *dgid, u32 qpn)
 			qp = phyrdma_hw_qp_get(hw, qpn);
 			break;
 		}
+	}
+	rcu_read_unlock();
+	return qp;
+}
+
+/*
+ * The member of multicast group @mgid that comes next after *@pos in the
+ * fabric's order (port number, then QP number), held; *@pos moves past it.
+ * A walk from *@pos == 0 meets every member once, however the groups change
+ * under it, and holds no lock between members: delivery may sleep.
+ */
+static struct phyrdma_hw_qp *phyrdma_fabric_next_member(const u8 *mgid, u64 *pos)
+{
+	struct phyrdma_hw_qp *qp = NULL;
+	struct phyrdma_hw_mcg *g;
+	struct phyrdma_hw *hw;
+	u64 key, best;
+	u32 i;
+
+	rcu_read_lock();
+	for (;;) {
+		best = U64_MAX;
+		list_for_each_entry_rcu(hw, &phyrdma_fabric, fabric_node) {
+			spin_lock(&hw->mcg_lock);
+			g = phyrdma_hw_mcg_find(hw, mgid);
+			for (i = 0; g && i < g->nr_qps; i++) {
+				key = (u64)hw->fabric_id << 32 | g->qpn[i];
+				if (key >= *pos && key < best)
+					best = key;
+			}
+			spin_unlock(&hw->mcg_lock);
+		}
+		if (best == U64_MAX)
+			break;
+		*pos = best + 1;
+		list_for_each_entry_rcu(hw, &phyrdma_fabric, fabric_node)
+			if (hw->fabric_id == best >> 32)
+				break;
+		if (list_entry_is_head(hw, &phyrdma_fabric, fabric_node))
+			continue;
+		qp = phyrdma_hw_qp_get(hw, (u32)best);
+		if (qp)
+			break;
 	}
 	rcu_read_unlock();
 	return qp;
@@ -782,34 +948,28 @@ static u8 phyrdma_hw_build_grh(u8 *grh, const u8 *sgid, const u8 *dgid,
 	return PHYRDMA_CQE_NET_IPV6;
 }
 
-static int phyrdma_hw_exec_ud(struct phyrdma_hw_qp *qp,
-			      struct phyrdma_hw_exec *x,
-			      const struct phyrdma_hw_sgl *src, const void *ibuf,
-			      u64 len)
+/*
+ * Deliver a UD message from @qp to @resp (held), as the responder's
+ * hardware would: a datagram it cannot take (wrong type or Q_Key, not
+ * receiving, no receive WQE) is dropped and counted, never an error of the
+ * sender.
+ */
+static void phyrdma_hw_ud_deliver(struct phyrdma_hw_qp *qp,
+				  const struct phyrdma_send_wqe *wqe,
+				  struct phyrdma_hw_qp *resp, u32 qkey,
+				  const u8 *sgid, const struct phyrdma_hw_sgl *src,
+				  const void *ibuf, u64 len)
 {
-	const struct phyrdma_send_wqe *wqe = x->wqe;
 	struct phyrdma_recv_wqe *rwqe;
-	struct phyrdma_hw_qp *resp;
 	struct phyrdma_hw_cursor dc;
 	struct phyrdma_hw_sgl dst;
 	struct phyrdma_cqe rcqe;
-	u8 grh[40], sgid[16];
-	u32 qkey;
+	u8 grh[40];
 	int ret, st;
 
-	if (len > PHYRDMA_HW_UD_MTU)
-		return PHYRDMA_WC_LOC_LEN_ERR;
-	if (!phyrdma_hw_get_gid(qp->hw, wqe->ud.av.sgid_index, sgid))
-		return PHYRDMA_WC_LOC_QP_OP_ERR;
-	/* a qkey with its top bit set means the QP's own */
-	qkey = wqe->ud.remote_qkey & 0x80000000 ? qp->attr.qkey : wqe->ud.remote_qkey;
-
-	resp = phyrdma_fabric_find_qp(wqe->ud.av.dgid, wqe->ud.remote_qpn);
-	if (!resp)
-		goto dropped;
 	if (resp->type != qp->type || resp->attr.qkey != qkey ||
 	    !phyrdma_hw_qp_receives(READ_ONCE(resp->state)))
-		goto dropped_put;
+		goto dropped;
 
 	mutex_lock(&resp->recv->mutex);
 	ret = phyrdma_hw_rq_peek(resp->hw, resp->recv, &rwqe);
@@ -817,7 +977,7 @@ static int phyrdma_hw_exec_ud(struct phyrdma_hw_qp *qp,
 		mutex_unlock(&resp->recv->mutex);
 		if (ret != -EAGAIN)
 			phyrdma_hw_qp_error(resp, PHYRDMA_HW_QP_EV_FATAL);
-		goto dropped_put;
+		goto dropped;
 	}
 	phyrdma_hw_recv_cqe(resp, rwqe, &rcqe, PHYRDMA_WC_SUCCESS);
 	st = phyrdma_hw_sgl_local(resp->hw, resp->recv->pdn, resp->recv->kernel,
@@ -850,11 +1010,49 @@ static int phyrdma_hw_exec_ud(struct phyrdma_hw_qp *qp,
 	phyrdma_hw_sgl_release(&dst);
 	phyrdma_hw_push_recv(resp, &rcqe, wqe->flags & PHYRDMA_WQE_SOLICITED);
 	mutex_unlock(&resp->recv->mutex);
+	return;
+
+dropped:
+	atomic64_inc(&qp->hw->stats.ud_dropped);
+}
+
+static int phyrdma_hw_exec_ud(struct phyrdma_hw_qp *qp,
+			      struct phyrdma_hw_exec *x,
+			      const struct phyrdma_hw_sgl *src, const void *ibuf,
+			      u64 len)
+{
+	const struct phyrdma_send_wqe *wqe = x->wqe;
+	const u8 *dgid = wqe->ud.av.dgid;
+	struct phyrdma_hw_qp *resp;
+	u8 sgid[16];
+	u64 pos = 0;
+	u32 qkey;
+
+	if (len > PHYRDMA_HW_UD_MTU)
+		return PHYRDMA_WC_LOC_LEN_ERR;
+	if (!phyrdma_hw_get_gid(qp->hw, wqe->ud.av.sgid_index, sgid))
+		return PHYRDMA_WC_LOC_QP_OP_ERR;
+	/* a qkey with its top bit set means the QP's own */
+	qkey = wqe->ud.remote_qkey & 0x80000000 ? qp->attr.qkey : wqe->ud.remote_qkey;
+
+	if (wqe->ud.remote_qpn == PHYRDMA_HW_MCAST_QPN) {
+		if (!phyrdma_hw_gid_is_multicast(dgid))
+			goto dropped;
+		/* one copy for each member: the sender sees one completion */
+		while ((resp = phyrdma_fabric_next_member(dgid, &pos))) {
+			phyrdma_hw_ud_deliver(qp, wqe, resp, qkey, sgid, src, ibuf, len);
+			phyrdma_hw_qp_put(resp);
+		}
+		return PHYRDMA_WC_SUCCESS;
+	}
+
+	resp = phyrdma_fabric_find_qp(dgid, wqe->ud.remote_qpn);
+	if (!resp)
+		goto dropped;
+	phyrdma_hw_ud_deliver(qp, wqe, resp, qkey, sgid, src, ibuf, len);
 	phyrdma_hw_qp_put(resp);
 	return PHYRDMA_WC_SUCCESS;
 
-dropped_put:
-	phyrdma_hw_qp_put(resp);
 dropped:
 	atomic64_inc(&qp->hw->stats.ud_dropped);
 	return PHYRDMA_WC_SUCCESS;
@@ -1455,14 +1653,24 @@ int phyrdma_hw_engine_init(struct phyrdma_hw *hw)
 	ida_init(&hw->cq_ida);
 	ida_init(&hw->srq_ida);
 	spin_lock_init(&hw->gid_lock);
+	spin_lock_init(&hw->mcg_lock);
 	INIT_LIST_HEAD(&hw->fabric_node);
+	hw->mcgs = kcalloc(PHYRDMA_HW_MAX_MCG, sizeof(*hw->mcgs), GFP_KERNEL);
+	if (!hw->mcgs)
+		return -ENOMEM;
 	hw->wq = alloc_workqueue("phyrdma_engine/%s", WQ_UNBOUND, 0,
 				 dev_name(hw->dma_dev));
-	return hw->wq ? 0 : -ENOMEM;
+	if (!hw->wq) {
+		kfree(hw->mcgs);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 void phyrdma_hw_engine_fini(struct phyrdma_hw *hw)
 {
+	u32 i;
+
 	if (!xa_empty(&hw->qps))
 		dev_err(hw->dma_dev, "phyrdma leak: QPs still in the QP table\n");
 	xa_destroy(&hw->qps);
@@ -1476,4 +1684,8 @@ void phyrdma_hw_engine_fini(struct phyrdma_hw *hw)
 		dev_err(hw->dma_dev, "phyrdma leak: %lld bytes of queues\n",
 			atomic64_read(&hw->queue_bytes));
 	destroy_workqueue(hw->wq);
+	for (i = 0; i < PHYRDMA_HW_MAX_MCG; i++)
+		if (hw->mcgs[i].nr_qps)
+			dev_err(hw->dma_dev, "phyrdma leak: QPs still in multicast group %u\n", i);
+	kfree(hw->mcgs);
 }

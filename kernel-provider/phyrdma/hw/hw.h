@@ -59,6 +59,11 @@ struct iommu_domain;
 #define PHYRDMA_HW_GID_TBL_LEN		16
 /* the largest UD message: the port's MTU */
 #define PHYRDMA_HW_UD_MTU		4096
+/* The multicast group table: groups per port, QPs attached to one group. */
+#define PHYRDMA_HW_MAX_MCG		256
+#define PHYRDMA_HW_MCG_QPS		16
+/* A UD send to this destination QP number goes to a multicast group. */
+#define PHYRDMA_HW_MCAST_QPN		0xffffff
 #define PHYRDMA_HW_MAX_RD_ATOMIC	16
 /* the key of the kernel's local DMA lkey: SGE addresses are DMA addresses */
 #define PHYRDMA_HW_LOCAL_DMA_LKEY	0
@@ -181,6 +186,9 @@ struct phyrdma_hw_mr_entry {
  * @gid_lock: protects @gids
  * @gids: the port's address table, programmed by the verbs layer
  * @mac: the port's MAC address
+ * @mcg_lock: protects @mcgs
+ * @mcgs: the multicast group table, %PHYRDMA_HW_MAX_MCG entries: a group
+ *	with no QP attached is free
  * @fabric_node: on the fabric's list of ports
  * @fabric_id: this port's number on the fabric
  * @stats: what the engine did, since init
@@ -210,6 +218,12 @@ struct phyrdma_hw {
 		bool valid;
 	} gids[PHYRDMA_HW_GID_TBL_LEN];
 	u8 mac[6];
+	spinlock_t mcg_lock;	/* the multicast group table */
+	struct phyrdma_hw_mcg {
+		u8 mgid[16];
+		u32 nr_qps;
+		u32 qpn[PHYRDMA_HW_MCG_QPS];
+	} *mcgs;
 	struct list_head fabric_node;
 	u32 fabric_id;
 	struct phyrdma_hw_stats {
@@ -531,6 +545,9 @@ u32 phyrdma_hw_recv_stride(u32 max_sge);
 void phyrdma_hw_set_gid(struct phyrdma_hw *hw, u32 index, const u8 *gid);
 void phyrdma_hw_clear_gid(struct phyrdma_hw *hw, u32 index);
 void phyrdma_hw_fabric_join(struct phyrdma_hw *hw);
+int phyrdma_hw_mcast_attach(struct phyrdma_hw *hw, const u8 *mgid, u32 qpn);
+int phyrdma_hw_mcast_detach(struct phyrdma_hw *hw, const u8 *mgid, u32 qpn);
+u32 phyrdma_hw_mcast_detach_all(struct phyrdma_hw *hw, u32 qpn);
 void phyrdma_hw_fabric_leave(struct phyrdma_hw *hw);
 int phyrdma_hw_engine_init(struct phyrdma_hw *hw);
 void phyrdma_hw_engine_fini(struct phyrdma_hw *hw);
