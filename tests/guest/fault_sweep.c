@@ -108,6 +108,7 @@ static int connect_qp(struct env *e, struct ibv_qp *qp)
 		.port = 1, .sgid_index = e->gid_index, .dgid = e->gid,
 		.dest_qpn = qp->qp_num, .access = IBV_ACCESS_REMOTE_WRITE,
 		.mtu = IBV_MTU_1024, .rd_atomic = 1,
+		.timeout = 14, .retry_cnt = 7, .rnr_retry = 7,
 	};
 
 	return pv_rc_connect(qp, &c) ? errno : 0;

@@ -324,6 +324,7 @@ static void bw_connect(struct bw_side *s, const struct bw_side *peer)
 		.dest_qpn = peer->qp->qp_num,
 		.access = IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ,
 		.mtu = IBV_MTU_4096, .rd_atomic = 16,
+		.timeout = 14, .retry_cnt = 7, .rnr_retry = 7,
 	};
 
 	if (pv_rc_connect(s->qp, &c))

@@ -87,9 +87,9 @@ int pv_rc_connect(struct ibv_qp *qp, const struct pv_rc_conn *c)
 		return -1;
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 14;
-	a.retry_cnt = 7;
-	a.rnr_retry = 7;
+	a.timeout = c->timeout;
+	a.retry_cnt = c->retry_cnt;
+	a.rnr_retry = c->rnr_retry;
 	a.max_rd_atomic = c->rd_atomic;
 	return pv_modify(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT |
 			 IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |

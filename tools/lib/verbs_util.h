@@ -27,9 +27,12 @@ struct pv_rc_conn {
 	unsigned int access;	/* IBV_ACCESS_REMOTE_* the QP allows */
 	enum ibv_mtu mtu;
 	uint8_t rd_atomic;	/* outstanding READs/atomics, both ways */
+	uint8_t timeout;	/* ACK timeout, 4.096 us << timeout */
+	uint8_t retry_cnt;
+	uint8_t rnr_retry;	/* 7: for ever */
 };
 
-/* RESET -> INIT -> RTR -> RTS for an RC QP; PSNs 0, infinite RNR retry. */
+/* RESET -> INIT -> RTR -> RTS for an RC QP, PSNs 0. */
 int pv_rc_connect(struct ibv_qp *qp, const struct pv_rc_conn *c);
 
 /* RESET -> INIT -> RTR -> RTS for a UD QP with Q_Key @qkey. */
