@@ -5,7 +5,7 @@
 
 VM := tools/vm
 
-.PHONY: all setup build demo check check-debug shell clean
+.PHONY: all setup build demo check check-debug fuzz stress shell clean
 
 all: build
 
@@ -28,6 +28,19 @@ check: build
 check-debug:
 	$(VM) build --kernel=debug
 	tools/check --kernel=debug
+
+# The structured fuzzer for longer than make check runs it: N iterations
+# per target from SEED (default: the time), on KERNEL (stock or debug).
+fuzz: build
+	$(VM) run --kernel=$${KERNEL:-stock} --timeout=$${TIMEOUT:-7200} -- \
+		phyrdma-fuzz -s $${SEED:-$$(date +%s)} -n $${N:-20000}
+
+# A stress run (30 minutes unless MINUTES says otherwise): parallel
+# registration and traffic on both devices and all kinds of memory, under
+# memory pressure, phyrdma unloaded at the end.
+stress: build
+	$(VM) run --kernel=$${KERNEL:-stock} --timeout=$$(( $${MINUTES:-30} * 60 + 900 )) -- \
+		tools/guest/stress --minutes $${MINUTES:-30}
 
 shell: build
 	$(VM) shell

@@ -19,6 +19,7 @@
  * the DMA layout cannot express fails the mapping.  This mode keeps one
  * (addr, len) pair per run to unmap later, and counts it as scratch.
  */
+#include <linux/error-injection.h>
 #include <linux/dma-mapping.h>
 #include <linux/export.h>
 #include <linux/slab.h>
@@ -347,6 +348,7 @@ int phyr_dma_map(struct phyr_dma_map *map, struct device *dev,
 	return 0;
 }
 EXPORT_SYMBOL_GPL(phyr_dma_map);
+ALLOW_ERROR_INJECTION(phyr_dma_map, ERRNO);
 
 /**
  * phyr_dma_unmap - undo phyr_dma_map()

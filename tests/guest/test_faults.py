@@ -142,5 +142,59 @@ class FaultSweepTest(PhyrdmaTestCase):
                   f' (total {sum(cls.points.values())})', flush=True)
 
 
+FAIL_FUNCTION = f'{DEBUGFS}/fail_function'
+
+
+@unittest.skipUnless(os.path.isdir(FAIL_FUNCTION),
+                     'no fail_function in this kernel (the debug lane has it)')
+class FailFunctionTest(PhyrdmaTestCase):
+    """Failures no allocation stands for, injected with fail_function at the
+    functions our modules mark ALLOW_ERROR_INJECTION: the IOVA reservation
+    of the streaming mapper, the device's MTT and its rings.  Each gives
+    the caller that errno, leaves every counter where it was, and the same
+    call then succeeds."""
+
+    def inject(self, func, err, call):
+        from pyverbs.pyverbs_error import PyverbsRDMAError
+        before = {d: counters(d) for d in phyrdma_devices()}
+        write(f'{FAIL_FUNCTION}/inject', func)
+        try:
+            write(f'{FAIL_FUNCTION}/{func}/retval', str(-err))
+            write(f'{FAIL_FUNCTION}/task-filter', 'N')
+            write(f'{FAIL_FUNCTION}/probability', '100')
+            write(f'{FAIL_FUNCTION}/interval', '0')
+            write(f'{FAIL_FUNCTION}/times', '1')
+            write(f'{FAIL_FUNCTION}/verbose', '0')
+            with self.assertRaises(PyverbsRDMAError) as cm:
+                call().close()
+            self.assertEqual(cm.exception.error_code, err, func)
+        finally:
+            write(f'{FAIL_FUNCTION}/inject', '\n')
+        for d in phyrdma_devices():
+            c = counters(d)
+            for name in COUNTERS:
+                if name in c:
+                    self.assertEqual(c[name], before[d][name], f'{func}: {name}')
+        call().close()
+
+    def test_mapper_iova_exhausted(self):
+        from pyverbs.mr import MR
+        from pyverbs.pd import PD
+        pd = PD(self.ctx)
+        self.addCleanup(pd.close)
+        self.inject('phyr_dma_map', errno.ENOSPC, lambda: MR(pd, 1 << 20, 1))
+
+    def test_mtt_allocation(self):
+        from pyverbs.mr import MR
+        from pyverbs.pd import PD
+        pd = PD(self.ctx)
+        self.addCleanup(pd.close)
+        self.inject('phyrdma_hw_mtt_alloc', errno.ENOMEM, lambda: MR(pd, 1 << 20, 1))
+
+    def test_ring_allocation(self):
+        from pyverbs.cq import CQ
+        self.inject('phyrdma_hw_ring_alloc', errno.ENOMEM, lambda: CQ(self.ctx, 16))
+
+
 if __name__ == '__main__':
     unittest.main()

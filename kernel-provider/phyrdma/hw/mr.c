@@ -9,6 +9,7 @@
  * (identity without one) and only then touches memory.  It never looks at
  * how the verbs layer built the MR, so a wrong entry moves wrong bytes.
  */
+#include <linux/error-injection.h>
 #include <linux/dma-direct.h>
 #include <linux/dma-mapping.h>
 #include <linux/highmem.h>
@@ -70,6 +71,7 @@ int phyrdma_hw_mtt_alloc(struct phyrdma_hw *hw, u64 nr_entries,
 	}
 	return 0;
 }
+ALLOW_ERROR_INJECTION(phyrdma_hw_mtt_alloc, ERRNO);
 
 /**
  * phyrdma_hw_mtt_free - release an MTT no MR table entry refers to

@@ -9,6 +9,7 @@
  * maintenance is needed between the two.  The device keeps its own copy of the indices it produces and
  * validates every index the owner writes.
  */
+#include <linux/error-injection.h>
 #include <linux/dma-mapping.h>
 #include <linux/highmem.h>
 #include <linux/log2.h>
@@ -66,8 +67,9 @@ int phyrdma_hw_dma_rw(struct phyrdma_hw *hw, dma_addr_t dma, void *buf,
  *
  * Return: 0; -E2BIG beyond %PHYRDMA_MAX_RING_BYTES; -ENOMEM.
  */
-int phyrdma_hw_ring_alloc(struct phyrdma_hw *hw, u32 entries, u32 stride,
-			  struct phyrdma_hw_ring *ring)
+/* noinline: a fail_function point for every caller, this file's included */
+noinline int phyrdma_hw_ring_alloc(struct phyrdma_hw *hw, u32 entries,
+				   u32 stride, struct phyrdma_hw_ring *ring)
 {
 	memset(ring, 0, sizeof(*ring));
 	ring->log_entries = ilog2(entries);
@@ -89,6 +91,7 @@ int phyrdma_hw_ring_alloc(struct phyrdma_hw *hw, u32 entries, u32 stride,
 	atomic64_add(ring->size, &hw->queue_bytes);
 	return 0;
 }
+ALLOW_ERROR_INJECTION(phyrdma_hw_ring_alloc, ERRNO);
 
 /*
  * Pages a process still maps stay allocated until it unmaps them (each
