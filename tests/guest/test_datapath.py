@@ -599,6 +599,29 @@ class ErrorTest(DatapathBase):
         self.assert_wc(y.poll()[0], byte_len=64)
         self.assertEqual(dst.read(64), pattern(64, 8))
 
+    def test_rnr_wait_is_the_responders(self):
+        """The requester waits the responder's min_rnr_timer (its RNR NAK
+        carries it), not its own: with 491.52 ms there (31) and 0.01 ms here
+        (1), a receive posted 0.1 s late costs one or two retries, not
+        hundreds."""
+        x = Endpoint('phyrdma0')
+        self.eps.append(x)
+        y = Endpoint('phyrdma1')
+        self.eps.append(y)
+        x.connect(y, rnr_retry=7, min_rnr_timer=1)
+        y.connect(x, rnr_retry=7, min_rnr_timer=31)
+        src, dst = x.buf(4096), y.buf(4096)
+        stats = f'{debugfs_dir("phyrdma0")}/stats'
+        before = read_kv(stats)['rnr_retries']
+        x.post(WR.IBV_WR_SEND, [src.sge(0, 64)], wr_id=1)
+        time.sleep(0.1)
+        y.post_recv(dst, 0, 64)
+        self.assert_wc(x.poll()[0])
+        self.assert_wc(y.poll()[0], byte_len=64)
+        retries = read_kv(stats)['rnr_retries'] - before
+        self.assertGreaterEqual(retries, 1)
+        self.assertLessEqual(retries, 3)
+
     def test_retry_exceeded_without_responder(self):
         x, y = self.pair(retry_cnt=1, timeout=10)
         src = x.buf(4096)

@@ -146,6 +146,10 @@ static int phyrdma_hw_mcg_index(const struct phyrdma_hw_mcg *g, u32 qpn)
 
 /**
  * phyrdma_hw_mcast_attach() - attach QP @qpn to the group of @mgid
+ * @hw: the port
+ * @mgid: a multicast GID, 16 bytes
+ * @qpn: a UD QP of @hw
+ *
  * Context: takes the group table's spinlock.
  * Return: 1 if attached now, 0 if it already was; -ENOMEM when the table
  * has no free group or the group has no free QP slot.
@@ -185,6 +189,10 @@ static void phyrdma_hw_mcg_remove(struct phyrdma_hw_mcg *g, int i)
 
 /**
  * phyrdma_hw_mcast_detach() - detach QP @qpn from the group of @mgid
+ * @hw: the port
+ * @mgid: a multicast GID, 16 bytes
+ * @qpn: a QP of @hw
+ *
  * Context: takes the group table's spinlock.
  * Return: 0, or -EINVAL if the QP is not attached to that group.
  */
@@ -206,6 +214,9 @@ int phyrdma_hw_mcast_detach(struct phyrdma_hw *hw, const u8 *mgid, u32 qpn)
 
 /**
  * phyrdma_hw_mcast_detach_all() - detach QP @qpn from every group
+ * @hw: the port
+ * @qpn: a QP of @hw, being destroyed
+ *
  * Context: takes the group table's spinlock.
  * Return: how many attachments there were.
  */
@@ -818,15 +829,23 @@ static int phyrdma_hw_no_response(struct phyrdma_hw_qp *qp,
 	return -EAGAIN;
 }
 
-static int phyrdma_hw_rnr(struct phyrdma_hw_qp *qp, struct phyrdma_hw_exec *x)
+/*
+ * The responder @resp had no receive WQE: an RNR NAK.  The requester waits
+ * the time the NAK carries, the responder's own min_rnr_timer, and retries
+ * as its rnr_retry allows.
+ */
+static int phyrdma_hw_rnr(struct phyrdma_hw_qp *qp, struct phyrdma_hw_qp *resp,
+			  struct phyrdma_hw_exec *x)
 {
+	u8 timer = READ_ONCE(resp->attr.min_rnr_timer) & 31;
+
 	if (qp->type != PHYRDMA_HW_QPT_RC)
 		return PHYRDMA_WC_SUCCESS;
 	atomic64_inc(&qp->hw->stats.rnr_retries);
 	/* rnr_retry 7 retries for ever */
 	if (qp->attr.rnr_retry != 7 && qp->retries++ >= qp->attr.rnr_retry)
 		return PHYRDMA_WC_RNR_RETRY_EXC_ERR;
-	x->delay = usecs_to_jiffies(phyrdma_rnr_usec[qp->attr.min_rnr_timer & 31]);
+	x->delay = usecs_to_jiffies(phyrdma_rnr_usec[timer]);
 	return -EAGAIN;
 }
 
@@ -1080,7 +1099,7 @@ static int phyrdma_hw_exec_recv_side(struct phyrdma_hw_qp *qp,
 	if (ret) {
 		mutex_unlock(&resp->recv->mutex);
 		if (ret == -EAGAIN)
-			return phyrdma_hw_rnr(qp, x);
+			return phyrdma_hw_rnr(qp, resp, x);
 		phyrdma_hw_qp_error(resp, PHYRDMA_HW_QP_EV_FATAL);
 		return qp->type == PHYRDMA_HW_QPT_RC ? PHYRDMA_WC_REM_OP_ERR :
 						       PHYRDMA_WC_SUCCESS;
@@ -1415,16 +1434,23 @@ out_local:
 }
 
 /* Complete every WQE of both queues with a flush error (QP in ERR). */
-static void phyrdma_hw_flush(struct phyrdma_hw_qp *qp)
+/*
+ * Complete every WQE of a QP in error with WR_FLUSH_ERR.  Return: true if
+ * send WQEs are left that could not be flushed (the send CQ is in error or
+ * the ring unreadable): running again would not move.
+ */
+static bool phyrdma_hw_flush(struct phyrdma_hw_qp *qp)
 {
 	struct phyrdma_send_wqe *wqe = qp->wqe_buf;
 	struct phyrdma_recv_wqe *rwqe;
 	struct phyrdma_cqe cqe;
+	bool stuck = false;
 	u32 prod;
 
 	if (!phyrdma_hw_ring_get_producer(qp->hw, &qp->sq, &prod) &&
 	    prod - qp->sq_cons <= (1U << qp->sq.log_entries)) {
 		while (qp->sq_cons != prod) {
+			stuck = true;
 			if (phyrdma_hw_ring_rw(qp->hw, &qp->sq, qp->sq_cons, wqe,
 					       sizeof(*wqe), false))
 				break;
@@ -1437,13 +1463,14 @@ static void phyrdma_hw_flush(struct phyrdma_hw_qp *qp)
 			if (phyrdma_hw_cq_push(qp->scq, &cqe, false))
 				break;
 			qp->sq_cons++;
+			stuck = false;
 		}
 		phyrdma_hw_ring_set_consumer(qp->hw, &qp->sq, qp->sq_cons);
 	}
 
 	/* a shared receive queue's WQEs belong to no QP: they stay */
 	if (qp->recv != &qp->rq)
-		return;
+		return stuck;
 	mutex_lock(&qp->rq.mutex);
 	while (!phyrdma_hw_rq_peek(qp->hw, &qp->rq, &rwqe)) {
 		phyrdma_hw_recv_cqe(qp, rwqe, &cqe, PHYRDMA_WC_WR_FLUSH_ERR);
@@ -1452,6 +1479,7 @@ static void phyrdma_hw_flush(struct phyrdma_hw_qp *qp)
 		phyrdma_hw_rq_pop(qp->hw, &qp->rq);
 	}
 	mutex_unlock(&qp->rq.mutex);
+	return stuck;
 }
 
 static void phyrdma_hw_sq_idle(struct phyrdma_hw_qp *qp, bool idle)
@@ -1476,17 +1504,19 @@ static bool phyrdma_hw_qp_run(struct phyrdma_hw_qp *qp, int budget)
 		int state = READ_ONCE(qp->state);
 
 		if (state == PHYRDMA_HW_QPS_ERR) {
-			u32 before = qp->sq_cons;
-
-			phyrdma_hw_flush(qp);
-			/* idle, then look once more, as below */
+			/* a CQ in error takes no flush completion: stuck */
+			if (phyrdma_hw_flush(qp)) {
+				phyrdma_hw_sq_idle(qp, true);
+				return false;
+			}
+			/*
+			 * idle, then look once more, as below: a WQE published
+			 * after the flush read the producer is flushed next
+			 */
 			phyrdma_hw_sq_idle(qp, true);
 			smp_mb();
 			if (phyrdma_hw_ring_get_producer(qp->hw, &qp->sq, &prod) ||
-			    prod == qp->sq_cons ||
-			    prod - qp->sq_cons > entries ||
-			    /* a CQ in error takes no flush completion: stuck */
-			    (qp->sq_cons == before && prod != before))
+			    prod == qp->sq_cons || prod - qp->sq_cons > entries)
 				return false;
 			phyrdma_hw_sq_idle(qp, false);
 			continue;
