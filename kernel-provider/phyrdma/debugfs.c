@@ -56,6 +56,8 @@ static int caps_show(struct seq_file *s, void *unused)
 	seq_printf(s, "max_mr_size 0x%llx\n", caps->max_mr_size);
 	seq_printf(s, "max_qp %u\n", caps->max_qp);
 	seq_printf(s, "max_cq %u\n", caps->max_cq);
+	seq_printf(s, "max_mcg %u\n", caps->max_mcg);
+	seq_printf(s, "mcg_qps %u\n", caps->mcg_qps);
 	seq_printf(s, "netdev %s\n", netdev_name(dev->netdev));
 	seq_printf(s, "node_guid 0x%016llx\n", be64_to_cpu(dev->ibdev.node_guid));
 	return 0;

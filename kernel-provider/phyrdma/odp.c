@@ -224,6 +224,15 @@ static void phyrdma_odp_advise_one(void *priv, void *arg)
 
 /**
  * phyrdma_advise_mr - ibv_advise_mr(): prefetch ranges of on-demand MRs
+ * @ibpd: the PD every MR named in @sg_list must belong to
+ * @advice: IB_UVERBS_ADVISE_MR_ADVICE_PREFETCH, _PREFETCH_WRITE (map the
+ *	pages writable) or _PREFETCH_NO_FAULT (map only the pages already
+ *	present); any other: -EOPNOTSUPP
+ * @flags: IB_UVERBS_ADVISE_MR_FLAG_FLUSH or not, see below
+ * @sg_list: the ranges, each an lkey, an address and a length; empty ones
+ *	are skipped
+ * @num_sge: entries in @sg_list
+ * @attrs: the uverbs call's attributes; unused
  *
  * Every advice is carried out before the call returns.  With
  * IB_UVERBS_ADVISE_MR_FLAG_FLUSH the first error is returned (-EINVAL for

@@ -74,6 +74,7 @@ struct phyrdma_dev {
  */
 /**
  * struct phyrdma_ucontext - one process's open device
+ * @ibucontext: the core's part; first, as INIT_RDMA_OBJ_SIZE() requires
  * @queue_bytes: ring bytes its queues hold, bounded by max_ctx_queue_bytes
  * @qps: its QPs, bounded by max_qp
  * @cqs: its CQs

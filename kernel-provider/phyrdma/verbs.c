@@ -63,9 +63,9 @@ static int phyrdma_query_device(struct ib_device *ibdev,
 	attr->max_mw = caps->max_mr;
 	attr->max_srq_wr = PHYRDMA_MAX_QP_WR;
 	attr->max_srq_sge = PHYRDMA_MAX_SGE;
-	attr->max_mcast_grp = PHYRDMA_HW_MAX_MCG;
-	attr->max_mcast_qp_attach = PHYRDMA_HW_MCG_QPS;
-	attr->max_total_mcast_qp_attach = PHYRDMA_HW_MAX_MCG * PHYRDMA_HW_MCG_QPS;
+	attr->max_mcast_grp = caps->max_mcg;
+	attr->max_mcast_qp_attach = caps->mcg_qps;
+	attr->max_total_mcast_qp_attach = caps->max_mcg * caps->mcg_qps;
 	attr->local_ca_ack_delay = 15;
 	attr->device_cap_flags = IB_DEVICE_RC_RNR_NAK_GEN |
 				 IB_DEVICE_SYS_IMAGE_GUID |

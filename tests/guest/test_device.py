@@ -72,7 +72,7 @@ class QueryDeviceTest(PhyrdmaTestCase):
 
     def test_no_promises_beyond_implementation(self):
         # What exists is claimed with the device's limits; what does not
-        # (XRC, implicit ODP, multicast) is not.
+        # (XRC, implicit ODP) is not.
         attr = self.ctx.query_device()
         c = caps(self.dev_name)
         self.assertEqual(attr.max_mr, c['max_mr'])
@@ -82,7 +82,8 @@ class QueryDeviceTest(PhyrdmaTestCase):
         self.assertEqual(attr.max_qp, c['max_qp'])
         self.assertGreater(attr.max_qp_wr, 0)
         self.assertGreater(attr.max_srq, 0)
-        self.assertEqual(attr.max_mcast_grp, 0)
+        self.assertEqual(attr.max_mcast_grp, c['max_mcg'])
+        self.assertEqual(attr.max_mcast_qp_attach, c['mcg_qps'])
         ex = self.ctx.query_device_ex()
         # ODP of explicit ranges only (test_odp checks the per-transport bits)
         self.assertEqual(ex.odp_caps.general_caps,

@@ -99,6 +99,10 @@ struct phyr_seg {
  * struct phyr - a physical range list
  * @runs: @nr_runs runs, in the order the bytes appear in the buffer
  * @segs: @nr_segs metadata segments, see the encoding note above
+ * @nr_runs: runs in use
+ * @max_runs: runs @runs has room for; phyr_append() grows it
+ * @nr_segs: segments in use
+ * @max_segs: segments @segs has room for; phyr_append() grows it
  * @len: total length in bytes, the sum of the run lengths
  *
  * Built with phyr_append(), released with phyr_free().  The owner of the
@@ -141,6 +145,7 @@ struct phyr_iter {
 	u64 offset;
 	const struct phyr_meta *meta;
 
+	/* private: */
 	const struct phyr *phyr;
 	u32 run;
 	u32 seg;
@@ -162,6 +167,7 @@ struct phyr_block_iter {
 	u64 index;
 	bool error;
 
+	/* private: */
 	struct phyr_iter run;
 	u64 pgsz;
 	u64 pos;	/* device address of the next block start */

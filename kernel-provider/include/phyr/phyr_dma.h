@@ -78,6 +78,7 @@ struct phyr_dma_map {
 	u64 len;
 	struct phyr_dma_stats stats;
 
+	/* private: */
 	struct device *dev;
 	enum dma_data_direction dir;
 	unsigned long attrs;

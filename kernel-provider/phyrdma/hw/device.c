@@ -102,6 +102,8 @@ int phyrdma_hw_init(struct phyrdma_hw *hw, struct device *dma_dev,
 	caps->max_mr_size = PHYRDMA_HW_MAX_MR_SIZE;
 	caps->max_qp = PHYRDMA_HW_MAX_QP;
 	caps->max_cq = PHYRDMA_HW_MAX_CQ;
+	caps->max_mcg = PHYRDMA_HW_MAX_MCG;
+	caps->mcg_qps = PHYRDMA_HW_MCG_QPS;
 
 	hw->iommu_mode = phyrdma_hw_probe_iommu(dma_dev);
 	/* the engine translates DMA addresses as the IOMMU will */

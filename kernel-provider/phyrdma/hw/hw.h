@@ -96,6 +96,8 @@ struct phyrdma_hw_caps {
 	u64 max_mr_size;
 	u32 max_qp;
 	u32 max_cq;
+	u32 max_mcg;		/* multicast groups */
+	u32 mcg_qps;		/* QPs attached to one group */
 };
 
 /**
@@ -181,7 +183,8 @@ struct phyrdma_hw_mr_entry {
  * @mr_variant: low byte of the next key
  * @mtt_pages: table pages allocated, for the leak check
  * @qps: QP number -> struct phyrdma_hw_qp; lookups under its lock
- * @cqs: CQ numbers in use
+ * @cq_ida: CQ numbers in use
+ * @srq_ida: SRQ numbers in use
  * @wq: the engine's workers
  * @gid_lock: protects @gids
  * @gids: the port's address table, programmed by the verbs layer
@@ -192,7 +195,8 @@ struct phyrdma_hw_mr_entry {
  * @fabric_node: on the fabric's list of ports
  * @fabric_id: this port's number on the fabric
  * @stats: what the engine did, since init
- * @queue_pages: ring bytes allocated, for the leak check
+ * @queue_bytes: bytes of the rings allocated and not yet freed, for the
+ *	leak check
  * @page_fault: the driver's handler for the device's page faults on
  *	on-demand MRs: make [@va, @va + @len) of the MR behind @odp_priv
  *	present (writable if @write) in its MTT, or return an errno
@@ -361,6 +365,8 @@ enum phyrdma_hw_cq_event {
  * @ring: the CQE ring; the device produces, the owner consumes
  * @lock: serialises producers
  * @armed: 0, or the IB_CQ_* request of the last arm (NEXT_COMP/SOLICITED)
+ * @producer: the device's producer index, under @lock; the ring header
+ *	gets a copy, never read back
  * @error: overrun: the CQ takes no more completions
  * @comp: called (bottom halves off) when an armed CQ gets a completion
  * @event: called on an asynchronous error of the CQ
@@ -423,7 +429,8 @@ enum phyrdma_hw_srq_event {
  * @srqn: its number
  * @rq: the queue
  * @limit: armed limit: an event when fewer WQEs remain (0: disarmed)
- * @event: asynchronous event callback; @priv for it
+ * @event: asynchronous event callback
+ * @priv: for @event (the verbs layer's SRQ)
  */
 struct phyrdma_hw_srq {
 	struct phyrdma_hw *hw;
@@ -467,6 +474,30 @@ enum phyrdma_hw_qp_event {
 
 /**
  * struct phyrdma_hw_qp_attr - what modify_qp programs into a QP context
+ * @dest_qpn: RC/UC: the connected peer's QP number
+ * @qkey: datagram QPs: the Q_Key a received message must carry, and the
+ *	one sent when a WQE's Q_Key has its top bit set
+ * @av: RC/UC: the connected peer's address; @av.dgid finds its port
+ * @access: PHYRDMA_HW_ACCESS_* the QP grants remote requesters
+ * @timeout: RC: ACK timeout, 4.096 us * 2^@timeout without a response
+ *	before a retry (0: infinite); any wait is capped at 1 s
+ * @retry_cnt: RC: retries after a timeout before the WQE fails
+ * @rnr_retry: RC: retries after receiver-not-ready before the WQE fails;
+ *	7 retries for ever
+ * @min_rnr_timer: RC: IBTA RNR timer code (0-31) of the wait before a
+ *	receiver-not-ready retry
+ * @path_mtu: bytes; recorded only
+ * @sq_psn: first PSN of the send queue; recorded only
+ * @rq_psn: first PSN expected by the receive queue; recorded only
+ * @max_rd_atomic: RDMA reads and atomics outstanding as requester;
+ *	recorded only
+ * @max_dest_rd_atomic: RDMA reads and atomics outstanding as responder;
+ *	recorded only
+ * @pkey_index: P_Key table index; always 0, the table's only entry (the
+ *	verbs layer refuses any other and leaves it unset)
+ *
+ * There are no packets: the engine moves each message whole, so the
+ * fields marked "recorded only" are kept but do not change what it does.
  */
 struct phyrdma_hw_qp_attr {
 	u32 dest_qpn;
@@ -492,17 +523,26 @@ struct phyrdma_hw_qp_attr {
  * @pdn: the protection domain every local key must belong to
  * @type: enum phyrdma_hw_qp_type
  * @kernel: owned by a kernel consumer (may use the local DMA lkey)
- * @sq: send ring; @rq: its own receive queue; @recv: where it receives
- *	(@rq, or a shared receive queue's)
- * @max_send_sge, @max_inline: per-WQE limits
- * @scq, @rcq: completion queues
+ * @sq: send ring
+ * @rq: its own receive queue
+ * @recv: where it receives (@rq, or a shared receive queue's)
+ * @max_send_sge: SGEs a send WQE may carry
+ * @max_inline: inline data bytes a send WQE may carry
+ * @sig_all: every send WQE completes with a CQE, not only signaled ones
+ * @wqe_buf: the executor's copy of the WQE at the head of @sq, under @exec
+ * @scq: completion queue of the sends
+ * @rcq: completion queue of the receives
  * @attr: the context modify_qp programmed
+ * @state_lock: protects @state and @attr
  * @state: enum phyrdma_hw_qp_state, changed under @state_lock
  * @sq_cons: the device's consumer index of @sq (the worker's alone)
  * @retries: attempts made for the WQE at the head of @sq
  * @ref: held by the owner and by each engine user; @freed completes at 0
+ * @freed: completed when @ref drops to 0; destroy waits for it
+ * @exec: one executor of @sq at a time: the worker or a doorbell
  * @work: the send queue's worker
- * @event: asynchronous error callback; @priv for it
+ * @event: asynchronous error callback
+ * @priv: for @event (the verbs layer's QP)
  */
 struct phyrdma_hw_qp {
 	struct phyrdma_hw *hw;
