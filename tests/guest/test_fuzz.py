@@ -40,8 +40,8 @@ class FuzzTest(PhyrdmaTestCase):
         self.assertEqual(int(m.group(2)), 0)
         # every target ran and got answers, good and bad
         for target in ('udata', 'mmap', 'ram', 'wqe'):
-            self.assertRegex(r.stdout, rf'^{target}: ok=\d+', target)
-        self.assertRegex(r.stdout, r'^wqe-completions: success=\d+.* error=\d+')
+            self.assertRegex(r.stdout, rf'(?m)^{target}: ok=\d+', target)
+        self.assertRegex(r.stdout, r'(?m)^wqe-completions: success=\d+.* error=\d+')
         for dev in phyrdma_devices():
             got = counters(dev)
             for name in COUNTERS:

@@ -344,5 +344,96 @@ class AbiTest(PhyrdmaTestCase):
         self.assert_counters(ucontexts=1)
 
 
+class ExposureTest(PhyrdmaTestCase):
+    """What an unprivileged process can open and read (the security review
+    of docs/design.md): device nodes, debugfs, module parameters, the
+    exporter's layout, and `rdma res`."""
+
+    def test_device_node_modes(self):
+        # uverbs is every user's, as on any RDMA host; phyr_ram is root's
+        st = os.stat(uverbs_path(self.dev_name))
+        self.assertEqual(st.st_mode & 0o777, 0o666)
+        st = os.stat('/dev/phyr_ram')
+        self.assertEqual((st.st_uid, st.st_mode & 0o077), (0, 0), oct(st.st_mode))
+        out = run_unprivileged('''
+            try:
+                os.open('/dev/phyr_ram', os.O_RDWR)
+                print('opened')
+            except OSError as e:
+                print(errno.errorcode[e.errno])
+            ''')
+        self.assertEqual(out, ['EACCES'])
+
+    def test_debugfs_is_root_only(self):
+        d = debugfs_dir(self.dev_name)
+        for name in os.listdir(d):
+            st = os.stat(f'{d}/{name}')
+            self.assertEqual(st.st_mode & 0o077, 0, f'{name}: {oct(st.st_mode)}')
+        out = run_unprivileged(f'''
+            for name in ('counters', 'oracle'):
+                try:
+                    open({d!r} + '/' + name).close()
+                    print('opened')
+                except OSError as e:
+                    print(errno.errorcode[e.errno])
+            ''')
+        self.assertEqual(out, ['EACCES', 'EACCES'])
+
+    def test_module_parameters_not_writable_by_users(self):
+        for mod in ('phyrdma', 'phyr_ram', 'phyr'):
+            d = f'/sys/module/{mod}/parameters'
+            if not os.path.isdir(d):
+                continue
+            for name in os.listdir(d):
+                st = os.stat(f'{d}/{name}')
+                self.assertEqual(st.st_mode & 0o022, 0, f'{mod}.{name}')
+
+    def test_layout_needs_cap_sys_admin(self):
+        """A dma-buf's physical layout is refused to a process without
+        CAP_SYS_ADMIN even when it holds both fds (passed to it)."""
+        ram = os.open('/dev/phyr_ram', os.O_RDWR)
+        self.addCleanup(os.close, ram)
+        fd = pm.ram_create(MiB)
+        self.addCleanup(os.close, fd)
+        self.assertGreater(len(pm.ram_layout(fd)), 0)
+        out = run_unprivileged(f'''
+            import fcntl, struct
+            import phyrmem as pm
+            req = bytearray(struct.pack('=iIQ', {fd}, 0, 0))
+            try:
+                fcntl.ioctl({ram}, pm.ioc(3, 'p', 1, len(req)), req)
+                print('allowed')
+            except OSError as e:
+                print(errno.errorcode[e.errno])
+            ''', pass_fds=(ram, fd))
+        self.assertEqual(out, ['EPERM'])
+
+    def test_rdma_res_hides_keys_from_users(self):
+        """`rdma res show mr` names an MR to every user, its keys only to an
+        administrator, and never a DMA or physical address."""
+        import json
+        import subprocess
+        from pyverbs.mr import MR
+        from pyverbs.pd import PD
+        pd = PD(self.ctx)
+        self.addCleanup(pd.close)
+        mr = MR(pd, MiB, LW)
+        self.addCleanup(mr.close)
+        cmd = ['rdma', '-j', '-dd', 'res', 'show', 'mr', 'dev', self.dev_name]
+        root = json.loads(subprocess.run(cmd, capture_output=True, text=True,
+                                         check=True).stdout)
+        mine = [m for m in root if int(m.get('lkey', '-1'), 16) == mr.lkey]
+        self.assertEqual(len(mine), 1, root)
+        out = run_unprivileged(f'''
+            import subprocess
+            print(subprocess.run({cmd!r}, capture_output=True, text=True).stdout.replace(' ', ''))
+            ''')
+        user = json.loads(''.join(out))
+        self.assertTrue(any(m.get('mrlen') == MiB for m in user), user)
+        for m in user:
+            for key in m:
+                self.assertNotIn(key, ('lkey', 'rkey', 'iova', 'dma', 'paddr'), m)
+
+
 if __name__ == '__main__':
     unittest.main()
