@@ -484,8 +484,8 @@ enum phyrdma_hw_qp_event {
  * @retry_cnt: RC: retries after a timeout before the WQE fails
  * @rnr_retry: RC: retries after receiver-not-ready before the WQE fails;
  *	7 retries for ever
- * @min_rnr_timer: RC: IBTA RNR timer code (0-31) of the wait before a
- *	receiver-not-ready retry
+ * @min_rnr_timer: RC: IBTA RNR timer code (0-31) this QP, as responder
+ *	without a receive WQE, tells the requester to wait before retrying
  * @path_mtu: bytes; recorded only
  * @sq_psn: first PSN of the send queue; recorded only
  * @rq_psn: first PSN expected by the receive queue; recorded only
