@@ -159,10 +159,11 @@ class FailFunctionTest(PhyrdmaTestCase):
         before = {d: counters(d) for d in phyrdma_devices()}
         write(f'{FAIL_FUNCTION}/inject', func)
         try:
-            write(f'{FAIL_FUNCTION}/{func}/retval', str(-err))
+            # an unsigned 64-bit value: -err in two's complement, in hex
+            write(f'{FAIL_FUNCTION}/{func}/retval', hex((1 << 64) - err))
             write(f'{FAIL_FUNCTION}/task-filter', 'N')
             write(f'{FAIL_FUNCTION}/probability', '100')
-            write(f'{FAIL_FUNCTION}/interval', '0')
+            write(f'{FAIL_FUNCTION}/interval', '1')
             write(f'{FAIL_FUNCTION}/times', '1')
             write(f'{FAIL_FUNCTION}/verbose', '0')
             with self.assertRaises(PyverbsRDMAError) as cm:
