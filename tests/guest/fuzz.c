@@ -573,41 +573,57 @@ static int uverbs_write(int fd, uint32_t command, void *cmd, size_t cmd_len,
 	return errno;
 }
 
+/*
+ * CREATE_@what with @drv bytes of random driver data and a @rlen-byte
+ * response, then DESTROY_@what of what it made (CQ, QP and SRQ destroy
+ * commands and create responses share their layout: the handle first).
+ */
+static void create_destroy(int fd, struct tally *t, const char *what,
+			   uint32_t create, void *cmd, size_t cmd_len,
+			   size_t drv, size_t rlen, uint32_t destroy)
+{
+	struct {
+		__aligned_u64 response;
+		__u32 handle;
+		__u32 reserved;
+	} d = { 0 };
+	unsigned char resp[256] = { 0 };
+	__u32 dresp[2];
+	int err, dirty;
+
+	err = uverbs_write(fd, create, cmd, cmd_len, drv, resp, rlen, &dirty);
+	tally(t, err);
+	if (err)
+		return;
+	if (dirty)
+		violation("CREATE_%s with non-zero driver data succeeded", what);
+	memcpy(&d.handle, resp, sizeof(d.handle));
+	if (uverbs_write(fd, destroy, &d, sizeof(d), 0, dresp, sizeof(dresp), NULL))
+		violation("DESTROY_%s of a created %s failed", what, what);
+}
+
 static void fuzz_udata(unsigned long iters)
 {
 	struct side *s = &sides[0];
 	int fd = s->ctx->cmd_fd;
 	struct tally t = { 0 };
-	unsigned char resp[256], buf[512];
+	unsigned char resp[256];
 	unsigned long it;
 
 	for (it = 0; it < iters; it++) {
 		size_t drv = below(5) == 0 ? below(64) : below(3) * 4;
 		size_t rlen = (below(2) ? 16 + below(64) : below(160)) & ~3ul;
-		int op = below(4), err, dirty;
+		int op = below(4), err;
 
 		memset(resp, 0, sizeof(resp));
-		memset(buf, 0, sizeof(buf));
 		if (op == 0) {
 			struct ib_uverbs_create_cq c = { 0 };
 
 			c.cqe = chance(80) ? 1 + below(512) : (uint32_t)pick_edge();
 			c.comp_channel = -1;
 			c.comp_vector = chance(90) ? 0 : rnd();
-			err = uverbs_write(fd, IB_USER_VERBS_CMD_CREATE_CQ, &c, sizeof(c),
-					   drv, resp, rlen, &dirty);
-			tally(&t, err);
-			if (!err && dirty)
-				violation("CREATE_CQ with non-zero driver data succeeded");
-			if (!err) {
-				struct ib_uverbs_create_cq_resp *r = (void *)resp;
-				struct ib_uverbs_destroy_cq d = { .cq_handle = r->cq_handle };
-				struct ib_uverbs_destroy_cq_resp dr;
-
-				if (uverbs_write(fd, IB_USER_VERBS_CMD_DESTROY_CQ, &d,
-						 sizeof(d), 0, &dr, sizeof(dr), NULL))
-					violation("DESTROY_CQ of a created CQ failed");
-			}
+			create_destroy(fd, &t, "CQ", IB_USER_VERBS_CMD_CREATE_CQ, &c,
+				       sizeof(c), drv, rlen, IB_USER_VERBS_CMD_DESTROY_CQ);
 		} else if (op == 1) {
 			struct ib_uverbs_create_qp c = { 0 };
 
@@ -620,20 +636,8 @@ static void fuzz_udata(unsigned long iters)
 			c.max_recv_sge = below(40);
 			c.max_inline_data = chance(80) ? below(512) : (uint32_t)pick_edge();
 			c.qp_type = chance(80) ? (below(2) ? IBV_QPT_RC : IBV_QPT_UD) : below(16);
-			err = uverbs_write(fd, IB_USER_VERBS_CMD_CREATE_QP, &c, sizeof(c),
-					   drv, resp, rlen, &dirty);
-			tally(&t, err);
-			if (!err && dirty)
-				violation("CREATE_QP with non-zero driver data succeeded");
-			if (!err) {
-				struct ib_uverbs_create_qp_resp *r = (void *)resp;
-				struct ib_uverbs_destroy_qp d = { .qp_handle = r->qp_handle };
-				struct ib_uverbs_destroy_qp_resp dr;
-
-				if (uverbs_write(fd, IB_USER_VERBS_CMD_DESTROY_QP, &d,
-						 sizeof(d), 0, &dr, sizeof(dr), NULL))
-					violation("DESTROY_QP of a created QP failed");
-			}
+			create_destroy(fd, &t, "QP", IB_USER_VERBS_CMD_CREATE_QP, &c,
+				       sizeof(c), drv, rlen, IB_USER_VERBS_CMD_DESTROY_QP);
 		} else if (op == 2) {
 			struct ib_uverbs_create_srq c = { 0 };
 
@@ -641,20 +645,8 @@ static void fuzz_udata(unsigned long iters)
 			c.max_wr = chance(80) ? 1 + below(64) : (uint32_t)pick_edge();
 			c.max_sge = below(40);
 			c.srq_limit = chance(80) ? 0 : rnd();
-			err = uverbs_write(fd, IB_USER_VERBS_CMD_CREATE_SRQ, &c, sizeof(c),
-					   drv, resp, rlen, &dirty);
-			tally(&t, err);
-			if (!err && dirty)
-				violation("CREATE_SRQ with non-zero driver data succeeded");
-			if (!err) {
-				struct ib_uverbs_create_srq_resp *r = (void *)resp;
-				struct ib_uverbs_destroy_srq d = { .srq_handle = r->srq_handle };
-				struct ib_uverbs_destroy_srq_resp dr;
-
-				if (uverbs_write(fd, IB_USER_VERBS_CMD_DESTROY_SRQ, &d,
-						 sizeof(d), 0, &dr, sizeof(dr), NULL))
-					violation("DESTROY_SRQ of a created SRQ failed");
-			}
+			create_destroy(fd, &t, "SRQ", IB_USER_VERBS_CMD_CREATE_SRQ, &c,
+				       sizeof(c), drv, rlen, IB_USER_VERBS_CMD_DESTROY_SRQ);
 		} else {
 			struct ib_uverbs_alloc_pd c = { 0 };
 
