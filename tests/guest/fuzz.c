@@ -424,8 +424,8 @@ static int qp_state(struct ibv_qp *qp)
 	return a.qp_state;
 }
 
-/* Completions of both sides until @s's send queue has drained, or 2 s. */
-static void drain(struct side *s, struct ibv_qp *qp, struct tally *t)
+/* Completions of both sides until @qp's send queue has drained, or 2 s. */
+static void drain(struct ibv_qp *qp, struct tally *t)
 {
 	struct phyrdma_ring *r = &to_pqp(qp)->sq;
 	struct timespec t0, now;
@@ -450,7 +450,6 @@ static void drain(struct side *s, struct ibv_qp *qp, struct tally *t)
 			break;
 		usleep(100);
 	}
-	(void)s;
 }
 
 static void random_wqe(struct side *s, struct side *p, int ud,
@@ -522,7 +521,7 @@ static void fuzz_wqe(unsigned long iters)
 		if (wild)
 			usleep(10000);	/* the device refuses it: QP fatal */
 		else
-			drain(s, qp, &wc);
+			drain(qp, &wc);
 		guards_check(0, it);
 		guards_check(1, it);
 		if (qp_state(s->rc) != IBV_QPS_RTS || qp_state(p->rc) != IBV_QPS_RTS ||
@@ -530,7 +529,7 @@ static void fuzz_wqe(unsigned long iters)
 		    chance(5)) {
 			connect_all();
 			/* what the reset left behind */
-			drain(s, qp, &wc);
+			drain(qp, &wc);
 		}
 	}
 	tally_print("wqe", &t);

@@ -228,7 +228,7 @@ u32 phyrdma_hw_mcast_detach_all(struct phyrdma_hw *hw, u32 qpn)
 
 	spin_lock(&hw->mcg_lock);
 	for (g = hw->mcgs; g < hw->mcgs + PHYRDMA_HW_MAX_MCG; g++) {
-		i = g->nr_qps ? phyrdma_hw_mcg_index(g, qpn) : -1;
+		i = phyrdma_hw_mcg_index(g, qpn);
 		if (i >= 0) {
 			phyrdma_hw_mcg_remove(g, i);
 			n++;
@@ -1433,11 +1433,10 @@ out_local:
 	return st;
 }
 
-/* Complete every WQE of both queues with a flush error (QP in ERR). */
 /*
- * Complete every WQE of a QP in error with WR_FLUSH_ERR.  Return: true if
- * send WQEs are left that could not be flushed (the send CQ is in error or
- * the ring unreadable): running again would not move.
+ * Complete every WQE of both queues of a QP in error with WR_FLUSH_ERR.
+ * Return: true if send WQEs are left that could not be flushed (the send CQ
+ * is in error or the ring unreadable): running again would not move.
  */
 static bool phyrdma_hw_flush(struct phyrdma_hw_qp *qp)
 {
