@@ -141,67 +141,25 @@ static struct sg_table *phyr_ram_map_dma_buf(struct dma_buf_attachment *attach,
 					     enum dma_data_direction dir)
 {
 	struct phyr_ram_buf *buf = attach->dmabuf->priv;
-	struct phyr_slice slice;
-	struct sg_table *sgt;
-	int ret;
 
-	ret = phyr_slice_init(&slice, &buf->phyr, 0, buf->size);
-	if (ret)
-		return ERR_PTR(ret);
-	/* a legacy importer cannot be told what the labels mean */
-	ret = phyr_slice_check_meta(&slice);
-	if (ret)
-		return ERR_PTR(ret);
-	sgt = phyr_to_sgt(&slice, GFP_KERNEL);
-	if (IS_ERR(sgt))
-		return sgt;
-	ret = dma_map_sgtable(attach->dev, sgt, dir, 0);
-	if (ret) {
-		phyr_free_sgt(sgt);
-		return ERR_PTR(ret);
-	}
-	return sgt;
+	return phyr_dmabuf_map_sgt(attach, &buf->phyr, dir);
 }
 
 static void phyr_ram_unmap_dma_buf(struct dma_buf_attachment *attach,
 				   struct sg_table *sgt,
 				   enum dma_data_direction dir)
 {
-	dma_unmap_sgtable(attach->dev, sgt, dir, 0);
-	phyr_free_sgt(sgt);
+	struct phyr_ram_buf *buf = attach->dmabuf->priv;
+
+	phyr_dmabuf_unmap_sgt(attach, &buf->phyr, sgt, dir);
 }
 
 static int phyr_ram_mmap(struct dma_buf *dmabuf, struct vm_area_struct *vma)
 {
 	struct phyr_ram_buf *buf = dmabuf->priv;
-	u64 start = (u64)vma->vm_pgoff << PAGE_SHIFT;
-	u64 len = vma->vm_end - vma->vm_start, done = 0, chunk;
-	struct phyr_slice slice;
-	struct phyr_iter it;
-	bool more;
-	int ret;
 
-	/*
-	 * Shared mappings only.  A copy-on-write mapping of raw PFNs would make
-	 * remap_pfn_range() keep the first PFN in vm_pgoff, which
-	 * /proc/PID/maps prints: a physical address for any holder of the fd.
-	 */
-	if (!(vma->vm_flags & VM_SHARED))
-		return -EINVAL;
-	ret = phyr_slice_init(&slice, &buf->phyr, start, len);
-	if (ret)
-		return -EINVAL;
 	/* the memory is ours until release, which waits for every mapping */
-	for (more = phyr_iter_start(&it, &slice); more; more = phyr_iter_next(&it)) {
-		chunk = it.len;
-		ret = remap_pfn_range(vma, vma->vm_start + done,
-				      PHYS_PFN(it.paddr), chunk,
-				      vma->vm_page_prot);
-		if (ret)
-			return ret;
-		done += chunk;
-	}
-	return 0;
+	return phyr_dmabuf_mmap(&buf->phyr, vma);
 }
 
 static void phyr_ram_release(struct dma_buf *dmabuf)

@@ -7,3 +7,4 @@
 
 MODULE_DESCRIPTION("Physical range lists for dma-buf exporters and importers");
 MODULE_LICENSE("GPL");
+MODULE_IMPORT_NS("DMA_BUF");

@@ -18,29 +18,23 @@
  * dma-direct), the page size is bounded by their contiguity, and a block
  * the DMA layout cannot express fails the mapping.  This mode keeps one
  * (addr, len) pair per run to unmap later, and counts it as scratch.
+ *
+ * P2P MMIO (a peer's BAR, no struct page) is mapped by its PCI P2PDMA map
+ * type (phyr_dma_p2p_type()): through the host bridge it is mapped as RAM
+ * is, with %DMA_ATTR_MMIO; through a common switch the device uses the
+ * bus addresses and nothing is mapped (the IOMMU never sees them); a pair
+ * that cannot do P2P is refused.  Decrypted (CC-shared) memory carries
+ * %DMA_ATTR_CC_SHARED in a guest whose memory is encrypted; elsewhere all
+ * memory is shared and the attribute would only make the DMA API refuse.
  */
+#include <linux/cc_platform.h>
 #include <linux/error-injection.h>
 #include <linux/dma-mapping.h>
+#include <linux/pci-p2pdma.h>
 #include <linux/export.h>
 #include <linux/slab.h>
 #include <phyr/phyr.h>
 #include <phyr/phyr_dma.h>
-
-/* Every piece of the slice must be CPU RAM for now: see phyr_dma_map(). */
-static int phyr_dma_check_slice(const struct phyr_slice *slice)
-{
-	struct phyr_iter it;
-	bool more;
-	int ret;
-
-	ret = phyr_slice_check_meta(slice);
-	if (ret)
-		return ret;
-	for (more = phyr_iter_start(&it, slice); more; more = phyr_iter_next(&it))
-		if (it.meta->kind != PHYR_MEM_RAM)
-			return -EOPNOTSUPP;
-	return 0;
-}
 
 static void phyr_dma_iova_teardown(struct phyr_dma_map *map)
 {
@@ -75,7 +69,7 @@ static void phyr_dma_direct_teardown(struct phyr_dma_map *map)
 {
 	u32 i;
 
-	for (i = 0; i < map->nr_dma_runs; i++)
+	for (i = 0; i < map->nr_dma_runs && !map->bus_addr; i++)
 		dma_unmap_phys(map->dev, map->dma_runs[i].paddr,
 			       map->dma_runs[i].len, map->dir, map->attrs);
 	kvfree(map->dma_runs);
@@ -188,15 +182,20 @@ static int phyr_dma_map_direct(struct phyr_dma_map *map,
 
 	for (more = phyr_iter_start(&it, slice); more;
 	     more = phyr_iter_next(&it)) {
-		addr = dma_map_phys(map->dev, it.paddr, it.len, map->dir,
-				    map->attrs);
-		ret = dma_mapping_error(map->dev, addr);
-		if (ret)
-			goto err;
+		if (map->bus_addr) {
+			/* the switch routes it: no mapping, no IOMMU */
+			addr = pci_p2pdma_bus_addr_map(it.meta->provider, it.paddr);
+		} else {
+			addr = dma_map_phys(map->dev, it.paddr, it.len, map->dir,
+					    map->attrs);
+			ret = dma_mapping_error(map->dev, addr);
+			if (ret)
+				goto err;
+		}
 		map->dma_runs[map->nr_dma_runs].paddr = addr;
 		map->dma_runs[map->nr_dma_runs].len = it.len;
 		map->nr_dma_runs++;
-		st->runs_linked++;
+		st->runs_linked += !map->bus_addr;
 	}
 	map->dma_first = map->dma_runs[0].paddr;
 	return 0;
@@ -218,6 +217,8 @@ static int phyr_dma_map_iova(struct phyr_dma_map *map,
 	bool more;
 	int ret;
 
+	if (map->bus_addr)
+		return phyr_dma_map_direct(map, slice);
 	ret = phyr_dma_iova_reserve(map, slice, pgoff, hint);
 	if (ret > 0)
 		return phyr_dma_map_direct(map, slice);
@@ -290,7 +291,7 @@ static int phyr_dma_emit(struct phyr_dma_map *map,
  * phyr_dma_map - map a slice for a device and stream its device blocks
  * @map: caller-owned mapping state, filled here; pass to phyr_dma_unmap()
  * @dev: the device that will do the DMA
- * @slice: the memory; CPU RAM only for now (P2P MMIO is refused)
+ * @slice: the memory: CPU RAM, or the P2P MMIO of one provider
  * @hint: the device page size and the address the device will use for the
  *	slice's first byte: DMA addresses are placed so that
  *	dma_addr ≡ @hint->iova (mod @hint->pgsz) when an IOMMU translates
@@ -303,11 +304,12 @@ static int phyr_dma_emit(struct phyr_dma_map *map,
  *
  * Context: process context, may sleep.
  * Return: 0 with everything mapped and every block emitted; otherwise
- * nothing stays mapped and: -EOPNOTSUPP for memory that is not CPU RAM or
- * is behind a private interconnect, -EINVAL for a layout the page size
- * cannot describe (or that mixes encryption states), -ENOSPC for no IOVA
- * range to be had with @hint->one_range, -ENOMEM, -EOVERFLOW, or what
- * @emit or the DMA API returned.
+ * nothing stays mapped and: -EOPNOTSUPP for memory behind a private
+ * interconnect, -EREMOTEIO for P2P MMIO @dev cannot reach, -EINVAL for a
+ * layout the page size cannot describe (or that mixes encryption states,
+ * RAM and MMIO, or two providers), -ENOSPC for no IOVA range to be had
+ * with @hint->one_range, -ENOMEM, -EOVERFLOW, or what @emit or the DMA
+ * API returned.
  */
 int phyr_dma_map(struct phyr_dma_map *map, struct device *dev,
 		 const struct phyr_slice *slice,
@@ -327,11 +329,18 @@ int phyr_dma_map(struct phyr_dma_map *map, struct device *dev,
 	if (!hint->pgsz || (hint->pgsz & (hint->pgsz - 1)) ||
 	    hint->pgsz > (1ULL << 62) || !slice->len)
 		return -EINVAL;
-	ret = phyr_dma_check_slice(slice);
-	if (ret)
+	ret = phyr_dma_p2p_type(dev, slice);
+	if (ret < 0)
 		return ret;
+	if (ret == PHYR_P2P_BUS_ADDR)
+		map->bus_addr = true;
+	else if (ret == PHYR_P2P_HOST_BRIDGE)
+		map->attrs |= DMA_ATTR_MMIO;
 
 	phyr_iter_start(&it, slice);
+	if (it.meta->cc == PHYR_CC_DECRYPTED &&
+	    cc_platform_has(CC_ATTR_MEM_ENCRYPT))
+		map->attrs |= DMA_ATTR_CC_SHARED;
 	pgoff = it.paddr & (PHYR_IOVA_GRANULE - 1);
 	if ((hint->iova & (PHYR_IOVA_GRANULE - 1)) != pgoff)
 		return -EINVAL;

@@ -15,6 +15,7 @@
 #include <linux/export.h>
 #include <linux/mm.h>
 #include <linux/mutex.h>
+#include <linux/pci-p2pdma.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include <phyr/phyr_dma.h>
@@ -88,6 +89,316 @@ void phyr_free_sgt(struct sg_table *sgt)
 	kfree(sgt);
 }
 EXPORT_SYMBOL_GPL(phyr_free_sgt);
+
+/*
+ * The DMA-only table of a P2P MMIO phyr.  The dma-buf core's helper for
+ * this, dma_buf_phys_vec_to_sgt(), does not serve here as of 7.2: it links
+ * every range at IOVA offset 0 (a buffer of two runs or more through the
+ * host bridge fails with -EADDRINUSE), and its dma_buf_free_sgt() frees no
+ * scatterlist (orig_nents is 0 when sg_free_table() reads it).  This one
+ * maps by the pair's map type from phyr_p2p_map_type() and keeps what its
+ * unmap needs beside the table.
+ */
+struct phyr_p2p_sgt {
+	struct sg_table sgt;
+	struct dma_iova_state state;
+	u64 linked;		/* bytes linked from the start of @state */
+	bool bus_addr;
+	u32 nents;		/* entries allocated */
+};
+
+/* Fill table entries for [addr, addr + len), split at the entry limit. */
+static struct scatterlist *phyr_p2p_fill(struct scatterlist *sg,
+					 dma_addr_t addr, u64 len)
+{
+	u64 n;
+
+	for (; len; len -= n, addr += n) {
+		n = min_t(u64, len, PHYR_SG_MAX);
+		sg_dma_address(sg) = addr;
+		sg_dma_len(sg) = n;
+		sg = sg_next(sg);
+	}
+	return sg;
+}
+
+static void phyr_p2p_sgt_free(struct device *dev, struct phyr_p2p_sgt *p,
+			      u32 mapped_runs, enum dma_data_direction dir)
+{
+	struct scatterlist *sg;
+	u32 i;
+
+	if (dma_use_iova(&p->state)) {
+		dma_iova_destroy(dev, &p->state, p->linked, dir, DMA_ATTR_MMIO);
+	} else if (!p->bus_addr) {
+		/* direct: one entry per run (runs were checked to fit one) */
+		for_each_sgtable_dma_sg(&p->sgt, sg, i) {
+			if (i >= mapped_runs)
+				break;
+			dma_unmap_phys(dev, sg_dma_address(sg), sg_dma_len(sg),
+				       dir, DMA_ATTR_MMIO);
+		}
+	}
+	p->sgt.orig_nents = p->nents;
+	sg_free_table(&p->sgt);
+	kfree(p);
+}
+
+static struct sg_table *phyr_p2p_map_sgt(struct dma_buf_attachment *attach,
+					 const struct phyr *phyr,
+					 const struct phyr_meta *meta,
+					 enum dma_data_direction dir)
+{
+	struct device *dev = attach->dev;
+	struct phyr_p2p_sgt *p;
+	struct scatterlist *sg;
+	u64 nents = 0;
+	u32 i, mapped = 0;
+	dma_addr_t addr;
+	int ret;
+
+	if (!attach->peer2peer)
+		return ERR_PTR(-EOPNOTSUPP);
+	p = kzalloc_obj(*p);
+	if (!p)
+		return ERR_PTR(-ENOMEM);
+	switch (phyr_p2p_map_type(meta->provider, dev)) {
+	case PHYR_P2P_BUS_ADDR:
+		p->bus_addr = true;
+		break;
+	case PHYR_P2P_HOST_BRIDGE:
+		if (dma_iova_try_alloc(dev, &p->state, 0, phyr->len))
+			break;
+		/* a translating IOMMU without IOVA to spare: say so */
+		if (dma_get_merge_boundary(dev)) {
+			ret = -ENOSPC;
+			goto err_free;
+		}
+		break;
+	default:
+		ret = -EREMOTEIO;
+		goto err_free;
+	}
+
+	if (dma_use_iova(&p->state)) {
+		nents = DIV_ROUND_UP_ULL(phyr->len, PHYR_SG_MAX);
+	} else {
+		for (i = 0; i < phyr->nr_runs; i++) {
+			/* direct mappings are undone entry by entry */
+			if (!p->bus_addr && phyr->runs[i].len > PHYR_SG_MAX) {
+				ret = -EINVAL;
+				goto err_free;
+			}
+			nents += DIV_ROUND_UP_ULL(phyr->runs[i].len, PHYR_SG_MAX);
+		}
+	}
+	if (nents > UINT_MAX) {
+		ret = -ENOMEM;
+		goto err_free;
+	}
+	ret = sg_alloc_table(&p->sgt, nents, GFP_KERNEL | __GFP_ZERO);
+	if (ret)
+		goto err_free;
+	p->nents = nents;
+
+	sg = p->sgt.sgl;
+	for (i = 0; i < phyr->nr_runs; i++) {
+		const struct phys_vec *run = &phyr->runs[i];
+
+		if (dma_use_iova(&p->state)) {
+			ret = dma_iova_link(dev, &p->state, run->paddr,
+					    p->linked, run->len, dir,
+					    DMA_ATTR_MMIO);
+			if (ret)
+				goto err_unmap;
+			p->linked += run->len;
+			continue;
+		}
+		if (p->bus_addr) {
+			addr = pci_p2pdma_bus_addr_map(meta->provider, run->paddr);
+		} else {
+			addr = dma_map_phys(dev, run->paddr, run->len, dir,
+					    DMA_ATTR_MMIO);
+			ret = dma_mapping_error(dev, addr);
+			if (ret)
+				goto err_unmap;
+			mapped++;
+		}
+		sg = phyr_p2p_fill(sg, addr, run->len);
+	}
+	if (dma_use_iova(&p->state)) {
+		ret = dma_iova_sync(dev, &p->state, 0, p->linked);
+		if (ret)
+			goto err_unmap;
+		phyr_p2p_fill(sg, p->state.addr, p->linked);
+	}
+	/* no CPU list: DMA addresses only, as for any P2P table */
+	p->sgt.orig_nents = 0;
+	return &p->sgt;
+
+err_unmap:
+	/* dma_iova_destroy() of nothing linked frees the reservation */
+	phyr_p2p_sgt_free(dev, p, mapped, dir);
+	return ERR_PTR(ret);
+err_free:
+	kfree(p);
+	return ERR_PTR(ret);
+}
+
+/* The one kind and provider of a whole phyr that common code may map. */
+static int phyr_whole_meta(const struct phyr *phyr, struct phyr_slice *slice,
+			   const struct phyr_meta **meta)
+{
+	struct phyr_iter it;
+	int ret;
+
+	ret = phyr_slice_init(slice, phyr, 0, phyr->len);
+	if (ret)
+		return ret;
+	ret = phyr_slice_check_meta(slice);
+	if (ret)
+		return ret;
+	phyr_iter_start(&it, slice);
+	*meta = it.meta;
+	return 0;
+}
+
+/**
+ * phyr_dmabuf_map_sgt - an exporter's map_dma_buf, from its phyr
+ * @attach: the attachment
+ * @phyr: the buffer's phyr
+ * @dir: DMA direction
+ *
+ * CPU RAM becomes an sg_table of pages mapped for the attachment's device;
+ * P2P MMIO a table of DMA addresses only (no pages) for the pair's P2P map
+ * type, and only for importers that declared they handle peer-to-peer
+ * memory.
+ *
+ * Context: the buffer's reservation lock held.
+ * Return: the table; ERR_PTR(-EOPNOTSUPP) for memory the importer cannot
+ * be told about (private, or P2P to an importer without peer2peer),
+ * ERR_PTR(-EINVAL) for memory no single mapping serves,
+ * ERR_PTR(-EREMOTEIO) for P2P MMIO the device cannot reach, or the
+ * mapping's error.
+ */
+struct sg_table *phyr_dmabuf_map_sgt(struct dma_buf_attachment *attach,
+				     const struct phyr *phyr,
+				     enum dma_data_direction dir)
+{
+	const struct phyr_meta *meta;
+	struct phyr_slice slice;
+	struct sg_table *sgt;
+	int ret;
+
+	ret = phyr_whole_meta(phyr, &slice, &meta);
+	if (ret)
+		return ERR_PTR(ret);
+	if (meta->kind == PHYR_MEM_P2P_MMIO)
+		return phyr_p2p_map_sgt(attach, phyr, meta, dir);
+	sgt = phyr_to_sgt(&slice, GFP_KERNEL);
+	if (IS_ERR(sgt))
+		return sgt;
+	ret = dma_map_sgtable(attach->dev, sgt, dir, 0);
+	if (ret) {
+		phyr_free_sgt(sgt);
+		return ERR_PTR(ret);
+	}
+	return sgt;
+}
+EXPORT_SYMBOL_GPL(phyr_dmabuf_map_sgt);
+
+/**
+ * phyr_dmabuf_unmap_sgt - an exporter's unmap_dma_buf
+ * @attach: the attachment
+ * @phyr: the buffer's phyr, as given to phyr_dmabuf_map_sgt()
+ * @sgt: the table it returned
+ * @dir: DMA direction
+ *
+ * Context: the buffer's reservation lock held.
+ */
+void phyr_dmabuf_unmap_sgt(struct dma_buf_attachment *attach,
+			   const struct phyr *phyr, struct sg_table *sgt,
+			   enum dma_data_direction dir)
+{
+	struct phyr_p2p_sgt *p;
+
+	if (phyr->nr_segs && phyr->segs[0].meta.kind == PHYR_MEM_P2P_MMIO) {
+		p = container_of(sgt, struct phyr_p2p_sgt, sgt);
+		phyr_p2p_sgt_free(attach->dev, p, U32_MAX, dir);
+		return;
+	}
+	dma_unmap_sgtable(attach->dev, sgt, dir, 0);
+	phyr_free_sgt(sgt);
+}
+EXPORT_SYMBOL_GPL(phyr_dmabuf_unmap_sgt);
+
+static vm_fault_t phyr_dmabuf_fault(struct vm_fault *vmf)
+{
+	/* everything was mapped at mmap(): the mapping was revoked since */
+	return VM_FAULT_SIGBUS;
+}
+
+static const struct vm_operations_struct phyr_dmabuf_vm_ops = {
+	.fault = phyr_dmabuf_fault,
+};
+
+/**
+ * phyr_dmabuf_mmap - an exporter's mmap, from its phyr
+ * @phyr: the buffer's phyr
+ * @vma: the mapping; vm_pgoff is the offset in the buffer, in pages
+ *
+ * Maps every page at once: RAM with the VMA's protection, P2P MMIO
+ * write-combined (or uncached, as its segment says).  Shared mappings
+ * only: a copy-on-write mapping of raw PFNs keeps the first PFN in
+ * vm_pgoff, which /proc/PID/maps prints to any holder of the fd.  An
+ * exporter that revokes its memory zaps the buffer's mappings
+ * (unmap_mapping_range() on the dma-buf file); a later access gets SIGBUS.
+ *
+ * Return: 0; -EINVAL for a private mapping or a range beyond the buffer,
+ * -EOPNOTSUPP for memory behind a private interconnect, or the page-table
+ * error.
+ */
+int phyr_dmabuf_mmap(const struct phyr *phyr, struct vm_area_struct *vma)
+{
+	u64 start = (u64)vma->vm_pgoff << PAGE_SHIFT;
+	u64 len = vma->vm_end - vma->vm_start, done = 0;
+	struct phyr_slice slice;
+	struct phyr_iter it;
+	pgprot_t prot;
+	bool more;
+	int ret;
+
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	if (phyr_slice_init(&slice, phyr, start, len))
+		return -EINVAL;
+	vma->vm_ops = &phyr_dmabuf_vm_ops;
+	for (more = phyr_iter_start(&it, &slice); more;
+	     more = phyr_iter_next(&it)) {
+		switch (it.meta->kind) {
+		case PHYR_MEM_RAM:
+			ret = remap_pfn_range(vma, vma->vm_start + done,
+					      PHYS_PFN(it.paddr), it.len,
+					      vma->vm_page_prot);
+			break;
+		case PHYR_MEM_P2P_MMIO:
+			prot = it.meta->cache == PHYR_CACHE_UC ?
+			       pgprot_noncached(vma->vm_page_prot) :
+			       pgprot_writecombine(vma->vm_page_prot);
+			ret = io_remap_pfn_range(vma, vma->vm_start + done,
+						 PHYS_PFN(it.paddr), it.len,
+						 prot);
+			break;
+		default:
+			return -EOPNOTSUPP;
+		}
+		if (ret)
+			return ret;
+		done += it.len;
+	}
+	return 0;
+}
+EXPORT_SYMBOL_GPL(phyr_dmabuf_mmap);
 
 static LIST_HEAD(phyr_exporters);
 static DEFINE_MUTEX(phyr_exporters_lock);

@@ -245,8 +245,9 @@ EXPORT_SYMBOL_GPL(phyr_slice_init);
  * @slice: the slice
  *
  * Return: 0; -EOPNOTSUPP if any of it is behind a private interconnect;
- * -EINVAL if it mixes encrypted and decrypted memory, which no single
- * mapping can serve.
+ * -EINVAL if it mixes encrypted and decrypted memory, CPU RAM and P2P
+ * MMIO, or the MMIO of two providers: no single mapping can serve those
+ * (each needs its own DMA attributes or its own peer-to-peer route).
  */
 int phyr_slice_check_meta(const struct phyr_slice *slice)
 {
@@ -260,7 +261,9 @@ int phyr_slice_check_meta(const struct phyr_slice *slice)
 			return -EOPNOTSUPP;
 		if (!first)
 			first = it.meta;
-		else if (it.meta->cc != first->cc)
+		else if (it.meta->cc != first->cc ||
+			 it.meta->kind != first->kind ||
+			 it.meta->provider != first->provider)
 			return -EINVAL;
 	}
 	return 0;

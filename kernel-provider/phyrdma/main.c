@@ -38,6 +38,8 @@ const char *const phyrdma_stat_names[PHYRDMA_STAT_MAX] = {
 	[PHYRDMA_STAT_SYNCS] = "iotlb_syncs",
 	[PHYRDMA_STAT_BLOCKS] = "blocks_emitted",
 	[PHYRDMA_STAT_IOVA_REALIGNED] = "iova_realigned",
+	[PHYRDMA_STAT_REG_P2P] = "reg_p2p",
+	[PHYRDMA_STAT_REVOKES] = "revokes",
 };
 
 /*

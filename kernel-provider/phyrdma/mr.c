@@ -130,10 +130,17 @@ static int phyrdma_mr_map_phyr(struct phyrdma_mr *mr,
 		.translating = dev->hw.iommu_mode == PHYRDMA_IOMMU_TRANSLATING,
 		.max_iova_waste = min_t(u64, READ_ONCE(max_iova_waste), span),
 	};
-	struct phyr_dma_hint hint = { .one_range = req.translating };
+	struct phyr_dma_hint hint;
 	struct phyr_pgsz pgsz;
-	int ret;
+	int ret, p2p;
 
+	/* peers below a common switch are reached by bus address, not IOVA */
+	p2p = phyr_dma_p2p_type(dev->hw.dma_dev, slice);
+	if (p2p < 0)
+		return p2p;
+	if (p2p == PHYR_P2P_BUS_ADDR)
+		req.translating = false;
+	hint.one_range = req.translating;
 	ret = phyr_best_pgsz(slice, &req, &pgsz);
 	if (ret)
 		return ret;
@@ -165,6 +172,7 @@ static int phyrdma_mr_map_phyr(struct phyrdma_mr *mr,
 	phyrdma_stat(dev, PHYRDMA_STAT_BLOCKS, mr->map.stats.blocks);
 	phyrdma_stat(dev, PHYRDMA_STAT_IOVA_REALIGNED,
 		     mr->map.stats.iova_realigned);
+	phyrdma_stat(dev, PHYRDMA_STAT_REG_P2P, p2p != PHYR_P2P_NONE);
 	return 0;
 
 err_unmap:
@@ -207,8 +215,12 @@ static int phyrdma_mr_map_umem(struct phyrdma_mr *mr, struct ib_umem *umem,
 	mr->path = PHYRDMA_MR_PATH_LEGACY;
 	mr->page_shift = __ffs(pgsz);
 	/* the sg_table is the list of DMA addresses this path carries */
-	mr->report.scratch_bytes = (u64)sgt->orig_nents * sizeof(struct scatterlist);
+	mr->report.scratch_bytes = (u64)max(sgt->orig_nents, sgt->nents) *
+				   sizeof(struct scatterlist);
 	mr->report.runs = sgt->nents;
+	/* a P2P table has DMA addresses only, no pages */
+	if (!sgt->orig_nents)
+		phyrdma_stat(dev, PHYRDMA_STAT_REG_P2P, 1);
 	/* umem tables start on a page: the MR begins pgoff into it */
 	mr->report.dma_first = sg_dma_address(umem->sgt_append.sgt.sgl) +
 			       (umem->address & ~PAGE_MASK);
@@ -219,13 +231,31 @@ static int phyrdma_mr_map_umem(struct phyrdma_mr *mr, struct ib_umem *umem,
 	return 0;
 }
 
+/* The device stops using the MR: its key leaves the MR table. */
+static void phyrdma_mr_stop(struct phyrdma_mr *mr)
+{
+	if (mr->live)
+		phyrdma_hw_mr_disable(&mr->dev->hw, mr->key);
+	mr->live = false;
+}
+
+/* Release the MR's DMA mapping (the device no longer uses it). */
+static void phyrdma_mr_unmap_dma(struct phyrdma_mr *mr)
+{
+	if (mr->mapped)
+		phyr_dma_unmap(&mr->map);
+	mr->mapped = false;
+	if (mr->iova_counted)
+		phyrdma_count(mr->dev, PHYRDMA_CNT_IOVA_BYTES,
+			      -(long)mr->report.iova_bytes);
+	mr->iova_counted = false;
+}
+
 static void phyrdma_mr_unmap(struct phyrdma_mr *mr)
 {
 	/* the ODP notifier writes the MTT: it stops first */
 	phyrdma_odp_release(mr);
-	if (mr->mapped)
-		phyr_dma_unmap(&mr->map);
-	mr->mapped = false;
+	phyrdma_mr_unmap_dma(mr);
 	phyrdma_hw_mtt_free(&mr->dev->hw, &mr->mtt);
 }
 
@@ -252,6 +282,7 @@ static int phyrdma_mr_enable(struct phyrdma_mr *mr, struct ib_pd *ibpd,
 		phyrdma_memlock_uncharge(mr->uctx, mr->locked_bytes);
 		return ret;
 	}
+	mr->live = true;
 	mr->ibmr.lkey = mr->key;
 	mr->ibmr.rkey = mr->key;
 	mr->ibmr.page_size = 1U << min(mr->page_shift, 31U);
@@ -262,6 +293,7 @@ static int phyrdma_mr_enable(struct phyrdma_mr *mr, struct ib_pd *ibpd,
 	phyrdma_count(dev, PHYRDMA_CNT_MRS, 1);
 	phyrdma_count(dev, PHYRDMA_CNT_MTT_ENTRIES, mr->mtt.nr_entries);
 	phyrdma_count(dev, PHYRDMA_CNT_IOVA_BYTES, mr->report.iova_bytes);
+	mr->iova_counted = true;
 	phyrdma_stat(dev, mr->path == PHYRDMA_MR_PATH_PHYR ? PHYRDMA_STAT_REG_PHYR :
 		     mr->path == PHYRDMA_MR_PATH_ODP ? PHYRDMA_STAT_REG_ODP :
 		     PHYRDMA_STAT_REG_LEGACY, 1);
@@ -271,11 +303,63 @@ static int phyrdma_mr_enable(struct phyrdma_mr *mr, struct ib_pd *ibpd,
 /* ---- dma-buf ---------------------------------------------------------- */
 
 /*
- * Pinned attachments: no invalidate_mappings callback, so exporters see the
- * attachment as not revocable (revocation is not implemented yet).
+ * Every dma-buf MR can be revoked by its exporter, on both paths: a P2P
+ * exporter (VFIO, phyr_mmio) takes its memory back when the device is
+ * reset or its memory decoding turned off, and refuses importers that
+ * could not let go.
+ *
+ * A revoke runs under the buffer's reservation lock.  The device stops
+ * using the MR first: its key leaves the MR table and the engine's accesses
+ * under way are waited for, so a work request names an invalid key from
+ * then on and completes in error, and the oracle finds no MR.  Then the
+ * DMA mapping and its IOVA go, and the exporter's mapping (the phyr, or
+ * the sg_table on the legacy path) is given back.  The MR stays revoked
+ * until it is deregistered; its MTT is freed then.  Registration holds the
+ * reservation lock from mapping to enabling the key, so a revoke sees
+ * either no MR or a whole one.
  */
+static void phyrdma_mr_revoked(struct phyrdma_mr *mr)
+{
+	/* the exporter's revokes are counted, not dereg's own */
+	if (!mr->revoked && !mr->dying)
+		phyrdma_stat(mr->dev, PHYRDMA_STAT_REVOKES, 1);
+	mr->revoked = true;
+	phyrdma_mr_stop(mr);
+}
+
+/* The phyr path's invalidate_mappings (and dereg's own revoke). */
+static void phyrdma_mr_revoke_locked(struct phyrdma_mr *mr)
+{
+	dma_resv_assert_held(mr->dmabuf->resv);
+	if (!mr->revoked)
+		phyrdma_mr_revoked(mr);
+	phyrdma_mr_unmap_dma(mr);
+	if (mr->dphyr)
+		phyr_dmabuf_unmap(mr->attach, mr->dphyr);
+	mr->dphyr = NULL;
+	if (mr->pinned)
+		dma_buf_unpin(mr->attach);
+	mr->pinned = false;
+}
+
+static void phyrdma_mr_invalidate(struct dma_buf_attachment *attach)
+{
+	phyrdma_mr_revoke_locked(attach->importer_priv);
+}
+
+/* The legacy path's revoke: ib_core unmaps and unpins after it. */
+static void phyrdma_mr_revoke_umem(void *priv)
+{
+	struct phyrdma_mr *mr = priv;
+
+	phyrdma_mr_revoked(mr);
+	/* ib_core unmaps the table next: its IOVA is no longer held */
+	phyrdma_mr_unmap_dma(mr);
+}
+
 static const struct dma_buf_attach_ops phyrdma_dmabuf_attach_ops = {
-	.allow_peer2peer = false,
+	.allow_peer2peer = true,
+	.invalidate_mappings = phyrdma_mr_invalidate,
 };
 
 static void phyrdma_mr_release_dmabuf(struct phyrdma_mr *mr)
@@ -283,16 +367,17 @@ static void phyrdma_mr_release_dmabuf(struct phyrdma_mr *mr)
 	struct dma_buf *dmabuf = mr->dmabuf;
 
 	dma_resv_lock(dmabuf->resv, NULL);
-	if (mr->dphyr)
-		phyr_dmabuf_unmap(mr->attach, mr->dphyr);
-	if (mr->pinned)
-		dma_buf_unpin(mr->attach);
+	phyrdma_mr_revoke_locked(mr);
 	dma_resv_unlock(dmabuf->resv);
 	dma_buf_detach(dmabuf, mr->attach);
 	dma_buf_put(dmabuf);
 	phyrdma_count(mr->dev, PHYRDMA_CNT_ATTACHMENTS, -1);
 }
 
+/*
+ * Attach, pin and get the phyr.  Returns 0 with the reservation lock held,
+ * for the caller to map and enable the MR under it; on error it is not.
+ */
 static int phyrdma_mr_get_dmabuf_phyr(struct phyrdma_mr *mr,
 				      struct dma_buf *dmabuf, u64 offset,
 				      u64 length, struct phyr_slice *slice)
@@ -323,13 +408,12 @@ static int phyrdma_mr_get_dmabuf_phyr(struct phyrdma_mr *mr,
 	if (!ret && dma_resv_wait_timeout(dmabuf->resv, DMA_RESV_USAGE_KERNEL,
 					  false, MAX_SCHEDULE_TIMEOUT) <= 0)
 		ret = -ETIMEDOUT;
-	dma_resv_unlock(dmabuf->resv);
-	if (ret)
-		return ret;
-
 	/* a range beyond the buffer is the caller's error, as on mainline */
-	ret = phyr_slice_init(slice, mr->dphyr, offset, length);
-	return ret ? -EINVAL : 0;
+	if (!ret && phyr_slice_init(slice, mr->dphyr, offset, length))
+		ret = -EINVAL;
+	if (ret)
+		dma_resv_unlock(dmabuf->resv);
+	return ret;
 }
 
 static void phyrdma_mr_unpin(struct phyrdma_mr *mr);
@@ -348,14 +432,63 @@ static void phyrdma_mr_release(struct phyrdma_mr *mr)
 	}
 }
 
+/* The phyr path, for exporters that speak phyr. */
+static int phyrdma_mr_reg_dmabuf_phyr(struct phyrdma_mr *mr,
+				      struct ib_pd *ibpd, struct dma_buf *dmabuf,
+				      u64 offset, u64 length, u64 iova,
+				      int access)
+{
+	struct phyr_slice slice;
+	int ret;
+
+	ret = phyrdma_mr_get_dmabuf_phyr(mr, dmabuf, offset, length, &slice);
+	if (ret)
+		return ret;
+	ret = phyrdma_mr_map_phyr(mr, &slice, iova);
+	if (!ret) {
+		ret = phyrdma_mr_enable(mr, ibpd, iova, length, access);
+		if (ret)
+			phyrdma_mr_unmap(mr);
+	}
+	dma_resv_unlock(dmabuf->resv);
+	return ret;
+}
+
+/* The legacy path: ib_core's revocable pinned umem. */
+static int phyrdma_mr_reg_dmabuf_umem(struct phyrdma_mr *mr,
+				      struct ib_pd *ibpd, u64 offset,
+				      u64 length, u64 iova, int fd, int access)
+{
+	struct phyrdma_dev *dev = mr->dev;
+	struct ib_umem_dmabuf *umem_dmabuf;
+	int ret;
+
+	umem_dmabuf = ib_umem_dmabuf_get_pinned_revocable_and_lock(&dev->ibdev,
+								    offset,
+								    length, fd,
+								    access);
+	if (IS_ERR(umem_dmabuf))
+		return PTR_ERR(umem_dmabuf);
+	mr->umem = &umem_dmabuf->umem;
+	phyrdma_count(dev, PHYRDMA_CNT_ATTACHMENTS, 1);
+	ret = phyrdma_mr_map_umem(mr, mr->umem, umem_dmabuf->sgt, iova);
+	if (!ret) {
+		ret = phyrdma_mr_enable(mr, ibpd, iova, length, access);
+		if (ret)
+			phyrdma_mr_unmap(mr);
+	}
+	if (!ret)
+		ib_umem_dmabuf_set_revoke_locked(umem_dmabuf,
+						 phyrdma_mr_revoke_umem, mr);
+	ib_umem_dmabuf_revoke_unlock(umem_dmabuf);
+	return ret;
+}
+
 struct ib_mr *phyrdma_reg_user_mr_dmabuf(struct ib_pd *ibpd, u64 offset,
 					 u64 length, u64 iova, int fd,
 					 int access, struct ib_dmah *dmah,
 					 struct uverbs_attr_bundle *attrs)
 {
-	struct phyrdma_dev *dev = to_pdev(ibpd->device);
-	struct ib_umem_dmabuf *umem_dmabuf;
-	struct phyr_slice slice;
 	struct phyrdma_mr *mr;
 	struct dma_buf *dmabuf;
 	int ret;
@@ -388,35 +521,19 @@ struct ib_mr *phyrdma_reg_user_mr_dmabuf(struct ib_pd *ibpd, u64 offset,
 	}
 
 	if (!READ_ONCE(legacy) && phyr_dmabuf_supported(dmabuf)) {
-		ret = phyrdma_mr_get_dmabuf_phyr(mr, dmabuf, offset, length,
-						 &slice);
-		if (!ret)
-			ret = phyrdma_mr_map_phyr(mr, &slice, iova);
-		if (ret)
-			goto err_release;
+		ret = phyrdma_mr_reg_dmabuf_phyr(mr, ibpd, dmabuf, offset,
+						 length, iova, access);
 	} else {
 		dma_buf_put(dmabuf);
-		umem_dmabuf = ib_umem_dmabuf_get_pinned(&dev->ibdev, offset,
-							length, fd, access);
-		if (IS_ERR(umem_dmabuf)) {
-			ret = PTR_ERR(umem_dmabuf);
-			goto err_free;
-		}
-		mr->umem = &umem_dmabuf->umem;
-		phyrdma_count(dev, PHYRDMA_CNT_ATTACHMENTS, 1);
-		ret = phyrdma_mr_map_umem(mr, mr->umem, umem_dmabuf->sgt, iova);
-		if (ret)
-			goto err_release;
+		ret = phyrdma_mr_reg_dmabuf_umem(mr, ibpd, offset, length,
+						 iova, fd, access);
 	}
-
-	ret = phyrdma_mr_enable(mr, ibpd, iova, length, access);
 	if (ret)
-		goto err_unmap;
+		goto err_release;
 	return &mr->ibmr;
 
-err_unmap:
-	phyrdma_mr_unmap(mr);
 err_release:
+	mr->dying = true;
 	phyrdma_mr_release(mr);
 err_free:
 	kfree(mr);
@@ -670,11 +787,21 @@ int phyrdma_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 		return 0;
 	}
 
-	/* the device stops using the MR before anything under it goes */
-	phyrdma_hw_mr_disable(&dev->hw, mr->key);
+	/*
+	 * The device stops using the MR before anything under it goes.  A
+	 * dma-buf MR revokes itself, serialised with its exporter's revoke.
+	 */
+	mr->dying = true;
+	if (mr->dmabuf) {
+		dma_resv_lock(mr->dmabuf->resv, NULL);
+		phyrdma_mr_revoke_locked(mr);
+		dma_resv_unlock(mr->dmabuf->resv);
+	} else if (mr->umem && mr->source == PHYRDMA_MR_SRC_DMABUF) {
+		ib_umem_dmabuf_revoke(to_ib_umem_dmabuf(mr->umem));
+	}
+	phyrdma_mr_stop(mr);
 	phyrdma_count(dev, PHYRDMA_CNT_MRS, -1);
 	phyrdma_count(dev, PHYRDMA_CNT_MTT_ENTRIES, -(long)mr->mtt.nr_entries);
-	phyrdma_count(dev, PHYRDMA_CNT_IOVA_BYTES, -(long)mr->report.iova_bytes);
 
 	phyrdma_mr_unmap(mr);
 	phyrdma_mr_release(mr);

@@ -50,6 +50,8 @@ enum phyrdma_stat {
 	PHYRDMA_STAT_SYNCS,
 	PHYRDMA_STAT_BLOCKS,
 	PHYRDMA_STAT_IOVA_REALIGNED,
+	PHYRDMA_STAT_REG_P2P,
+	PHYRDMA_STAT_REVOKES,
 	PHYRDMA_STAT_MAX,
 };
 
@@ -201,6 +203,10 @@ struct phyrdma_mr {
 	int access;
 	int path;
 	u32 key;
+	bool live;		/* @key is in the device's MR table */
+	bool revoked;		/* a dma-buf MR whose exporter took it back */
+	bool dying;		/* being deregistered, or failed to register */
+	bool iova_counted;	/* report.iova_bytes is in the IOVA counter */
 	u32 page_shift;
 	struct phyrdma_hw_mtt mtt;
 	struct phyrdma_mr_report report;

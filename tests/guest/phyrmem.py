@@ -134,3 +134,60 @@ class Oracle:
         fcntl.ioctl(self.fd, ORACLE_LINK_FLOOR, buf)
         v = _FLOOR.unpack(buf)
         return dict(runs=v[4], link_ns=v[5], destroy_ns=v[6], iova_bytes=v[7])
+
+
+# ---- phyr_mmio: dma-bufs of a "GPU" BAR (uapi/phyr/phyr_mmio.h) ----------
+
+MMIO_REVERSE = 1 << 0
+MMIO_CC_SHARED = 1 << 1
+_MCREATE = struct.Struct('=QQIiQ')
+_MREVOKE = struct.Struct('=iI')
+_MINFO = struct.Struct('=5QiI')
+PHYR_MMIO_IOC_CREATE = ioc(_W | _R, 'q', 0, _MCREATE.size)
+PHYR_MMIO_IOC_REVOKE = ioc(_W, 'q', 1, _MREVOKE.size)
+PHYR_MMIO_IOC_INFO = ioc(_W | _R, 'q', 2, _MINFO.size)
+IVSHMEM = (0x1af4, 0x1110)
+
+
+def gpus():
+    """/dev nodes of the GPUs phyr_mmio has bound, with their PCI address."""
+    out = []
+    root = '/sys/bus/pci/drivers/phyr_mmio'
+    if not os.path.isdir(root):
+        return out
+    for addr in sorted(os.listdir(root)):
+        misc = f'{root}/{addr}/misc'
+        if os.path.isdir(misc):
+            for name in os.listdir(misc):
+                out.append((f'/dev/{name}', addr))
+    return out
+
+
+class Gpu:
+    """One GPU of phyr_mmio: its allocator, revocation and BAR."""
+
+    def __init__(self, node, pci):
+        self.node, self.pci = node, pci
+        self.fd = os.open(node, os.O_RDWR | os.O_CLOEXEC)
+        with open(f'/sys/bus/pci/devices/{pci}/resource') as f:
+            start, end, _ = (int(x, 16) for x in f.read().splitlines()[2].split())
+        self.bar_phys, self.bar_len = start, end - start + 1
+
+    def close(self):
+        os.close(self.fd)
+
+    def create(self, size, chunk=0, flags=0):
+        buf = bytearray(_MCREATE.pack(size, chunk, flags, -1, 0))
+        fcntl.ioctl(self.fd, PHYR_MMIO_IOC_CREATE, buf)
+        return _MCREATE.unpack(buf)[3]
+
+    def revoke(self, fd, on=True):
+        fcntl.ioctl(self.fd, PHYR_MMIO_IOC_REVOKE,
+                    bytearray(_MREVOKE.pack(fd, 1 if on else 0)))
+
+    def info(self, fd=-1):
+        buf = bytearray(_MINFO.pack(0, 0, 0, 0, 0, fd, 0))
+        fcntl.ioctl(self.fd, PHYR_MMIO_IOC_INFO, buf)
+        v = _MINFO.unpack(buf)
+        return dict(bar_size=v[0], free=v[1], buffers=v[2], revokes=v[3],
+                    offset=v[4])

@@ -301,6 +301,11 @@ static void test_run_iterator(void)
 
 static void test_meta_checks(void)
 {
+	static struct p2pdma_provider *const pa = (void *)0x1000, *const pb = (void *)0x2000;
+	struct phyr_meta bar_a = { .kind = PHYR_MEM_P2P_MMIO, .cache = PHYR_CACHE_WC,
+				   .provider = pa };
+	struct phyr_meta bar_b = { .kind = PHYR_MEM_P2P_MMIO, .cache = PHYR_CACHE_WC,
+				   .provider = pb };
 	struct phyr_meta priv = { .kind = PHYR_MEM_PRIVATE };
 	struct phyr_meta dec = { .kind = PHYR_MEM_RAM, .cc = PHYR_CC_DECRYPTED };
 	struct phyr_slice s;
@@ -316,6 +321,20 @@ static void test_meta_checks(void)
 	CHECK(phyr_slice_check_meta(&s) == -EINVAL, "mixed cc");
 	phyr_slice_init(&s, &p, 0x1800, 0x1000);
 	CHECK(phyr_slice_check_meta(&s) == -EOPNOTSUPP, "private interconnect");
+	phyr_free(&p);
+
+	/* P2P MMIO of one provider maps alone; with RAM or another, no */
+	phyr_init(&p);
+	phyr_append(&p, 0x1000, 0x1000, &ram, GFP_KERNEL);
+	phyr_append(&p, 0x80000000, 0x2000, &bar_a, GFP_KERNEL);
+	phyr_append(&p, 0x90000000, 0x1000, &bar_b, GFP_KERNEL);
+	CHECK(p.nr_segs == 3, "one segment per provider");
+	phyr_slice_init(&s, &p, 0x1000, 0x2000);
+	CHECK(phyr_slice_check_meta(&s) == 0, "mmio of one provider");
+	phyr_slice_init(&s, &p, 0x800, 0x1000);
+	CHECK(phyr_slice_check_meta(&s) == -EINVAL, "ram and mmio");
+	phyr_slice_init(&s, &p, 0x2800, 0x1000);
+	CHECK(phyr_slice_check_meta(&s) == -EINVAL, "mmio of two providers");
 	phyr_free(&p);
 }
 

@@ -27,6 +27,23 @@ struct dma_buf;
 struct dma_buf_attachment;
 struct dma_buf_ops;
 struct sg_table;
+struct vm_area_struct;
+
+/**
+ * enum phyr_p2p_type - how a device reaches memory (the PCI P2PDMA map type)
+ * @PHYR_P2P_NONE: CPU RAM, not a peer-to-peer transfer
+ * @PHYR_P2P_NOT_SUPPORTED: the device cannot reach the peer's BAR
+ * @PHYR_P2P_BUS_ADDR: through a common switch, by PCI bus address; the
+ *	IOMMU is not involved
+ * @PHYR_P2P_HOST_BRIDGE: through the host bridge, mapped like RAM (an
+ *	IOVA under a translating IOMMU) with %DMA_ATTR_MMIO
+ */
+enum phyr_p2p_type {
+	PHYR_P2P_NONE,
+	PHYR_P2P_NOT_SUPPORTED,
+	PHYR_P2P_BUS_ADDR,
+	PHYR_P2P_HOST_BRIDGE,
+};
 
 /**
  * struct phyr_dma_hint - how the importer's device will address the slice
@@ -90,6 +107,7 @@ struct phyr_dma_map {
 	/* direct mode */
 	struct phys_vec *dma_runs;
 	u32 nr_dma_runs;
+	bool bus_addr;		/* dma_runs are bus addresses: nothing to unmap */
 };
 
 typedef int (*phyr_dma_emit_fn)(void *ctx, u64 index, dma_addr_t addr);
@@ -103,8 +121,22 @@ int phyr_dma_granule_run(const struct phyr_iter *it,
 			 const struct phyr_slice *slice, phys_addr_t *phys,
 			 u64 *len);
 
+struct pci_dev;
+enum phyr_p2p_type phyr_p2p_pci_map_type(struct pci_dev *owner,
+					 struct device *dev);
+enum phyr_p2p_type phyr_p2p_map_type(const struct p2pdma_provider *provider,
+				     struct device *dev);
+int phyr_dma_p2p_type(struct device *dev, const struct phyr_slice *slice);
+
 struct sg_table *phyr_to_sgt(const struct phyr_slice *slice, gfp_t gfp);
 void phyr_free_sgt(struct sg_table *sgt);
+struct sg_table *phyr_dmabuf_map_sgt(struct dma_buf_attachment *attach,
+				     const struct phyr *phyr,
+				     enum dma_data_direction dir);
+void phyr_dmabuf_unmap_sgt(struct dma_buf_attachment *attach,
+			   const struct phyr *phyr, struct sg_table *sgt,
+			   enum dma_data_direction dir);
+int phyr_dmabuf_mmap(const struct phyr *phyr, struct vm_area_struct *vma);
 
 /**
  * struct phyr_dmabuf_exporter - a dma-buf exporter that speaks phyr

@@ -7,8 +7,63 @@
 #include <linux/device.h>
 #include <linux/io.h>
 #include <linux/iommu.h>
+#include <linux/pci.h>
+#include <phyr/phyr_dma.h>
 
 #include "hw.h"
+
+/*
+ * The PCIe fabric's routes to peer memory: every prefetchable memory BAR
+ * of another function that the device can reach peer-to-peer.  Below a
+ * common switch the switch forwards the BAR's bus addresses to it before
+ * the IOMMU sees them; above the host bridge the IOMMU translates to the
+ * BAR's CPU address.  The engine reaches the BAR through an I/O mapping,
+ * as the peer's memory is not RAM.  Functions that appear later are not
+ * seen: the table is what the device found at bring-up.
+ */
+static void phyrdma_hw_find_windows(struct phyrdma_hw *hw)
+{
+	struct pci_dev *pdev = NULL;
+	struct phyrdma_hw_window *w;
+	enum phyr_p2p_type type;
+	unsigned long flags;
+	int bar;
+
+	if (!dev_is_pci(hw->dma_dev))
+		return;
+	for_each_pci_dev(pdev) {
+		if (&pdev->dev == hw->dma_dev)
+			continue;
+		type = phyr_p2p_pci_map_type(pdev, hw->dma_dev);
+		if (type == PHYR_P2P_NOT_SUPPORTED)
+			continue;
+		for (bar = 0; bar < PCI_STD_NUM_BARS; bar++) {
+			flags = pci_resource_flags(pdev, bar);
+			if (!(flags & IORESOURCE_MEM) ||
+			    !(flags & IORESOURCE_PREFETCH) ||
+			    pci_resource_len(pdev, bar) < PAGE_SIZE)
+				continue;
+			if (hw->nr_windows == PHYRDMA_HW_MAX_WINDOWS) {
+				pci_dev_put(pdev);
+				return;
+			}
+			w = &hw->windows[hw->nr_windows];
+			w->phys = pci_resource_start(pdev, bar);
+			w->bus = pci_bus_address(pdev, bar);
+			w->len = pci_resource_len(pdev, bar);
+			w->by_bus = type == PHYR_P2P_BUS_ADDR;
+			w->va = ioremap_wc(w->phys, w->len);
+			if (w->va)
+				hw->nr_windows++;
+		}
+	}
+}
+
+static void phyrdma_hw_drop_windows(struct phyrdma_hw *hw)
+{
+	while (hw->nr_windows)
+		iounmap(hw->windows[--hw->nr_windows].va);
+}
 
 /*
  * The liveness register returns the bitwise inverse of what was last
@@ -114,8 +169,10 @@ int phyrdma_hw_init(struct phyrdma_hw *hw, struct device *dma_dev,
 	xa_init_flags(&hw->mrs, XA_FLAGS_ALLOC1);
 	atomic64_set(&hw->mtt_pages, 0);
 	atomic64_set(&hw->queue_bytes, 0);
+	phyrdma_hw_find_windows(hw);
 	ret = phyrdma_hw_engine_init(hw);
 	if (ret) {
+		phyrdma_hw_drop_windows(hw);
 		ida_destroy(&hw->pd_ida);
 		mutex_destroy(&hw->mr_lock);
 		return ret;
@@ -143,6 +200,7 @@ void phyrdma_hw_fini(struct phyrdma_hw *hw)
 		dev_err(hw->dma_dev, "phyrdma leak: %lld MTT pages\n",
 			atomic64_read(&hw->mtt_pages));
 	mutex_destroy(&hw->mr_lock);
+	phyrdma_hw_drop_windows(hw);
 }
 
 int phyrdma_hw_alloc_pd(struct phyrdma_hw *hw,

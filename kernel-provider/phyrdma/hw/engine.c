@@ -632,15 +632,16 @@ static int phyrdma_hw_sgl_remote(struct phyrdma_hw_qp *resp, u32 rkey,
 }
 
 /*
- * Where the cursor is in memory, and how many bytes from there (at most
- * @max) are contiguous in the device block, the IOMMU page and the CPU
+ * Where the cursor is in memory (RAM at *@phys, or a peer's BAR at *@io),
+ * and how many bytes from there (at most @max) are contiguous in the device block, the IOMMU page and the CPU
  * page.  -EAGAIN is a page fault on an on-demand MR, recorded in @c for
  * phyrdma_hw_cursor_fault(): @span bytes from the cursor are about to be
  * moved, and the fault asks for as many of them as its segment holds.
  * Called inside an access (phyrdma_hw_access_begin()).
  */
 static int phyrdma_hw_cursor_piece(struct phyrdma_hw_cursor *c, u64 max,
-				   u64 span, phys_addr_t *phys, u64 *len)
+				   u64 span, phys_addr_t *phys, void __iomem **io,
+				   u64 *len)
 {
 	const struct phyrdma_hw_seg *seg;
 	struct phyrdma_hw *hw = c->sgl->hw;
@@ -659,7 +660,7 @@ static int phyrdma_hw_cursor_piece(struct phyrdma_hw_cursor *c, u64 max,
 	n = seg->len - c->off;
 	if (seg->mr) {
 		ret = phyrdma_hw_mr_locate(hw, seg->mr, addr, c->write, &c->mtt,
-					   &dma, phys);
+					   &dma, phys, io);
 		if (ret == -EAGAIN) {
 			c->fault_mr = seg->mr;
 			c->fault_va = addr;
@@ -671,9 +672,9 @@ static int phyrdma_hw_cursor_piece(struct phyrdma_hw_cursor *c, u64 max,
 		n = min(n, blk - (addr & (blk - 1)));
 	} else {
 		dma = addr;
-		*phys = phyrdma_hw_dma_to_phys(hw, dma);
-		if ((!*phys && hw->domain) || !pfn_valid(PHYS_PFN(*phys)))
-			return -EFAULT;
+		ret = phyrdma_hw_route(hw, dma, phys, io);
+		if (ret)
+			return ret;
 	}
 	n = min_t(u64, n, PAGE_SIZE - offset_in_page(dma));
 	n = min_t(u64, n, PAGE_SIZE - offset_in_page(*phys));
@@ -703,9 +704,11 @@ static int phyrdma_hw_copy(const struct phyrdma_hw_sgl *src, const void *buf,
 {
 	struct phyrdma_hw_cursor sc = { .sgl = src }, *fc;
 	unsigned int faults = 0;
+	void __iomem *sio = NULL, *dio;
 	phys_addr_t sp = 0, dp;
 	u64 sn, dn, n, moved;
-	void *s, *d;
+	const void *s;
+	void *d;
 	int ret, idx;
 
 	dc->write = true;
@@ -714,28 +717,35 @@ static int phyrdma_hw_copy(const struct phyrdma_hw_sgl *src, const void *buf,
 		idx = phyrdma_hw_access_begin();
 		do {
 			fc = dc;
-			ret = phyrdma_hw_cursor_piece(dc, len, len, &dp, &dn);
+			ret = phyrdma_hw_cursor_piece(dc, len, len, &dp, &dio,
+						      &dn);
 			if (ret)
 				break;
 			n = dn;
 			if (src) {
 				fc = &sc;
-				ret = phyrdma_hw_cursor_piece(&sc, dn, len, &sp, &sn);
+				ret = phyrdma_hw_cursor_piece(&sc, dn, len, &sp,
+							      &sio, &sn);
 				if (ret)
 					break;
 				n = sn;
 			}
-			d = kmap_local_pfn(PHYS_PFN(dp));
+			/* RAM through a temporary mapping, a BAR through its own */
+			d = dio ? NULL : kmap_local_pfn(PHYS_PFN(dp)) +
+					 offset_in_page(dp);
 			if (src) {
-				s = kmap_local_pfn(PHYS_PFN(sp));
-				memcpy(d + offset_in_page(dp), s + offset_in_page(sp), n);
-				kunmap_local(s);
+				s = sio ? NULL : kmap_local_pfn(PHYS_PFN(sp)) +
+						 offset_in_page(sp);
+				phyrdma_hw_move(d, dio, s, sio, n);
+				if (s)
+					kunmap_local(s);
 				phyrdma_hw_cursor_advance(&sc, n);
 			} else {
-				memcpy(d + offset_in_page(dp), buf, n);
+				phyrdma_hw_move(d, dio, buf, NULL, n);
 				buf += n;
 			}
-			kunmap_local(d);
+			if (d)
+				kunmap_local(d);
 			phyrdma_hw_cursor_advance(dc, n);
 			len -= n;
 			moved += n;
@@ -760,6 +770,7 @@ static int phyrdma_hw_atomic_access(struct phyrdma_hw_cursor *c,
 				    const struct phyrdma_send_wqe *wqe, u64 *old)
 {
 	unsigned int faults = 0;
+	void __iomem *io;
 	phys_addr_t phys;
 	int ret, idx;
 	u64 n;
@@ -768,10 +779,23 @@ static int phyrdma_hw_atomic_access(struct phyrdma_hw_cursor *c,
 	c->write = true;
 	for (;;) {
 		idx = phyrdma_hw_access_begin();
-		ret = phyrdma_hw_cursor_piece(c, sizeof(u64), sizeof(u64), &phys, &n);
+		ret = phyrdma_hw_cursor_piece(c, sizeof(u64), sizeof(u64), &phys,
+					      &io, &n);
 		if (!ret && n != sizeof(u64))
 			ret = -EFAULT;
-		if (!ret) {
+		/*
+		 * A peer's BAR completes no PCIe AtomicOps (Unsupported
+		 * Request); ATOMIC WRITE is one 8-byte posted write, which it
+		 * takes.
+		 */
+		if (!ret && io) {
+			if (wqe->opcode == PHYRDMA_WR_ATOMIC_WRITE) {
+				*old = 0;
+				writeq(wqe->rdma.compare_add, io);
+			} else {
+				ret = -EOPNOTSUPP;
+			}
+		} else if (!ret) {
 			p = kmap_local_pfn(PHYS_PFN(phys)) + offset_in_page(phys);
 			if (wqe->opcode == PHYRDMA_WR_ATOMIC_CMP_AND_SWP) {
 				*old = cmpxchg64((u64 *)p, wqe->rdma.compare_add,

@@ -33,7 +33,11 @@ struct phyrdma_hw_mtt_cache {
 int phyrdma_hw_mr_locate(struct phyrdma_hw *hw,
 			 const struct phyrdma_hw_mr_entry *e, u64 va, bool write,
 			 struct phyrdma_hw_mtt_cache *cache, dma_addr_t *dma,
-			 phys_addr_t *phys);
+			 phys_addr_t *phys, void __iomem **io);
+int phyrdma_hw_route(struct phyrdma_hw *hw, dma_addr_t dma, phys_addr_t *phys,
+		     void __iomem **io);
+void phyrdma_hw_move(void *dst, void __iomem *dio, const void *src,
+		     const void __iomem *sio, u64 n);
 int phyrdma_hw_access_begin(void);
 void phyrdma_hw_access_end(int idx);
 int phyrdma_hw_mr_fault(struct phyrdma_hw *hw,

@@ -61,6 +61,8 @@ struct iommu_domain;
 #define PHYRDMA_HW_UD_MTU		4096
 /* The multicast group table: groups per port, QPs attached to one group. */
 #define PHYRDMA_HW_MAX_MCG		256
+/* peer BARs the fabric routes the device's DMA to */
+#define PHYRDMA_HW_MAX_WINDOWS		16
 #define PHYRDMA_HW_MCG_QPS		16
 /* A UD send to this destination QP number goes to a multicast group. */
 #define PHYRDMA_HW_MCAST_QPN		0xffffff
@@ -197,6 +199,10 @@ struct phyrdma_hw_mr_entry {
  * @stats: what the engine did, since init
  * @queue_bytes: bytes of the rings allocated and not yet freed, for the
  *	leak check
+ * @windows: the peer BARs DMA can reach (the fabric's routes), found at
+ *	init: CPU and bus address, length, whether a common switch routes
+ *	them by bus address (before the IOMMU), and the engine's I/O mapping
+ * @nr_windows: entries in @windows
  * @page_fault: the driver's handler for the device's page faults on
  *	on-demand MRs: make [@va, @va + @len) of the MR behind @odp_priv
  *	present (writable if @write) in its MTT, or return an errno
@@ -243,6 +249,14 @@ struct phyrdma_hw {
 	} stats;
 	atomic64_t queue_bytes;
 	int (*page_fault)(void *odp_priv, u64 va, u64 len, bool write);
+	struct phyrdma_hw_window {
+		phys_addr_t phys;
+		dma_addr_t bus;
+		u64 len;
+		bool by_bus;
+		void __iomem *va;
+	} windows[PHYRDMA_HW_MAX_WINDOWS];
+	u32 nr_windows;
 };
 
 int phyrdma_hw_init(struct phyrdma_hw *hw, struct device *dma_dev,

@@ -616,17 +616,60 @@ int phyrdma_hw_mr_check(const struct phyrdma_hw_mr_entry *e, u64 va, u64 len,
 	return 0;
 }
 
+/**
+ * phyrdma_hw_route - where a DMA address of the device lands
+ * @hw: the device
+ * @dma: the address
+ * @phys: output: the CPU physical address it reaches
+ * @io: output: the engine's I/O mapping of that byte when it is a peer's
+ *	BAR (never kmap() it), else NULL for RAM
+ *
+ * As the fabric routes it: a peer BAR below a common switch by its bus
+ * address, before the IOMMU; everything else through the IOMMU (identity
+ * without one), to RAM or to a peer BAR above the host bridge.
+ *
+ * Return: 0; -EFAULT if nothing answers there (an IOMMU fault, or an
+ * address that is neither RAM nor a reachable BAR).
+ */
+int phyrdma_hw_route(struct phyrdma_hw *hw, dma_addr_t dma, phys_addr_t *phys,
+		     void __iomem **io)
+{
+	const struct phyrdma_hw_window *w;
+	u32 i;
+
+	*io = NULL;
+	for (i = 0; i < hw->nr_windows; i++) {
+		w = &hw->windows[i];
+		if (w->by_bus && dma - w->bus < w->len) {
+			*phys = w->phys + (dma - w->bus);
+			*io = w->va + (dma - w->bus);
+			return 0;
+		}
+	}
+	*phys = phyrdma_hw_dma_to_phys(hw, dma);
+	if (!*phys && hw->domain)
+		return -EFAULT;	/* an IOMMU fault: nothing is mapped there */
+	for (i = 0; i < hw->nr_windows; i++) {
+		w = &hw->windows[i];
+		if (!w->by_bus && *phys - w->phys < w->len) {
+			*io = w->va + (*phys - w->phys);
+			return 0;
+		}
+	}
+	return pfn_valid(PHYS_PFN(*phys)) ? 0 : -EFAULT;
+}
+
 /*
  * Where byte @va of @e is, walking the MTT through @cache (may be NULL; the
- * caller holds @e for as long as it keeps the cache).  Return: 0; -EFAULT
- * if the MTT or the IOMMU has no mapping; -EAGAIN if @e is on demand and
- * the block is absent, or read-only and @write: a page fault, for
- * phyrdma_hw_mr_fault().
+ * caller holds @e for as long as it keeps the cache): its DMA address, and
+ * where that lands (phyrdma_hw_route()).  Return: 0; -EFAULT if the MTT or
+ * the fabric has no mapping; -EAGAIN if @e is on demand and the block is
+ * absent, or read-only and @write: a page fault, for phyrdma_hw_mr_fault().
  */
 int phyrdma_hw_mr_locate(struct phyrdma_hw *hw,
 			 const struct phyrdma_hw_mr_entry *e, u64 va, bool write,
 			 struct phyrdma_hw_mtt_cache *cache, dma_addr_t *dma,
-			 phys_addr_t *phys)
+			 phys_addr_t *phys, void __iomem **io)
 {
 	u32 shift = e->params.page_shift;
 	u64 index = (va >> shift) - (e->mtt_iova >> shift);
@@ -639,11 +682,37 @@ int phyrdma_hw_mr_locate(struct phyrdma_hw *hw,
 	if (write && (leaf & PHYRDMA_MTT_READ_ONLY))
 		return e->params.on_demand ? -EAGAIN : -EFAULT;
 	*dma = (leaf & PHYRDMA_MTT_ADDR_MASK) + (va & ((1ULL << shift) - 1));
-	*phys = phyrdma_hw_dma_to_phys(hw, *dma);
-	if (!*phys && hw->domain)
-		return -EFAULT;	/* an IOMMU fault: nothing is mapped there */
-	/* the engine reaches RAM only, until P2P MMIO comes */
-	return pfn_valid(PHYS_PFN(*phys)) ? 0 : -EFAULT;
+	return phyrdma_hw_route(hw, *dma, phys, io);
+}
+
+/**
+ * phyrdma_hw_move - move bytes as the engine does, between RAM and MMIO
+ * @dst: RAM destination, or NULL with @dio
+ * @dio: MMIO destination, or NULL
+ * @src: RAM source, or NULL with @sio
+ * @sio: MMIO source, or NULL
+ * @n: bytes
+ */
+void phyrdma_hw_move(void *dst, void __iomem *dio, const void *src,
+		     const void __iomem *sio, u64 n)
+{
+	u8 bounce[64];
+	u64 k;
+
+	if (dio && sio) {
+		/* peer to peer: the device buffers what it reads */
+		for (; n; n -= k, dio += k, sio += k) {
+			k = min_t(u64, n, sizeof(bounce));
+			memcpy_fromio(bounce, sio, k);
+			memcpy_toio(dio, bounce, k);
+		}
+	} else if (dio) {
+		memcpy_toio(dio, src, n);
+	} else if (sio) {
+		memcpy_fromio(dst, sio, n);
+	} else {
+		memcpy(dst, src, n);
+	}
 }
 
 /*
@@ -719,13 +788,15 @@ int phyrdma_hw_mr_translate(struct phyrdma_hw *hw, u32 key, u64 va,
 			    dma_addr_t *dma, phys_addr_t *phys)
 {
 	struct phyrdma_hw_mr_entry *e = phyrdma_hw_mr_get(hw, key);
+	void __iomem *io;
 	int ret;
 
 	if (!e)
 		return -ENOENT;
 	ret = phyrdma_hw_mr_check(e, va, 1, 0);
 	if (!ret)
-		ret = phyrdma_hw_mr_locate(hw, e, va, false, NULL, dma, phys);
+		ret = phyrdma_hw_mr_locate(hw, e, va, false, NULL, dma, phys,
+					   &io);
 	phyrdma_hw_mr_put(e);
 	/* an absent on-demand page has no address until something faults it */
 	return ret == -EAGAIN ? -EFAULT : ret;
@@ -776,6 +847,7 @@ int phyrdma_hw_mr_xfer(struct phyrdma_hw *hw, u32 key, u64 va, void *buf,
 		   PHYRDMA_HW_ACCESS_LOCAL_WRITE : 0;
 	struct phyrdma_hw_mtt_cache cache = {};
 	struct phyrdma_hw_mr_entry *e;
+	void __iomem *io;
 	phys_addr_t phys;
 	dma_addr_t dma;
 	u64 pgmask, chunk = 0;
@@ -792,18 +864,20 @@ int phyrdma_hw_mr_xfer(struct phyrdma_hw *hw, u32 key, u64 va, void *buf,
 	while (len) {
 		idx = phyrdma_hw_access_begin();
 		ret = phyrdma_hw_mr_locate(hw, e, va, dir == PHYRDMA_HW_XFER_TO_MR,
-					   &cache, &dma, &phys);
+					   &cache, &dma, &phys, &io);
 		if (!ret) {
 			/* stay within the block, the IOMMU page and the CPU page */
 			chunk = min3(len, pgmask + 1 - (va & pgmask),
 				     (u64)(PAGE_SIZE - offset_in_page(dma)));
 			chunk = min_t(u64, chunk, PAGE_SIZE - offset_in_page(phys));
-			p = kmap_local_pfn(PHYS_PFN(phys));
+			p = io ? NULL : kmap_local_pfn(PHYS_PFN(phys)) +
+					offset_in_page(phys);
 			if (dir == PHYRDMA_HW_XFER_TO_MR)
-				memcpy(p + offset_in_page(phys), buf, chunk);
+				phyrdma_hw_move(p, io, buf, NULL, chunk);
 			else
-				memcpy(buf, p + offset_in_page(phys), chunk);
-			kunmap_local(p);
+				phyrdma_hw_move(buf, NULL, p, io, chunk);
+			if (p)
+				kunmap_local(p);
 		}
 		phyrdma_hw_access_end(idx);
 		if (ret == -EAGAIN && ++faults <= PHYRDMA_HW_FAULT_RETRIES) {
