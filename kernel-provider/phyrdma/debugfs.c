@@ -204,9 +204,17 @@ static long oracle_translate(struct phyrdma_dev *dev, void __user *uarg)
 	return copy_to_user(uarg, &t, sizeof(t)) ? -EFAULT : 0;
 }
 
-/* pinned, like the MR path: no revocation */
+/*
+ * The floor holds the reservation lock from getting the phyr to giving it
+ * back, so a revoke waits for it: nothing to invalidate in the callback.
+ */
+static void oracle_invalidate(struct dma_buf_attachment *attach)
+{
+}
+
 static const struct dma_buf_attach_ops oracle_attach_ops = {
-	.allow_peer2peer = false,
+	.allow_peer2peer = true,
+	.invalidate_mappings = oracle_invalidate,
 };
 
 /* The bare two-step DMA API over a buffer's runs, timed. */
@@ -214,6 +222,7 @@ static int oracle_link_runs(struct device *ddev, const struct phyr_slice *slice,
 			    struct phyrdma_oracle_link_floor *f)
 {
 	struct dma_iova_state state;
+	unsigned long attrs = 0;
 	struct phyr_iter it;
 	u64 linked = 0, t0, len;
 	phys_addr_t phys;
@@ -222,14 +231,18 @@ static int oracle_link_runs(struct device *ddev, const struct phyr_slice *slice,
 
 	if (dma_get_merge_boundary(ddev) != PHYR_IOVA_GRANULE - 1)
 		return -EOPNOTSUPP;
-	ret = phyr_slice_check_meta(slice);
-	if (ret)
+	/* RAM, or P2P MMIO through the host bridge (the IOMMU maps both) */
+	ret = phyr_dma_p2p_type(ddev, slice);
+	if (ret < 0)
 		return ret;
+	if (ret == PHYR_P2P_BUS_ADDR)
+		return -EOPNOTSUPP;
+	if (ret == PHYR_P2P_HOST_BRIDGE)
+		attrs = DMA_ATTR_MMIO;
 	/* untimed: what the mapper would refuse, and the granules to reserve */
 	f->iova_bytes = 0;
 	for (more = phyr_iter_start(&it, slice); more; more = phyr_iter_next(&it)) {
-		if (it.meta->kind != PHYR_MEM_RAM ||
-		    phyr_dma_granule_run(&it, slice, &phys, &len))
+		if (phyr_dma_granule_run(&it, slice, &phys, &len))
 			return -EOPNOTSUPP;
 		f->iova_bytes += len;
 	}
@@ -239,7 +252,7 @@ static int oracle_link_runs(struct device *ddev, const struct phyr_slice *slice,
 	for (more = phyr_iter_start(&it, slice); more; more = phyr_iter_next(&it)) {
 		phyr_dma_granule_run(&it, slice, &phys, &len);
 		ret = dma_iova_link(ddev, &state, phys, linked, len,
-				    DMA_BIDIRECTIONAL, 0);
+				    DMA_BIDIRECTIONAL, attrs);
 		if (ret)
 			break;
 		linked += len;
@@ -250,12 +263,12 @@ static int oracle_link_runs(struct device *ddev, const struct phyr_slice *slice,
 	f->link_ns = ktime_get_ns() - t0;
 	t0 = ktime_get_ns();
 	if (linked == dma_iova_size(&state)) {
-		dma_iova_destroy(ddev, &state, linked, DMA_BIDIRECTIONAL, 0);
+		dma_iova_destroy(ddev, &state, linked, DMA_BIDIRECTIONAL, attrs);
 	} else {
 		/* a failed link: free the whole reservation, not just the part */
 		if (linked)
 			dma_iova_unlink(ddev, &state, 0, linked,
-					DMA_BIDIRECTIONAL, 0);
+					DMA_BIDIRECTIONAL, attrs);
 		dma_iova_free(ddev, &state);
 	}
 	f->destroy_ns = ktime_get_ns() - t0;
@@ -297,16 +310,16 @@ static long oracle_link_floor(struct phyrdma_dev *dev, void __user *uarg)
 			dma_buf_unpin(attach);
 		}
 	}
-	dma_resv_unlock(dmabuf->resv);
-	if (ret)
+	if (ret) {
+		dma_resv_unlock(dmabuf->resv);
 		goto out_detach;
+	}
 
 	f.runs = 0;
 	ret = phyr_slice_init(&slice, phyr, f.offset, f.len);
 	if (!ret)
 		ret = oracle_link_runs(dev->hw.dma_dev, &slice, &f);
 
-	dma_resv_lock(dmabuf->resv, NULL);
 	phyr_dmabuf_unmap(attach, phyr);
 	dma_buf_unpin(attach);
 	dma_resv_unlock(dmabuf->resv);

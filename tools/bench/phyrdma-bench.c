@@ -4,9 +4,10 @@
  *
  *   phyrdma-bench reg [-d DEVICE] [-s SIZE]... [-r REPS]
  *
- * For each size, layout (4 KiB pages scattered, 2 MiB folios scattered) and
- * user iova alignment (2 MiB, 4 KiB), registers the same phyr_ram dma-buf
- * through both paths and prints one line per case and path:
+ * For each size, layout (4 KiB pages scattered, 2 MiB folios scattered, and
+ * GPU BAR memory as phyr_mmio hands it out: P2P MMIO, no struct page) and
+ * user iova alignment (2 MiB, 4 KiB), registers the same dma-buf through
+ * both paths and prints one line per case and path:
  *
  *   path=phyr|legacy size=… layout=… iova_align=… page_size=… mtt_entries=…
  *   scratch_bytes=… iova_bytes=… reg_us=… dereg_us=…
@@ -44,6 +45,7 @@
 #include <unistd.h>
 
 #include <infiniband/verbs.h>
+#include <phyr/phyr_mmio.h>
 #include <phyr/phyr_ram.h>
 #include <rdma/phyrdma-oracle.h>
 
@@ -102,6 +104,20 @@ static int ram_create(uint64_t size, unsigned int order, unsigned int flags)
 		die("PHYR_RAM_IOC_CREATE");
 	close(dev);
 	return req.fd;
+}
+
+/* A buffer of the first GPU's BAR memory, or -1 if there is no room. */
+static int bar_create(uint64_t size)
+{
+	struct phyr_mmio_create req = { .size = size };
+	int gpu, ret;
+
+	gpu = open("/dev/phyr_mmio0", O_RDWR | O_CLOEXEC);
+	if (gpu < 0)
+		return -1;
+	ret = ioctl(gpu, PHYR_MMIO_IOC_CREATE, &req);
+	close(gpu);
+	return ret ? -1 : req.fd;
 }
 
 static int open_oracle(const char *ibdev, char *iommu, size_t iommu_len)
@@ -203,14 +219,23 @@ static void bench_size(struct ctx *c, uint64_t size)
 {
 	static const struct {
 		const char *name;
-		unsigned int order;
-	} layouts[] = { { "4k-scattered", 0 }, { "2m-folios", 9 } };
+		int order;
+	} layouts[] = { { "4k-scattered", 0 }, { "2m-folios", 9 }, { "bar", -1 } };
 	static const uint64_t aligns[] = { 2 * MiB, 4096 };
 	unsigned int l, a;
 	int fd, legacy;
 
-	for (l = 0; l < 2; l++) {
-		fd = ram_create(size, layouts[l].order, PHYR_RAM_SHUFFLE);
+	for (l = 0; l < 3; l++) {
+		if (layouts[l].order < 0) {
+			fd = bar_create(size);
+			if (fd < 0) {
+				printf("# layout=bar size=%" PRIu64 ": no GPU or no room\n",
+				       size);
+				continue;
+			}
+		} else {
+			fd = ram_create(size, layouts[l].order, PHYR_RAM_SHUFFLE);
+		}
 		for (a = 0; a < 2; a++) {
 			/* aligned to exactly this much, not more */
 			uint64_t iova = 0x7f0000200000ULL +
