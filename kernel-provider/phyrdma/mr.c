@@ -224,7 +224,9 @@ static int phyrdma_mr_map_umem(struct phyrdma_mr *mr, struct ib_umem *umem,
 	/* umem tables start on a page: the MR begins pgoff into it */
 	mr->report.dma_first = sg_dma_address(umem->sgt_append.sgt.sgl) +
 			       (umem->address & ~PAGE_MASK);
-	if (dev->hw.iommu_mode == PHYRDMA_IOMMU_TRANSLATING)
+	/* bus addresses of a peer below a common switch are not IOVA */
+	if (dev->hw.iommu_mode == PHYRDMA_IOMMU_TRANSLATING &&
+	    !phyrdma_hw_bus_routed(&dev->hw, mr->report.dma_first))
 		for_each_sgtable_dma_sg(sgt, sg, k)
 			mr->report.iova_bytes += sg_dma_len(sg);
 	phyrdma_stat(dev, PHYRDMA_STAT_BLOCKS, n);

@@ -262,6 +262,7 @@ struct phyrdma_hw {
 int phyrdma_hw_init(struct phyrdma_hw *hw, struct device *dma_dev,
 		    void __iomem *regs);
 void phyrdma_hw_fini(struct phyrdma_hw *hw);
+bool phyrdma_hw_bus_routed(struct phyrdma_hw *hw, dma_addr_t dma);
 const char *phyrdma_hw_iommu_mode_name(enum phyrdma_iommu_mode mode);
 
 struct phyrdma_hw_alloc_pd_result {

@@ -659,6 +659,24 @@ int phyrdma_hw_route(struct phyrdma_hw *hw, dma_addr_t dma, phys_addr_t *phys,
 	return pfn_valid(PHYS_PFN(*phys)) ? 0 : -EFAULT;
 }
 
+/**
+ * phyrdma_hw_bus_routed - does a switch route @dma to a peer's BAR?
+ * @hw: the device
+ * @dma: a DMA address
+ *
+ * Return: true if @dma is a bus address the IOMMU never sees.
+ */
+bool phyrdma_hw_bus_routed(struct phyrdma_hw *hw, dma_addr_t dma)
+{
+	u32 i;
+
+	for (i = 0; i < hw->nr_windows; i++)
+		if (hw->windows[i].by_bus &&
+		    dma - hw->windows[i].bus < hw->windows[i].len)
+			return true;
+	return false;
+}
+
 /*
  * Where byte @va of @e is, walking the MTT through @cache (may be NULL; the
  * caller holds @e for as long as it keeps the cache): its DMA address, and
