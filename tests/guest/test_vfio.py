@@ -1,0 +1,213 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""VFIO's dma-buf: a real P2P exporter nobody here wrote.
+
+The second GPU is handed to vfio-pci; VFIO_DEVICE_FEATURE_DMA_BUF exports a
+range of its BAR 2.  VFIO accepts only importers that handle peer-to-peer
+memory and can be revoked, so a plain pinned importer (mainline's
+ib_umem_dmabuf_get_pinned()) could not register it at all; phyrdma's legacy
+path (the revocable pinned umem) does.  VFIO is not a phyr exporter, so the
+phyr path refuses it cleanly (EOPNOTSUPP) and registration falls back.
+Data is checked through VFIO's own region mmap of the BAR, and VFIO revokes
+the buffer when memory decoding is turned off, and for good when the
+device is closed (ivshmem has no function reset).
+
+VFIO needs a translating IOMMU in this kernel (no iommufd, no no-IOMMU
+mode), so the IOMMU-off lane has nothing to run here.
+"""
+import ctypes
+import errno
+import fcntl
+import mmap
+import os
+import struct
+import time
+import unittest
+
+import phyrmem as pm
+from phyrmem import MiB, PAGE
+from phyrdma_base import counters, debugfs_dir, read, read_kv, run
+from rawverbs import Pd
+from test_mr import MrTestBase
+
+# <linux/vfio.h>
+VFIO_TYPE, VFIO_BASE = ord(';'), 100
+
+
+def vfio_io(n):
+    return VFIO_TYPE << 8 | (VFIO_BASE + n)
+
+
+VFIO_GET_API_VERSION = vfio_io(0)
+VFIO_SET_IOMMU = vfio_io(2)
+VFIO_GROUP_GET_STATUS = vfio_io(3)
+VFIO_GROUP_SET_CONTAINER = vfio_io(4)
+VFIO_GROUP_GET_DEVICE_FD = vfio_io(6)
+VFIO_DEVICE_GET_REGION_INFO = vfio_io(8)
+VFIO_DEVICE_FEATURE = vfio_io(17)
+VFIO_TYPE1v2_IOMMU = 3
+VFIO_GROUP_FLAGS_VIABLE = 1
+VFIO_DEVICE_FEATURE_GET = 1 << 16
+VFIO_DEVICE_FEATURE_DMA_BUF = 11
+VFIO_PCI_BAR2_REGION_INDEX = 2
+VFIO_PCI_CONFIG_REGION_INDEX = 7
+PCI_COMMAND, PCI_COMMAND_MEMORY = 0x04, 0x02
+ALL_ACCESS = 1 | 2 | 4
+
+
+def iommu_translating():
+    return read(f'{debugfs_dir("phyrdma0")}/iommu') == 'translating'
+
+
+class VfioGpu:
+    """The second GPU, moved from phyr_mmio to vfio-pci, and back on close."""
+
+    def __init__(self, pci):
+        self.pci = pci
+        dev = f'/sys/bus/pci/devices/{pci}'
+        self._write(f'/sys/bus/pci/drivers/phyr_mmio/unbind', pci)
+        self._write(f'{dev}/driver_override', 'vfio-pci')
+        r = run('modprobe', 'vfio-pci')
+        if r.returncode:
+            raise RuntimeError(f'modprobe vfio-pci: {r.stderr}')
+        self._write('/sys/bus/pci/drivers_probe', pci)
+        group = os.path.basename(os.readlink(f'{dev}/iommu_group'))
+        self.container = os.open('/dev/vfio/vfio', os.O_RDWR | os.O_CLOEXEC)
+        self.group = os.open(f'/dev/vfio/{group}', os.O_RDWR | os.O_CLOEXEC)
+        status = bytearray(struct.pack('=II', 8, 0))
+        fcntl.ioctl(self.group, VFIO_GROUP_GET_STATUS, status)
+        if not struct.unpack('=II', status)[1] & VFIO_GROUP_FLAGS_VIABLE:
+            raise RuntimeError(f'IOMMU group {group} is not viable')
+        fcntl.ioctl(self.group, VFIO_GROUP_SET_CONTAINER,
+                    struct.pack('=i', self.container))
+        fcntl.ioctl(self.container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU)
+        name = ctypes.create_string_buffer(pci.encode())
+        self.dev = fcntl.ioctl(self.group, VFIO_GROUP_GET_DEVICE_FD, name)
+        self.bar_off, self.bar_size = self.region(VFIO_PCI_BAR2_REGION_INDEX)
+        self.cfg_off, _ = self.region(VFIO_PCI_CONFIG_REGION_INDEX)
+
+    @staticmethod
+    def _write(path, value):
+        with open(path, 'w') as f:
+            f.write(value)
+
+    def region(self, index):
+        # struct vfio_region_info { argsz, flags, index, cap_offset, size, offset }
+        info = bytearray(struct.pack('=IIIIQQ', 32, 0, index, 0, 0, 0))
+        fcntl.ioctl(self.dev, VFIO_DEVICE_GET_REGION_INFO, info)
+        _, _, _, _, size, offset = struct.unpack('=IIIIQQ', info)
+        return offset, size
+
+    def map_bar(self, length):
+        return mmap.mmap(self.dev, length, mmap.MAP_SHARED,
+                         mmap.PROT_READ | mmap.PROT_WRITE,
+                         offset=self.bar_off)
+
+    def dma_buf(self, ranges):
+        """VFIO_DEVICE_FEATURE_DMA_BUF of (offset, length) ranges of BAR 2."""
+        data = struct.pack('=IIII', VFIO_PCI_BAR2_REGION_INDEX,
+                           os.O_RDWR | os.O_CLOEXEC, 0, len(ranges))
+        data += b''.join(struct.pack('=QQ', o, n) for o, n in ranges)
+        feat = bytearray(struct.pack('=II', 8 + len(data),
+                                     VFIO_DEVICE_FEATURE_GET |
+                                     VFIO_DEVICE_FEATURE_DMA_BUF) + data)
+        return fcntl.ioctl(self.dev, VFIO_DEVICE_FEATURE, feat)
+
+    def memory(self, on):
+        """Memory decoding on or off, through VFIO's config region."""
+        cmd = struct.unpack('<H', os.pread(self.dev, 2,
+                                           self.cfg_off + PCI_COMMAND))[0]
+        cmd = cmd | PCI_COMMAND_MEMORY if on else cmd & ~PCI_COMMAND_MEMORY
+        os.pwrite(self.dev, struct.pack('<H', cmd), self.cfg_off + PCI_COMMAND)
+
+    def close_device(self):
+        os.close(self.dev)
+        self.dev = None
+
+    def close(self):
+        for fd in (self.dev, self.group, self.container):
+            if fd is not None:
+                os.close(fd)
+        dev = f'/sys/bus/pci/devices/{self.pci}'
+        self._write(f'{dev}/driver/unbind', self.pci)
+        self._write(f'{dev}/driver_override', '\n')
+        self._write('/sys/bus/pci/drivers_probe', self.pci)
+
+
+@unittest.skipUnless(iommu_translating(), 'VFIO needs a translating IOMMU here')
+class VfioDmabufTest(MrTestBase):
+    def setUp(self):
+        super().setUp()
+        gpus = pm.gpus()
+        self.assertEqual(len(gpus), 2, 'both GPUs bound to phyr_mmio')
+        self.vfio = VfioGpu(gpus[1][1])
+        self.addCleanup(self.rebound, gpus[1][1])
+        self.addCleanup(self.vfio.close)
+        self.stats0 = read_kv(f'{debugfs_dir(self.dev_name)}/stats')
+
+    def rebound(self, pci):
+        self.assertIn(pci, [addr for _, addr in pm.gpus()],
+                      'the GPU went back to phyr_mmio')
+
+    def stat(self, name):
+        return (read_kv(f'{debugfs_dir(self.dev_name)}/stats')[name] -
+                self.stats0[name])
+
+    def test_register_check_and_revoke(self):
+        """Legacy registration of VFIO's dma-buf, every byte checked through
+        VFIO's region mmap both ways, then revocation by turning memory
+        decoding off: the MR is dead, its IOVA released, dereg clean."""
+        size = 2 * MiB
+        bar = self.vfio.map_bar(4 * MiB)
+        self.addCleanup(bar.close)
+        bar[MiB:MiB + size] = os.urandom(size)
+        fd = self.vfio.dma_buf([(MiB, size)])
+        self.addCleanup(os.close, fd)
+
+        # not a phyr exporter: the phyr path's floor says so
+        with self.assertRaises(OSError) as cm:
+            self.oracle.link_floor(fd, 0, size)
+        self.assertEqual(cm.exception.errno, errno.EOPNOTSUPP)
+
+        mr = self.pd.reg_dmabuf_mr(0, size, 0x10000000, fd, ALL_ACCESS)
+        q = self.oracle.query(mr.lkey)
+        self.assertEqual(q['path'], pm.PATH_LEGACY)
+        self.assertEqual(q['mtt_entries'], 1 if q['page_size'] >= size else
+                         size // q['page_size'])
+        self.assertEqual(self.oracle.read(mr.lkey, 0x10000000, size),
+                         bytes(bar[MiB:MiB + size]))
+        data = os.urandom(size)
+        self.oracle.write(mr.lkey, 0x10000000, data)
+        self.assertEqual(bytes(bar[MiB:MiB + size]), data)
+
+        self.vfio.memory(False)
+        with self.assertRaises(OSError) as cm:
+            self.oracle.read(mr.lkey, 0x10000000, 4)
+        self.assertEqual(cm.exception.errno, errno.ENOENT)
+        self.assertEqual(counters(self.dev_name)['iova_bytes'], 0)
+        self.assertEqual(self.stat('revokes'), 1)
+        # memory back on: VFIO restores the buffer, the MR stays dead
+        self.vfio.memory(True)
+        with self.assertRaises(OSError):
+            self.oracle.read(mr.lkey, 0x10000000, 4)
+        mr.close()
+        # a new registration of the restored buffer works
+        with self.pd.reg_dmabuf_mr(0, size, 0, fd, ALL_ACCESS) as mr2:
+            self.assertEqual(self.oracle.read(mr2.lkey, 0, 16), data[:16])
+
+    def test_device_close_revokes_for_good(self):
+        """Closing the VFIO device revokes its dma-bufs for good (ivshmem
+        has no function reset, VFIO_DEVICE_RESET says EINVAL): the MR is
+        dead, and the buffer, still open, refuses new registrations."""
+        fd = self.vfio.dma_buf([(0, MiB)])
+        self.addCleanup(os.close, fd)
+        mr = self.pd.reg_dmabuf_mr(0, MiB, 0, fd, ALL_ACCESS)
+        self.oracle.read(mr.lkey, 0, 4)
+        self.vfio.close_device()
+        with self.assertRaises(OSError) as cm:
+            self.oracle.read(mr.lkey, 0, 4)
+        self.assertEqual(cm.exception.errno, errno.ENOENT)
+        with self.assertRaises(OSError) as cm:
+            self.pd.reg_dmabuf_mr(0, MiB, 0, fd, ALL_ACCESS)
+        self.assertEqual(cm.exception.errno, errno.ENODEV)
+        mr.close()
+        self.assertEqual(self.stat('revokes'), 1)
