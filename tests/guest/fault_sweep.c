@@ -7,7 +7,9 @@
  *   phyrdma-fault-sweep [-d DEVICE] [-m MAX] OP
  *
  * OP is one of: ctx pd reg_mr reg_odp dmabuf ram_create cq qp modify_qp
- * srq mw ah.  Everything the operation needs is set up before N is armed
+ * srq mw ah, and for P2P MMIO: dmabuf_p2p (register a GPU BAR buffer),
+ * mmio_create (the exporter's create) and revoke (revoke a buffer under a
+ * registered MR, and restore it).  Everything the operation needs is set up before N is armed
  * and torn down after, so only the operation itself meets the failure.
  * Prints one line per N:
  *
@@ -30,6 +32,7 @@
 #include <unistd.h>
 
 #include <infiniband/verbs.h>
+#include <phyr/phyr_mmio.h>
 #include <phyr/phyr_ram.h>
 
 #include "verbs_util.h"
@@ -75,6 +78,8 @@ struct env {
 	void *buf;
 	int dmabuf;
 	int ram;
+	int gpu;	/* /dev/phyr_mmio0 */
+	int bar;	/* a dma-buf of its BAR */
 	int gid_index;
 	union ibv_gid gid;
 };
@@ -88,6 +93,20 @@ static int ram_create(int ram, unsigned int order)
 	if (ioctl(ram, PHYR_RAM_IOC_CREATE, &req))
 		return -1;
 	return req.fd;
+}
+
+static int mmio_create(int gpu)
+{
+	struct phyr_mmio_create req = { .size = BUF_SIZE };
+
+	return ioctl(gpu, PHYR_MMIO_IOC_CREATE, &req) ? -1 : req.fd;
+}
+
+static int mmio_revoke(int gpu, int fd, int on)
+{
+	struct phyr_mmio_revoke req = { .fd = fd, .revoke = on };
+
+	return ioctl(gpu, PHYR_MMIO_IOC_REVOKE, &req);
 }
 
 static struct ibv_qp *make_qp(struct env *e)
@@ -142,15 +161,40 @@ static int run_op(const char *op, struct env *e, unsigned int n)
 			die("ibv_dealloc_pd");
 		return ret;
 	}
-	if (!strcmp(op, "reg_mr") || !strcmp(op, "reg_odp") || !strcmp(op, "dmabuf")) {
+	if (!strcmp(op, "mmio_create")) {
+		arm(n);
+		fd = mmio_create(e->gpu);
+		ret = fd >= 0 ? 0 : errno;
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	if (!strcmp(op, "revoke")) {
+		struct ibv_mr *mr;
+
+		mr = ibv_reg_dmabuf_mr(e->pd, 0, BUF_SIZE, 0, e->bar,
+				       IBV_ACCESS_LOCAL_WRITE);
+		if (!mr)
+			die("ibv_reg_dmabuf_mr");
+		arm(n);
+		ret = mmio_revoke(e->gpu, e->bar, 1) ? errno : 0;
+		if (ibv_dereg_mr(mr))
+			die("ibv_dereg_mr");
+		if (mmio_revoke(e->gpu, e->bar, 0))
+			die("restore");
+		return ret;
+	}
+	if (!strcmp(op, "reg_mr") || !strcmp(op, "reg_odp") || !strcmp(op, "dmabuf") ||
+	    !strcmp(op, "dmabuf_p2p")) {
 		int access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE;
 		struct ibv_mr *mr;
 
 		if (!strcmp(op, "reg_odp"))
 			access |= IBV_ACCESS_ON_DEMAND;
 		arm(n);
-		if (!strcmp(op, "dmabuf"))
+		if (!strcmp(op, "dmabuf") || !strcmp(op, "dmabuf_p2p"))
 			mr = ibv_reg_dmabuf_mr(e->pd, 0, BUF_SIZE, 0x10000000,
+					       strcmp(op, "dmabuf") ? e->bar :
 					       e->dmabuf, access);
 		else
 			mr = ibv_reg_mr(e->pd, e->buf, BUF_SIZE, access);
@@ -238,7 +282,7 @@ static int run_op(const char *op, struct env *e, unsigned int n)
 int main(int argc, char **argv)
 {
 	unsigned int n, max = 5000;
-	struct env e = { .dmabuf = -1, .ram = -1 };
+	struct env e = { .dmabuf = -1, .ram = -1, .gpu = -1, .bar = -1 };
 	const char *op;
 	int opt, ret, injected;
 
@@ -277,6 +321,12 @@ int main(int argc, char **argv)
 	e.dmabuf = ram_create(e.ram, 0);
 	if (e.dmabuf < 0)
 		die("PHYR_RAM_IOC_CREATE");
+	e.gpu = open("/dev/phyr_mmio0", O_RDWR | O_CLOEXEC);
+	if (e.gpu < 0)
+		die("/dev/phyr_mmio0");
+	e.bar = mmio_create(e.gpu);
+	if (e.bar < 0)
+		die("PHYR_MMIO_IOC_CREATE");
 
 	for (n = 1; n <= max; n++) {
 		ret = run_op(op, &e, n);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * phyrdma-fuzz: a structured, seeded fuzzer of everything a process can
- * hand the phyrdma driver and the phyr_ram exporter.
+ * hand the phyrdma driver and the phyr_ram and phyr_mmio exporters.
  *
  *   phyrdma-fuzz [-s SEED] [-n ITERATIONS] [TARGET...]
  *
@@ -16,6 +16,9 @@
  *   mmap   mmap of the uverbs file at real and made-up offsets and lengths
  *   ram    phyr_ram ioctls with any field, mmap of the dma-bufs, and
  *          ibv_reg_dmabuf_mr of them at any offset, length, iova, access
+ *   mmio   phyr_mmio (GPU BAR) creates with any size, chunk and flags,
+ *          revokes and restores, mmap and registration on both sides of a
+ *          revoke (a revoked buffer must neither map nor register)
  *
  * The same seed gives the same sequence of inputs.  Besides the kernel
  * staying whole (the runner's splat check, the driver's counters after the
@@ -43,6 +46,7 @@
 #include <rdma/ib_user_ioctl_cmds.h>
 #include <rdma/ib_user_verbs.h>
 #include <rdma/rdma_user_ioctl.h>
+#include <phyr/phyr_mmio.h>
 #include <phyr/phyr_ram.h>
 
 #include "phyrdma.h"
@@ -842,10 +846,102 @@ static void fuzz_ram(unsigned long iters)
 	tally_print("ram-reg", &reg);
 }
 
+/*
+ * The GPU exporter: creates of any size, chunk and flags, revokes and
+ * restores at random, mmaps and registrations on both sides of a revoke.
+ * Invariants: a refused request never succeeds, a revoked buffer neither
+ * maps nor registers, and an MR made before a revoke is dead after it.
+ */
+static void fuzz_mmio(unsigned long iters)
+{
+	struct tally t = { 0 }, reg = { 0 };
+	struct side *s = &sides[0];
+	unsigned long it;
+	int gpu;
+
+	gpu = open("/dev/phyr_mmio0", O_RDWR | O_CLOEXEC);
+	if (gpu < 0) {
+		printf("mmio: skipped (no /dev/phyr_mmio0: not root, or no GPU)\n");
+		return;
+	}
+	for (it = 0; it < iters; it++) {
+		struct phyr_mmio_create c = { 0 };
+		struct phyr_mmio_revoke r;
+		struct ibv_mr *mr, *before = NULL;
+		int err, revoked = 0;
+		uint64_t off, len;
+		void *va;
+
+		c.size = chance(70) ? (1 + below(64)) << 12 << below(4) : pick_edge();
+		c.chunk = chance(50) ? 0 : chance(80) ? 4096ULL << below(10) : pick_edge();
+		c.flags = chance(80) ? below(4) : (uint32_t)rnd();
+		c.reserved = chance(90) ? 0 : rnd();
+		c.fd = rnd();
+		if (chance(3)) {
+			err = ioctl(gpu, _IOWR('q', 3 + below(8), struct phyr_mmio_create), &c) ?
+			      errno : 0;
+			if (!err)
+				violation("an unknown phyr_mmio ioctl succeeded");
+			tally(&t, err);
+			continue;
+		}
+		err = ioctl(gpu, PHYR_MMIO_IOC_CREATE, &c) ? errno : 0;
+		if (!err && (c.reserved || (c.flags & ~3u)))
+			violation("CREATE with reserved %#llx flags %#x succeeded",
+				  (unsigned long long)c.reserved, c.flags);
+		tally(&t, err);
+		if (err)
+			continue;
+
+		off = chance(70) ? below(c.size / 4096) * 4096 : pick_edge();
+		len = chance(70) ? c.size - (off < c.size ? off : 0) : pick_edge();
+		if (chance(50))
+			before = ibv_reg_dmabuf_mr(s->pd, off, len, off, c.fd, all_access);
+		r.fd = chance(95) ? c.fd : (int)rnd();
+		r.revoke = chance(90) ? below(2) : (uint32_t)rnd();
+		err = ioctl(gpu, PHYR_MMIO_IOC_REVOKE, &r) ? errno : 0;
+		if (!err && r.revoke > 1)
+			violation("REVOKE %u succeeded", r.revoke);
+		revoked = !err && r.fd == c.fd && r.revoke == 1;
+		tally(&t, err);
+
+		va = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			  chance(90) ? MAP_SHARED : MAP_PRIVATE, c.fd, off);
+		if (va != MAP_FAILED) {
+			if (revoked)
+				violation("mmap of a revoked buffer succeeded");
+			if (off + len > c.size || off + len < off)
+				violation("mmap of %#" PRIx64 "+%#" PRIx64 " beyond a %#llx dma-buf",
+					  off, len, (unsigned long long)c.size);
+			memset(va, 0x5a, len < 8192 ? len : 8192);
+			munmap(va, len);
+		}
+		mr = ibv_reg_dmabuf_mr(chance(90) ? s->pd : s->pd2, off, len,
+				       chance(70) ? off : pick_addr(off, len), c.fd,
+				       chance(80) ? all_access : (int)rnd());
+		tally(&reg, mr ? 0 : errno);
+		if (mr && revoked)
+			violation("reg_dmabuf_mr of a revoked buffer succeeded");
+		if (mr && (off + len > c.size || off + len < off || !len))
+			violation("reg_dmabuf_mr of %#" PRIx64 "+%#" PRIx64
+				  " in a %#llx dma-buf succeeded", off, len,
+				  (unsigned long long)c.size);
+		if (mr && ibv_dereg_mr(mr))
+			violation("dereg of a registered MR failed");
+		if (before && ibv_dereg_mr(before))
+			violation("dereg of an MR made before a revoke failed");
+		close(c.fd);
+	}
+	close(gpu);
+	tally_print("mmio", &t);
+	tally_print("mmio-reg", &reg);
+}
+
 int main(int argc, char **argv)
 {
-	static const char *const names[] = { "wqe", "udata", "mmap", "ram" };
-	void (*const fns[])(unsigned long) = { fuzz_wqe, fuzz_udata, fuzz_mmap, fuzz_ram };
+	static const char *const names[] = { "wqe", "udata", "mmap", "ram", "mmio" };
+	void (*const fns[])(unsigned long) = { fuzz_wqe, fuzz_udata, fuzz_mmap, fuzz_ram,
+					       fuzz_mmio };
 	unsigned long iters = 1000, done = 0;
 	uint64_t seed = 1;
 	int opt, i, j, all;
@@ -859,14 +955,14 @@ int main(int argc, char **argv)
 			iters = strtoul(optarg, NULL, 0);
 			break;
 		default:
-			fprintf(stderr, "usage: phyrdma-fuzz [-s SEED] [-n N] [wqe|udata|mmap|ram...]\n");
+			fprintf(stderr, "usage: phyrdma-fuzz [-s SEED] [-n N] [wqe|udata|mmap|ram|mmio...]\n");
 			return 2;
 		}
 	}
 	for (i = optind; i < argc; i++) {
-		for (j = 0; j < 4 && strcmp(argv[i], names[j]); j++)
+		for (j = 0; j < 5 && strcmp(argv[i], names[j]); j++)
 			;
-		if (j == 4) {
+		if (j == 5) {
 			fprintf(stderr, "phyrdma-fuzz: no target %s\n", argv[i]);
 			return 2;
 		}
@@ -876,7 +972,7 @@ int main(int argc, char **argv)
 	side_open(0, "phyrdma0");
 	side_open(1, "phyrdma1");
 	all = optind == argc;
-	for (j = 0; j < 4; j++) {
+	for (j = 0; j < 5; j++) {
 		for (i = optind; i < argc && strcmp(argv[i], names[j]); i++)
 			;
 		if (all || i < argc) {

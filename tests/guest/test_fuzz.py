@@ -36,7 +36,7 @@ class FuzzTest(PhyrdmaTestCase):
         m = re.search(r'^fuzz: (\d+) iterations, (\d+) violations, seed (\d+)$',
                       r.stdout, re.M)
         self.assertIsNotNone(m, r.stdout)
-        self.assertEqual(int(m.group(1)), 4 * ITERATIONS)
+        self.assertEqual(int(m.group(1)), 5 * ITERATIONS)
         self.assertEqual(int(m.group(2)), 0)
         # every target ran and got answers, good and bad
         for target in ('udata', 'mmap', 'ram', 'wqe'):
