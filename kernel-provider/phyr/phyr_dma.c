@@ -23,9 +23,10 @@
  * type (phyr_dma_p2p_type()): through the host bridge it is mapped as RAM
  * is, with %DMA_ATTR_MMIO; through a common switch the device uses the
  * bus addresses and nothing is mapped (the IOMMU never sees them); a pair
- * that cannot do P2P is refused.  Decrypted (CC-shared) memory carries
- * %DMA_ATTR_CC_SHARED in a guest whose memory is encrypted; elsewhere all
- * memory is shared and the attribute would only make the DMA API refuse.
+ * that cannot do P2P is refused.  Decrypted (CC-shared) memory mapped run
+ * by run carries %DMA_ATTR_CC_SHARED in a confidential guest (dma-direct
+ * bounces it there); elsewhere all memory is shared and the attribute
+ * would only make the DMA API refuse, and an IOVA link ignores it.
  */
 #include <linux/cc_platform.h>
 #include <linux/error-injection.h>
@@ -71,7 +72,9 @@ static void phyr_dma_direct_teardown(struct phyr_dma_map *map)
 
 	for (i = 0; i < map->nr_dma_runs && !map->bus_addr; i++)
 		dma_unmap_phys(map->dev, map->dma_runs[i].paddr,
-			       map->dma_runs[i].len, map->dir, map->attrs);
+			       map->dma_runs[i].len, map->dir,
+			       map->attrs | (map->cc_shared ?
+					     DMA_ATTR_CC_SHARED : 0));
 	kvfree(map->dma_runs);
 	map->dma_runs = NULL;
 	map->nr_dma_runs = 0;
@@ -187,7 +190,8 @@ static int phyr_dma_map_direct(struct phyr_dma_map *map,
 			addr = pci_p2pdma_bus_addr_map(it.meta->provider, it.paddr);
 		} else {
 			addr = dma_map_phys(map->dev, it.paddr, it.len, map->dir,
-					    map->attrs);
+					    map->attrs | (map->cc_shared ?
+						DMA_ATTR_CC_SHARED : 0));
 			ret = dma_mapping_error(map->dev, addr);
 			if (ret)
 				goto err;
@@ -338,9 +342,8 @@ int phyr_dma_map(struct phyr_dma_map *map, struct device *dev,
 		map->attrs |= DMA_ATTR_MMIO;
 
 	phyr_iter_start(&it, slice);
-	if (it.meta->cc == PHYR_CC_DECRYPTED &&
-	    cc_platform_has(CC_ATTR_MEM_ENCRYPT))
-		map->attrs |= DMA_ATTR_CC_SHARED;
+	map->cc_shared = it.meta->cc == PHYR_CC_DECRYPTED &&
+			 cc_platform_has(CC_ATTR_GUEST_MEM_ENCRYPT);
 	pgoff = it.paddr & (PHYR_IOVA_GRANULE - 1);
 	if ((hint->iova & (PHYR_IOVA_GRANULE - 1)) != pgoff)
 		return -EINVAL;

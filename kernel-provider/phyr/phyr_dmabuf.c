@@ -129,7 +129,11 @@ static void phyr_p2p_sgt_free(struct device *dev, struct phyr_p2p_sgt *p,
 	u32 i;
 
 	if (dma_use_iova(&p->state)) {
-		dma_iova_destroy(dev, &p->state, p->linked, dir, DMA_ATTR_MMIO);
+		/* what was linked, then the whole reservation */
+		if (p->linked)
+			dma_iova_unlink(dev, &p->state, 0, p->linked, dir,
+					DMA_ATTR_MMIO);
+		dma_iova_free(dev, &p->state);
 	} else if (!p->bus_addr) {
 		/* direct: one entry per run (runs were checked to fit one) */
 		for_each_sgtable_dma_sg(&p->sgt, sg, i) {
@@ -139,8 +143,10 @@ static void phyr_p2p_sgt_free(struct device *dev, struct phyr_p2p_sgt *p,
 				       dir, DMA_ATTR_MMIO);
 		}
 	}
-	p->sgt.orig_nents = p->nents;
-	sg_free_table(&p->sgt);
+	if (p->nents) {
+		p->sgt.orig_nents = p->nents;
+		sg_free_table(&p->sgt);
+	}
 	kfree(p);
 }
 
@@ -167,7 +173,8 @@ static struct sg_table *phyr_p2p_map_sgt(struct dma_buf_attachment *attach,
 		p->bus_addr = true;
 		break;
 	case PHYR_P2P_HOST_BRIDGE:
-		if (dma_iova_try_alloc(dev, &p->state, 0, phyr->len))
+		if (dma_iova_try_alloc(dev, &p->state, phyr->runs[0].paddr,
+				       phyr->len))
 			break;
 		/* a translating IOMMU without IOVA to spare: say so */
 		if (dma_get_merge_boundary(dev)) {
@@ -194,11 +201,11 @@ static struct sg_table *phyr_p2p_map_sgt(struct dma_buf_attachment *attach,
 	}
 	if (nents > UINT_MAX) {
 		ret = -ENOMEM;
-		goto err_free;
+		goto err_unmap;
 	}
 	ret = sg_alloc_table(&p->sgt, nents, GFP_KERNEL | __GFP_ZERO);
 	if (ret)
-		goto err_free;
+		goto err_unmap;
 	p->nents = nents;
 
 	sg = p->sgt.sgl;
@@ -237,7 +244,6 @@ static struct sg_table *phyr_p2p_map_sgt(struct dma_buf_attachment *attach,
 	return &p->sgt;
 
 err_unmap:
-	/* dma_iova_destroy() of nothing linked frees the reservation */
 	phyr_p2p_sgt_free(dev, p, mapped, dir);
 	return ERR_PTR(ret);
 err_free:

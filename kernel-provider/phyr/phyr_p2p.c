@@ -12,9 +12,10 @@
  *    (it applies the host-bridge allowlist and the CPU rule); a negative
  *    distance is NOT_SUPPORTED;
  *  - a pair below one common upstream bridge, with no ACS redirection on
- *    either path to it, talks by bus address through that bridge
- *    (BUS_ADDR); everything else goes up through the host bridge
- *    (THRU_HOST_BRIDGE) and is mapped like RAM, through the IOMMU.
+ *    either function or either path to it, talks by bus address through
+ *    that bridge (BUS_ADDR), as does a function reaching its own BAR;
+ *    everything else goes up through the host bridge (THRU_HOST_BRIDGE)
+ *    and is mapped like RAM, through the IOMMU.
  *
  * The answer is computed per call, from the topology and the ACS control
  * registers as they are now; it is cheap next to a registration.
@@ -45,13 +46,12 @@ static bool phyr_p2p_below(struct pci_dev *dev, struct pci_dev *bridge)
 	return false;
 }
 
-/* Does any bridge from @dev up to (not including) @top redirect? */
+/* Does @dev itself, or any bridge from it up to @top, redirect? */
 static bool phyr_p2p_path_redirects(struct pci_dev *dev, struct pci_dev *top)
 {
 	struct pci_dev *b;
 
-	for (b = pci_upstream_bridge(dev); b && b != top;
-	     b = pci_upstream_bridge(b))
+	for (b = dev; b && b != top; b = pci_upstream_bridge(b))
 		if (phyr_p2p_acs_redirects(b))
 			return true;
 	return top && phyr_p2p_acs_redirects(top);
@@ -76,6 +76,9 @@ enum phyr_p2p_type phyr_p2p_pci_map_type(struct pci_dev *owner,
 	if (pci_p2pdma_distance_many(owner, &dev, 1, false) < 0)
 		return PHYR_P2P_NOT_SUPPORTED;
 
+	/* a function reaching its own BAR never leaves the device */
+	if (owner == client)
+		return PHYR_P2P_BUS_ADDR;
 	/* the nearest bridge above the provider that the client is below */
 	for (up = pci_upstream_bridge(owner); up; up = pci_upstream_bridge(up))
 		if (phyr_p2p_below(client, up))

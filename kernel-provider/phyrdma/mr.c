@@ -325,16 +325,21 @@ static void phyrdma_mr_revoked(struct phyrdma_mr *mr)
 	/* the exporter's revokes are counted, not dereg's own */
 	if (!mr->revoked && !mr->dying)
 		phyrdma_stat(mr->dev, PHYRDMA_STAT_REVOKES, 1);
+	/* the key stays taken, invalid, until dereg frees it */
+	if (mr->live && !mr->revoked)
+		phyrdma_hw_mr_revoke(&mr->dev->hw, mr->key);
 	mr->revoked = true;
-	phyrdma_mr_stop(mr);
 }
 
-/* The phyr path's invalidate_mappings (and dereg's own revoke). */
+/*
+ * The phyr path's invalidate_mappings (and dereg's own revoke).  It may
+ * come before registration is done with the attachment: the MR is then
+ * marked revoked, and registration refuses to go on.
+ */
 static void phyrdma_mr_revoke_locked(struct phyrdma_mr *mr)
 {
 	dma_resv_assert_held(mr->dmabuf->resv);
-	if (!mr->revoked)
-		phyrdma_mr_revoked(mr);
+	phyrdma_mr_revoked(mr);
 	phyrdma_mr_unmap_dma(mr);
 	if (mr->dphyr)
 		phyr_dmabuf_unmap(mr->attach, mr->dphyr);
@@ -384,23 +389,28 @@ static int phyrdma_mr_get_dmabuf_phyr(struct phyrdma_mr *mr,
 				      struct dma_buf *dmabuf, u64 offset,
 				      u64 length, struct phyr_slice *slice)
 {
+	struct dma_buf_attachment *attach;
 	const struct phyr *phyr;
 	int ret;
 
-	mr->attach = dma_buf_dynamic_attach(dmabuf, mr->dev->hw.dma_dev,
-					    &phyrdma_dmabuf_attach_ops, mr);
-	if (IS_ERR(mr->attach)) {
-		dma_buf_put(dmabuf);
-		return PTR_ERR(mr->attach);
-	}
+	/* the exporter may invalidate as soon as the attachment is listed */
 	mr->dmabuf = dmabuf;
+	attach = dma_buf_dynamic_attach(dmabuf, mr->dev->hw.dma_dev,
+					&phyrdma_dmabuf_attach_ops, mr);
+	if (IS_ERR(attach)) {
+		mr->dmabuf = NULL;
+		dma_buf_put(dmabuf);
+		return PTR_ERR(attach);
+	}
+	mr->attach = attach;
 	phyrdma_count(mr->dev, PHYRDMA_CNT_ATTACHMENTS, 1);
 
 	dma_resv_lock(dmabuf->resv, NULL);
-	ret = dma_buf_pin(mr->attach);
+	/* revoked between the attach and the lock */
+	ret = mr->revoked ? -ENODEV : dma_buf_pin(attach);
 	if (!ret) {
 		mr->pinned = true;
-		phyr = phyr_dmabuf_map(mr->attach);
+		phyr = phyr_dmabuf_map(attach);
 		if (IS_ERR(phyr))
 			ret = PTR_ERR(phyr);
 		else

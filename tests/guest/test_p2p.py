@@ -210,6 +210,25 @@ class RevokeTest(P2pBase):
         self.addCleanup(cpu2.close)
         self.assertEqual(bytes(cpu2[:4]), b'\xa5' * 4)
 
+    def test_revoked_key_stays_taken(self):
+        """A revoked MR keeps its key until dereg: 600 registrations after
+        the revoke (more than the 256 key variants of one slot) never hand
+        the revoked key to a new MR, which a peer's stale rkey would reach."""
+        fd, _ = self.buffer(MiB)
+        mr = self.pd.reg_dmabuf_mr(0, MiB, 0, fd, ALL_ACCESS)
+        key = mr.lkey
+        self.gpu.revoke(fd)
+        anon = mmap.mmap(-1, PAGE)
+        self.addCleanup(anon.close)
+        addr = pm.ctypes_addr(anon)
+        for _ in range(600):
+            with self.pd.reg_mr(addr, PAGE, addr, LW) as other:
+                self.assertNotEqual(other.lkey, key, 'a revoked key reused')
+        with self.assertRaises(OSError):
+            self.oracle.read(key, 0, 1)
+        mr.close()
+        self.gpu.revoke(fd, False)
+
     def test_revoke_cycles(self):
         """1000 cycles of register, revoke, dereg, restore, alternating the
         paths: every revoke kills a live MR, and nothing leaks."""

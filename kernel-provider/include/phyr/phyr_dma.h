@@ -108,6 +108,7 @@ struct phyr_dma_map {
 	struct phys_vec *dma_runs;
 	u32 nr_dma_runs;
 	bool bus_addr;		/* dma_runs are bus addresses: nothing to unmap */
+	bool cc_shared;		/* decrypted memory in a confidential guest */
 };
 
 typedef int (*phyr_dma_emit_fn)(void *ctx, u64 index, dma_addr_t addr);

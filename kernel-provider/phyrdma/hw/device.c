@@ -18,8 +18,11 @@
  * common switch the switch forwards the BAR's bus addresses to it before
  * the IOMMU sees them; above the host bridge the IOMMU translates to the
  * BAR's CPU address.  The engine reaches the BAR through an I/O mapping,
- * as the peer's memory is not RAM.  Functions that appear later are not
- * seen: the table is what the device found at bring-up.
+ * as the peer's memory is not RAM.  The table is what the device found at
+ * bring-up, as a device model of the fabric: functions hot-added later are
+ * not reachable, and a BAR moved by a rescan is not followed (the guest
+ * does neither).  A driver for real hardware has no such table: the
+ * fabric routes the device's DMA.
  */
 static void phyrdma_hw_find_windows(struct phyrdma_hw *hw)
 {
@@ -41,6 +44,8 @@ static void phyrdma_hw_find_windows(struct phyrdma_hw *hw)
 			flags = pci_resource_flags(pdev, bar);
 			if (!(flags & IORESOURCE_MEM) ||
 			    !(flags & IORESOURCE_PREFETCH) ||
+			    (flags & (IORESOURCE_UNSET | IORESOURCE_DISABLED)) ||
+			    !pdev->resource[bar].parent ||
 			    pci_resource_len(pdev, bar) < PAGE_SIZE)
 				continue;
 			if (hw->nr_windows == PHYRDMA_HW_MAX_WINDOWS) {
@@ -52,7 +57,12 @@ static void phyrdma_hw_find_windows(struct phyrdma_hw *hw)
 			w->bus = pci_bus_address(pdev, bar);
 			w->len = pci_resource_len(pdev, bar);
 			w->by_bus = type == PHYR_P2P_BUS_ADDR;
-			w->va = ioremap_wc(w->phys, w->len);
+			/*
+			 * Uncached, the kernel's default for I/O memory: a WC
+			 * mapping would change the memory type its owner's
+			 * own mappings get (PAT), and needs fences.
+			 */
+			w->va = ioremap(w->phys, w->len);
 			if (w->va)
 				hw->nr_windows++;
 		}

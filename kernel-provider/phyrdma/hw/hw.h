@@ -312,6 +312,7 @@ int phyrdma_hw_mr_enable(struct phyrdma_hw *hw,
 			 const struct phyrdma_hw_mr_params *params,
 			 struct phyrdma_hw_mtt *mtt, void *priv, u32 *key);
 void phyrdma_hw_mr_disable(struct phyrdma_hw *hw, u32 key);
+void phyrdma_hw_mr_revoke(struct phyrdma_hw *hw, u32 key);
 int phyrdma_hw_mr_swap(struct phyrdma_hw *hw, u32 a, u32 b);
 int phyrdma_hw_mw_alloc(struct phyrdma_hw *hw, u32 pdn, u8 kind, u32 *key);
 void phyrdma_hw_mw_free(struct phyrdma_hw *hw, u32 key);

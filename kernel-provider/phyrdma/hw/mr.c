@@ -221,6 +221,39 @@ void phyrdma_hw_mr_disable(struct phyrdma_hw *hw, u32 key)
 	kfree(e);
 }
 
+DEFINE_STATIC_SRCU(phyrdma_hw_access_srcu);
+
+/**
+ * phyrdma_hw_mr_revoke - make an MR unusable now, keeping its key taken
+ * @hw: the device
+ * @key: a key from phyrdma_hw_mr_enable()
+ *
+ * The entry stays in the MR table, invalid, until phyrdma_hw_mr_disable():
+ * a peer still holding the rkey can never reach a later MR through it.
+ * Windows bound into the MR lose it.  When this returns no engine access
+ * uses the MR's MTT or the addresses in it: accesses under way are waited
+ * for (they never sleep), and a work request that still holds the entry
+ * finds it invalid at its next access.  It does not wait for such work
+ * requests to finish, which may wait on page faults of other MRs: a
+ * revoke runs under an exporter's reservation lock.
+ */
+void phyrdma_hw_mr_revoke(struct phyrdma_hw *hw, u32 key)
+{
+	struct phyrdma_hw_mr_entry *e;
+
+	mutex_lock(&hw->mr_lock);
+	e = xa_load(&hw->mrs, key >> 8);
+	if (e && e->key == key && atomic_read(&e->bound_windows))
+		phyrdma_hw_mw_unbind_all(hw, key);
+	xa_lock(&hw->mrs);
+	e = xa_load(&hw->mrs, key >> 8);
+	if (e && e->key == key)
+		WRITE_ONCE(e->valid, false);
+	xa_unlock(&hw->mrs);
+	mutex_unlock(&hw->mr_lock);
+	synchronize_srcu_expedited(&phyrdma_hw_access_srcu);
+}
+
 /* A window leaves MR @key (mr_lock held). */
 static void phyrdma_hw_mw_parent_put(struct phyrdma_hw *hw, u32 key)
 {
@@ -694,6 +727,9 @@ int phyrdma_hw_mr_locate(struct phyrdma_hw *hw,
 	u64 leaf;
 	int ret;
 
+	/* revoked since the work request looked the key up */
+	if (!READ_ONCE(e->valid))
+		return -EFAULT;
 	ret = phyrdma_hw_mtt_walk(hw, e, index, cache, &leaf);
 	if (ret)
 		return ret;
@@ -740,8 +776,6 @@ void phyrdma_hw_move(void *dst, void __iomem *dio, const void *src,
  * the accesses under way.  One domain for every port: a copy may reach MRs
  * on two devices at once.
  */
-DEFINE_STATIC_SRCU(phyrdma_hw_access_srcu);
-
 int phyrdma_hw_access_begin(void)
 {
 	return srcu_read_lock(&phyrdma_hw_access_srcu);
