@@ -472,27 +472,26 @@ static int phyrdma_mr_reg_dmabuf_umem(struct phyrdma_mr *mr,
 				      u64 length, u64 iova, int fd, int access)
 {
 	struct phyrdma_dev *dev = mr->dev;
-	struct ib_umem_dmabuf *umem_dmabuf;
+	struct ib_umem_dmabuf *umem;
 	int ret;
 
-	umem_dmabuf = ib_umem_dmabuf_get_pinned_revocable_and_lock(&dev->ibdev,
-								    offset,
-								    length, fd,
-								    access);
-	if (IS_ERR(umem_dmabuf))
-		return PTR_ERR(umem_dmabuf);
-	mr->umem = &umem_dmabuf->umem;
+	/* returns with the reservation lock held */
+	umem = ib_umem_dmabuf_get_pinned_revocable_and_lock(&dev->ibdev, offset,
+							    length, fd, access);
+	if (IS_ERR(umem))
+		return PTR_ERR(umem);
+	mr->umem = &umem->umem;
 	phyrdma_count(dev, PHYRDMA_CNT_ATTACHMENTS, 1);
-	ret = phyrdma_mr_map_umem(mr, mr->umem, umem_dmabuf->sgt, iova);
+	ret = phyrdma_mr_map_umem(mr, mr->umem, umem->sgt, iova);
 	if (!ret) {
 		ret = phyrdma_mr_enable(mr, ibpd, iova, length, access);
 		if (ret)
 			phyrdma_mr_unmap(mr);
 	}
 	if (!ret)
-		ib_umem_dmabuf_set_revoke_locked(umem_dmabuf,
+		ib_umem_dmabuf_set_revoke_locked(umem,
 						 phyrdma_mr_revoke_umem, mr);
-	ib_umem_dmabuf_revoke_unlock(umem_dmabuf);
+	ib_umem_dmabuf_revoke_unlock(umem);
 	return ret;
 }
 

@@ -211,3 +211,60 @@ class VfioDmabufTest(MrTestBase):
         self.assertEqual(cm.exception.errno, errno.ENODEV)
         mr.close()
         self.assertEqual(self.stat('revokes'), 1)
+
+
+@unittest.skipUnless(iommu_translating(), 'VFIO needs a translating IOMMU here')
+class VfioTrafficTest(MrTestBase):
+    """RDMA into and out of VFIO's dma-buf: GPU-direct through a foreign
+    exporter, then revocation."""
+
+    def setUp(self):
+        super().setUp()
+        gpus = pm.gpus()
+        self.vfio = VfioGpu(gpus[1][1])
+        self.addCleanup(self.vfio.close)
+
+    def test_rdma_write_and_read(self):
+        from pyverbs.mr import DmaBufMR
+        from test_datapath import ALL, OPC, WC, WR, Endpoint, pattern
+        size = 2 * MiB
+        bar = self.vfio.map_bar(size)
+        self.addCleanup(bar.close)
+        fd = self.vfio.dma_buf([(0, size)])
+        self.addCleanup(os.close, fd)
+        # closed before tearDown, which checks that nothing is left
+        x, y, mr = Endpoint('phyrdma1'), Endpoint('phyrdma0'), None
+        try:
+            x.connect(y)
+            y.connect(x)
+            src = x.buf(size, 'user')
+            mr = DmaBufMR(y.pd, size, ALL, dmabuf=fd, offset=0)
+            self.assertEqual(self.oracle.query(mr.lkey)['path'],
+                             pm.PATH_LEGACY)
+
+            n = 3 * PAGE + 77
+            data = pattern(n, 9)
+            src.write(data, 0)
+            x.post(WR.IBV_WR_RDMA_WRITE, [src.sge(0, n)], rkey=mr.rkey,
+                   raddr=MiB - 100)
+            self.assertEqual(x.poll()[0].status, WC.IBV_WC_SUCCESS)
+            self.assertEqual(bytes(bar[MiB - 100:MiB - 100 + n]), data)
+            bar[0:n] = pattern(n, 10)
+            x.post(WR.IBV_WR_RDMA_READ, [src.sge(MiB, n)], rkey=mr.rkey,
+                   raddr=0)
+            wc = x.poll()[0]
+            self.assertEqual(wc.status, WC.IBV_WC_SUCCESS)
+            self.assertEqual(wc.opcode, OPC.IBV_WC_RDMA_READ)
+            self.assertEqual(src.read(n, MiB), pattern(n, 10))
+
+            # VFIO turns memory decoding off: the next write finds no key
+            self.vfio.memory(False)
+            x.post(WR.IBV_WR_RDMA_WRITE, [src.sge(0, n)], rkey=mr.rkey,
+                   raddr=0)
+            self.assertEqual(x.poll()[0].status, WC.IBV_WC_REM_ACCESS_ERR)
+            self.vfio.memory(True)
+        finally:
+            if mr is not None:
+                mr.close()
+            x.close()
+            y.close()

@@ -633,10 +633,11 @@ static int phyrdma_hw_sgl_remote(struct phyrdma_hw_qp *resp, u32 rkey,
 
 /*
  * Where the cursor is in memory (RAM at *@phys, or a peer's BAR at *@io),
- * and how many bytes from there (at most @max) are contiguous in the device block, the IOMMU page and the CPU
- * page.  -EAGAIN is a page fault on an on-demand MR, recorded in @c for
- * phyrdma_hw_cursor_fault(): @span bytes from the cursor are about to be
- * moved, and the fault asks for as many of them as its segment holds.
+ * and how many bytes from there (at most @max) are contiguous in the
+ * device block, the IOMMU page and the CPU page.  -EAGAIN is a page fault
+ * on an on-demand MR, recorded in @c for phyrdma_hw_cursor_fault(): @span
+ * bytes from the cursor are about to be moved, and the fault asks for as
+ * many of them as its segment holds.
  * Called inside an access (phyrdma_hw_access_begin()).
  */
 static int phyrdma_hw_cursor_piece(struct phyrdma_hw_cursor *c, u64 max,
