@@ -889,8 +889,9 @@ int phyrdma_hw_mr_check_range(struct phyrdma_hw *hw, u32 key, u64 va, u64 len,
  * @len: bytes
  * @dir: which way; writing the MR needs local write access
  *
- * Return: 0; -ENOENT for no such MR; -ERANGE outside it; -EACCES without
- * the right; -EFAULT if the MTT or the IOMMU has no mapping.
+ * Return: 0; -ENOENT for no such MR, or one revoked while the bytes moved
+ * (a prefix may have moved); -ERANGE outside it; -EACCES without the right;
+ * -EFAULT if the MTT or the IOMMU has no mapping.
  */
 int phyrdma_hw_mr_xfer(struct phyrdma_hw *hw, u32 key, u64 va, void *buf,
 		       u64 len, enum phyrdma_hw_xfer dir)
@@ -946,6 +947,9 @@ int phyrdma_hw_mr_xfer(struct phyrdma_hw *hw, u32 key, u64 va, void *buf,
 		len -= chunk;
 	}
 out:
+	/* revoked under the transfer: the key is gone, as for a later one */
+	if (ret == -EFAULT && !READ_ONCE(e->valid))
+		ret = -ENOENT;
 	phyrdma_hw_mr_put(e);
 	return ret;
 }
