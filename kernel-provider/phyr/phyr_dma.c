@@ -118,15 +118,16 @@ static int phyr_dma_iova_reserve(struct phyr_dma_map *map,
 				 const struct phyr_dma_hint *hint)
 {
 	struct phyr_dma_stats *st = &map->stats;
+	u64 iova = hint->place_pgsz ? hint->place_iova : hint->iova;
+	u64 pgsz = max(max(hint->pgsz, hint->place_pgsz), PHYR_IOVA_GRANULE);
 	struct phyr_iova_place pl;
-	u64 pgsz = max(hint->pgsz, PHYR_IOVA_GRANULE);
 	u64 span;
 	int ret;
 
 	/* the placement arithmetic assumes the IOMMU's granule is ours */
 	if (dma_get_merge_boundary(map->dev) != PHYR_IOVA_GRANULE - 1)
 		return hint->one_range ? -EOPNOTSUPP : 1;
-	ret = phyr_iova_place(hint->iova, pgoff, slice->len, pgsz, &pl);
+	ret = phyr_iova_place(iova, pgoff, slice->len, pgsz, &pl);
 	if (ret)
 		return ret;
 	if (pl.reserve > SIZE_MAX / 2)
@@ -158,7 +159,7 @@ static int phyr_dma_iova_reserve(struct phyr_dma_map *map,
 		map->use_iova = false;
 		return hint->one_range ? -ENOSPC : 1;
 	}
-	map->iova_first = (hint->iova - pgoff - map->state.addr) & (pgsz - 1);
+	map->iova_first = (iova - pgoff - map->state.addr) & (pgsz - 1);
 	st->iova_reserved = pl.reserve;
 	st->iova_wasted = pl.reserve - span;
 	st->iova_realigned = 1;
@@ -215,9 +216,9 @@ static int phyr_dma_map_iova(struct phyr_dma_map *map,
 			     const struct phyr_dma_hint *hint)
 {
 	struct phyr_dma_stats *st = &map->stats;
+	u64 len, phase = 1ULL << 62;
 	struct phyr_iter it;
 	phys_addr_t phys;
-	u64 len;
 	bool more;
 	int ret;
 
@@ -239,9 +240,11 @@ static int phyr_dma_map_iova(struct phyr_dma_map *map,
 				    map->attrs);
 		if (ret)
 			goto err;
+		phase |= (map->state.addr + map->iova_first + map->linked) ^ phys;
 		map->linked += len;
 		st->runs_linked++;
 	}
+	st->iova_phase = phase & -phase;
 	ret = dma_iova_sync(map->dev, &map->state, map->iova_first, map->linked);
 	if (ret)
 		goto err;
@@ -346,6 +349,11 @@ int phyr_dma_map(struct phyr_dma_map *map, struct device *dev,
 			 cc_platform_has(CC_ATTR_GUEST_MEM_ENCRYPT);
 	pgoff = it.paddr & (PHYR_IOVA_GRANULE - 1);
 	if ((hint->iova & (PHYR_IOVA_GRANULE - 1)) != pgoff)
+		return -EINVAL;
+	if (hint->place_pgsz &&
+	    ((hint->place_pgsz & (hint->place_pgsz - 1)) ||
+	     hint->place_pgsz < hint->pgsz || hint->place_pgsz > (1ULL << 62) ||
+	     ((hint->place_iova ^ hint->iova) & (hint->pgsz - 1))))
 		return -EINVAL;
 
 	ret = phyr_dma_map_iova(map, slice, pgoff, hint);

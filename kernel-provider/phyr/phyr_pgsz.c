@@ -84,6 +84,31 @@ static u64 phyr_pgsz_direct(const struct phyr_slice *slice,
 }
 
 /**
+ * phyr_slice_phase - how far a slice's physical layout follows an address
+ * @slice: the memory, from phyr_slice_init()
+ * @first: the address of the slice's first byte in the caller's space (a
+ *	dma-buf offset, or a process's virtual address)
+ *
+ * Return: the largest power of two P, at most 2^62, such that every byte
+ * of @slice lies at a physical address congruent to its address modulo
+ * P.  At an iova congruent to that address modulo P the DMA
+ * addresses can agree with both the iova (device pages) and the physical
+ * addresses (IOMMU pages) up to P; this is the advice the verbs extension
+ * gives.  P reveals how the buffer is aligned, no address.
+ */
+u64 phyr_slice_phase(const struct phyr_slice *slice, u64 first)
+{
+	struct phyr_iter it;
+	u64 mask = 1ULL << 62;
+	bool more;
+
+	for (more = phyr_iter_start(&it, slice); more; more = phyr_iter_next(&it))
+		mask |= it.paddr ^ (first + it.offset);
+	return mask & -mask;
+}
+EXPORT_SYMBOL_GPL(phyr_slice_phase);
+
+/**
  * phyr_iova_place - where the mapper puts a slice in IOVA space
  * @iova: the device (user) virtual address of the slice's first byte
  * @pgoff: offset of the first byte within its IOVA granule; a translating

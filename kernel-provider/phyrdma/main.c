@@ -7,6 +7,7 @@
  * device, so the module can be unloaded under open contexts.
  */
 #include <linux/module.h>
+#include <linux/random.h>
 #include <linux/pci.h>
 
 MODULE_IMPORT_NS("DMA_BUF");
@@ -94,6 +95,12 @@ static int phyrdma_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (!dev)
 		return -ENOMEM;
 	dev->pdev = pdev;
+	/*
+	 * The IOMMU domain is the device's for as long as the driver is
+	 * bound; a new one comes only with a new bring-up, which gets a new
+	 * generation (random, so that a module reload does not repeat one).
+	 */
+	dev->dma_generation = get_random_u32();
 
 	ret = phyrdma_hw_init(&dev->hw, &pdev->dev, regs);
 	if (ret)

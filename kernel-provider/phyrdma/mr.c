@@ -14,7 +14,9 @@
  * blocks.  The "legacy" module parameter sends every registration down it,
  * so both paths can be compared on the same buffer.
  */
+#include <linux/cc_platform.h>
 #include <linux/dma-buf.h>
+#include <linux/iommu.h>
 #include <linux/dma-resv.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -36,6 +38,11 @@ static unsigned long max_iova_waste = SZ_2M;
 module_param(max_iova_waste, ulong, 0644);
 MODULE_PARM_DESC(max_iova_waste,
 		 "IOVA bytes an MR may reserve beyond its pages to reach a larger device page size (default 2 MiB; never more than the MR's own pages span)");
+
+u64 phyrdma_mr_default_iova_waste(void)
+{
+	return READ_ONCE(max_iova_waste);
+}
 
 #define PHYRDMA_MR_ACCESS (IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_READ | \
 			   IB_ACCESS_REMOTE_WRITE | IB_ACCESS_REMOTE_ATOMIC | \
@@ -113,9 +120,163 @@ static int phyrdma_mr_emit(void *ctx, u64 index, dma_addr_t addr)
 	return 0;
 }
 
+/* The memory kinds of a slice (enum phyrdma_mem_kind bits). */
+u32 phyrdma_slice_kinds(const struct phyr_slice *slice)
+{
+	bool cc = cc_platform_has(CC_ATTR_GUEST_MEM_ENCRYPT);
+	struct phyr_iter it;
+	u32 kinds = 0;
+	bool more;
+
+	for (more = phyr_iter_start(&it, slice); more;
+	     more = phyr_iter_next(&it)) {
+		kinds |= it.meta->kind == PHYR_MEM_P2P_MMIO ?
+			 PHYRDMA_MEM_P2P_MMIO : PHYRDMA_MEM_RAM;
+		if (cc)
+			kinds |= it.meta->cc == PHYR_CC_DECRYPTED ?
+				 PHYRDMA_MEM_DECRYPTED : PHYRDMA_MEM_ENCRYPTED;
+	}
+	return kinds;
+}
+
+/* A hint on the memory's kinds: anything else is the wrong medium. */
+static int phyrdma_mr_check_kinds(u32 kinds,
+				  const struct phyrdma_reg_mr_hints *h)
+{
+	if (h->mem_allowed && (kinds & ~h->mem_allowed))
+		return -EMEDIUMTYPE;
+	if ((kinds & h->mem_required) != h->mem_required)
+		return -EMEDIUMTYPE;
+	return 0;
+}
+
+/* The device page sizes a registration may use. */
+static u64 phyrdma_mr_pgsz_bitmap(struct phyrdma_dev *dev,
+				  const struct phyrdma_reg_mr_hints *h)
+{
+	u64 bitmap = dev->hw.caps.page_size_cap;
+
+	if (h->min_page_shift)
+		bitmap &= GENMASK_ULL(63, h->min_page_shift);
+	if (h->max_page_shift)
+		bitmap &= GENMASK_ULL(h->max_page_shift, 0);
+	return bitmap;
+}
+
+/* The largest IOMMU page size the device's domain has, 0 without one. */
+static u64 phyrdma_iommu_pgsizes(struct phyrdma_dev *dev)
+{
+	if (dev->hw.iommu_mode != PHYRDMA_IOMMU_TRANSLATING || !dev->hw.domain)
+		return 0;
+	return dev->hw.domain->pgsize_bitmap;
+}
+
+/* The largest size of @bitmap that is at most @limit, 0 if none. */
+static u64 phyrdma_pgsz_at_most(u64 bitmap, u64 limit)
+{
+	bitmap &= limit >= (1ULL << 63) ? ~0ULL : GENMASK_ULL(ilog2(limit), 0);
+	return bitmap ? 1ULL << (fls64(bitmap) - 1) : 0;
+}
+
+/**
+ * phyrdma_mr_advise - where to register a slice, and what that gets
+ * @dev: the device
+ * @slice: the memory
+ * @first: the address of its first byte in the caller's space (the
+ *	dma-buf offset, or the virtual address)
+ * @bus_addr: the device reaches it by bus address (no IOMMU in between)
+ * @bitmap: the device page sizes allowed
+ * @waste_cap: the IOVA the MR may spend on alignment
+ * @adv: output
+ *
+ * The iova is advised congruent to @first modulo the slice's phase (the
+ * alignment its physical layout follows, phyr_slice_phase()) capped by the
+ * largest page that helps, so that DMA addresses can agree with the
+ * physical ones for the IOMMU's large pages and with the iova for the
+ * device's.  Under a translating IOMMU the mapper places the IOVA, so the
+ * bits above the phase are free: they are advised zero up to the largest
+ * device page the length can use, for the fewest entries.  The outcome is
+ * what the policy chooses at iova = iova_align + iova_offset.
+ *
+ * Return: 0, or what phyr_best_pgsz() returns.
+ */
+int phyrdma_mr_advise(struct phyrdma_dev *dev, const struct phyr_slice *slice,
+		      u64 first, bool bus_addr, u64 bitmap, u64 waste_cap,
+		      struct phyrdma_advice *adv)
+{
+	u64 iommu = bus_addr ? 0 : phyrdma_iommu_pgsizes(dev);
+	u64 cover = roundup_pow_of_two(offset_in_page(first) + slice->len);
+	u64 phase = phyr_slice_phase(slice, first);
+	u64 span = PAGE_ALIGN(offset_in_page(first) + slice->len);
+	struct phyr_pgsz_req req = {
+		.pgsz_bitmap = bitmap,
+		.translating = iommu != 0,
+		.max_iova_waste = min(waste_cap, span),
+	};
+	struct phyr_iova_place place;
+	struct phyr_pgsz pgsz;
+	u64 p, g;
+	int ret;
+
+	if (!bitmap)
+		return -ERANGE;
+	p = min(phase, cover);
+	if (iommu) {
+		p = max_t(u64, phyrdma_pgsz_at_most(iommu, p), PAGE_SIZE);
+		g = max_t(u64, phyrdma_pgsz_at_most(bitmap, cover), PAGE_SIZE);
+		adv->iova_align = max(p, g);
+	} else {
+		p = max_t(u64, phyrdma_pgsz_at_most(bitmap, p), PAGE_SIZE);
+		adv->iova_align = p;
+	}
+	adv->iova_offset = first & (p - 1);
+	req.iova = adv->iova_align + adv->iova_offset;
+	ret = phyr_best_pgsz(slice, &req, &pgsz);
+	if (ret)
+		return ret;
+	adv->page_size = pgsz.pgsz;
+	adv->mtt_entries = pgsz.nr_blocks;
+	adv->iova_bytes = 0;
+	adv->iommu_page_size = 0;
+	if (iommu) {
+		if (!phyr_iova_place(req.iova, offset_in_page(first), slice->len,
+				     max_t(u64, pgsz.pgsz, PAGE_SIZE), &place))
+			adv->iova_bytes = place.reserve;
+		/* DMA follows the iova modulo the device page, and the
+		 * reservation's alignment above it */
+		g = adv->iova_offset >> ilog2(pgsz.pgsz) ? pgsz.pgsz : p;
+		adv->iommu_page_size = phyrdma_pgsz_at_most(iommu, min(p, g));
+	}
+	return 0;
+}
+
+/*
+ * With PHYRDMA_HINT_PREFER_IOMMU, where the device's page size would cost
+ * the IOMMU its large pages (an iova out of phase with the memory), keep
+ * the IOMMU's: device pages no larger than the iova's phase, and the IOVA
+ * placed for the IOMMU's page.  Returns the bitmap to choose from.
+ */
+static u64 phyrdma_mr_prefer_iommu(struct phyrdma_dev *dev,
+				   const struct phyr_slice *slice, u64 first,
+				   u64 iova, u64 bitmap, struct phyr_dma_hint *hint)
+{
+	u64 q = phyrdma_pgsz_at_most(phyrdma_iommu_pgsizes(dev),
+				     phyr_slice_phase(slice, first));
+	u64 x = (iova ^ first) | (1ULL << 62);
+	u64 px = x & -x;
+
+	if (q <= px)
+		return bitmap;		/* no conflict */
+	hint->place_pgsz = q;
+	/* congruent to the memory modulo q, to the iova modulo px */
+	hint->place_iova = (first & (q - 1) & ~(px - 1)) | (iova & (px - 1));
+	return bitmap & GENMASK_ULL(ilog2(px), 0);
+}
+
 /* The phyr path: policy, MTT, then map and stream into it. */
 static int phyrdma_mr_map_phyr(struct phyrdma_mr *mr,
-			       const struct phyr_slice *slice, u64 iova)
+			       const struct phyr_slice *slice, u64 first,
+			       u64 *iovap, const struct phyrdma_reg_mr_hints *h)
 {
 	struct phyrdma_dev *dev = mr->dev;
 	/*
@@ -123,25 +284,52 @@ static int phyrdma_mr_map_phyr(struct phyrdma_mr *mr,
 	 * its own pages span: IOVA is shared by every user of the device, and
 	 * this keeps what one can hold within twice what it registers.
 	 */
-	u64 span = PAGE_ALIGN(offset_in_page(iova) + slice->len);
+	u64 span = PAGE_ALIGN(offset_in_page(*iovap) + slice->len);
+	u64 waste = h->flags & PHYRDMA_HINT_MAX_IOVA_WASTE ?
+		    h->max_iova_waste : READ_ONCE(max_iova_waste);
 	struct phyr_pgsz_req req = {
-		.pgsz_bitmap = dev->hw.caps.page_size_cap,
-		.iova = iova,
+		.pgsz_bitmap = phyrdma_mr_pgsz_bitmap(dev, h),
 		.translating = dev->hw.iommu_mode == PHYRDMA_IOMMU_TRANSLATING,
-		.max_iova_waste = min_t(u64, READ_ONCE(max_iova_waste), span),
+		.max_iova_waste = min(waste, span),
 	};
-	struct phyr_dma_hint hint;
+	struct phyr_dma_hint hint = {};
+	struct phyrdma_advice adv;
 	struct phyr_pgsz pgsz;
+	u64 iova = *iovap;
 	int ret, p2p;
 
 	/* peers below a common switch are reached by bus address, not IOVA */
 	p2p = phyr_dma_p2p_type(dev->hw.dma_dev, slice);
 	if (p2p < 0)
 		return p2p;
+	mr->report.p2p_type = p2p;
+	mr->report.mem_kinds = phyrdma_slice_kinds(slice);
+	ret = phyrdma_mr_check_kinds(mr->report.mem_kinds, h);
+	if (ret)
+		return ret;
+	if (!req.pgsz_bitmap)
+		return -ERANGE;
 	if (p2p == PHYR_P2P_BUS_ADDR)
 		req.translating = false;
+	if (h->flags & PHYRDMA_HINT_CHOOSE_IOVA) {
+		ret = phyrdma_mr_advise(dev, slice, first, !req.translating,
+					req.pgsz_bitmap, req.max_iova_waste,
+					&adv);
+		if (ret)
+			return ret == -EINVAL ? -ERANGE : ret;
+		iova = adv.iova_align + adv.iova_offset;
+	}
+	if (req.translating && (h->flags & PHYRDMA_HINT_PREFER_IOMMU))
+		req.pgsz_bitmap = phyrdma_mr_prefer_iommu(dev, slice, first,
+							  iova, req.pgsz_bitmap,
+							  &hint);
+	req.iova = iova;
 	hint.one_range = req.translating;
 	ret = phyr_best_pgsz(slice, &req, &pgsz);
+	/* no size within the caller's bounds describes the memory */
+	if (ret == -EINVAL && (h->min_page_shift || h->max_page_shift ||
+			       hint.place_pgsz))
+		ret = -ERANGE;
 	if (ret)
 		return ret;
 	ret = phyrdma_hw_mtt_alloc(&dev->hw, pgsz.nr_blocks, &mr->mtt);
@@ -158,8 +346,9 @@ static int phyrdma_mr_map_phyr(struct phyrdma_mr *mr,
 		ret = -EINVAL;
 		goto err_unmap;
 	}
+	*iovap = iova;
 	mr->mapped = true;
-	mr->path = PHYRDMA_MR_PATH_PHYR;
+	mr->path = PHYRDMA_PATH_PHYR;
 	mr->page_shift = __ffs64(pgsz.pgsz);
 	mr->report.iova_bytes = mr->map.stats.iova_reserved;
 	mr->report.iova_waste = mr->map.stats.iova_wasted;
@@ -167,6 +356,10 @@ static int phyrdma_mr_map_phyr(struct phyrdma_mr *mr,
 	mr->report.runs = mr->map.stats.runs_linked;
 	mr->report.syncs = mr->map.stats.syncs;
 	mr->report.dma_first = mr->map.dma_first;
+	if (mr->map.use_iova)
+		mr->report.iommu_page_size =
+			phyrdma_pgsz_at_most(phyrdma_iommu_pgsizes(dev),
+					     mr->map.stats.iova_phase);
 	phyrdma_stat(dev, PHYRDMA_STAT_RUNS_LINKED, mr->map.stats.runs_linked);
 	phyrdma_stat(dev, PHYRDMA_STAT_SYNCS, mr->map.stats.syncs);
 	phyrdma_stat(dev, PHYRDMA_STAT_BLOCKS, mr->map.stats.blocks);
@@ -187,18 +380,53 @@ err_mtt:
  * table the addresses came in (the exporter's, for a dma-buf).
  */
 static int phyrdma_mr_map_umem(struct phyrdma_mr *mr, struct ib_umem *umem,
-			       struct sg_table *sgt, u64 iova)
+			       struct sg_table *sgt, u64 *iovap,
+			       const struct phyrdma_reg_mr_hints *h)
 {
+	u64 bitmap, mask, va, i = 0, n, iova = *iovap;
 	struct phyrdma_dev *dev = mr->dev;
 	struct ib_block_iter biter;
 	struct scatterlist *sg;
 	unsigned long pgsz;
-	u64 i = 0, n;
 	int ret, k;
 
-	pgsz = ib_umem_find_best_pgsz(umem, dev->hw.caps.page_size_cap, iova);
+	/*
+	 * What a table says of its memory: a P2P table has DMA addresses
+	 * only, no pages.  The encryption state is not in it, so a hint
+	 * requiring one cannot be met here.
+	 */
+	mr->report.mem_kinds = sgt->orig_nents ? PHYRDMA_MEM_RAM :
+						 PHYRDMA_MEM_P2P_MMIO;
+	mr->report.dma_first = sg_dma_address(umem->sgt_append.sgt.sgl) +
+			       (umem->address & ~PAGE_MASK);
+	if (!sgt->orig_nents)
+		mr->report.p2p_type =
+			phyrdma_hw_bus_routed(&dev->hw, mr->report.dma_first) ?
+			PHYR_P2P_BUS_ADDR : PHYR_P2P_HOST_BRIDGE;
+	ret = phyrdma_mr_check_kinds(mr->report.mem_kinds, h);
+	if (ret)
+		return ret;
+	bitmap = phyrdma_mr_pgsz_bitmap(dev, h);
+	if (!bitmap)
+		return -ERANGE;
+	if (h->flags & PHYRDMA_HINT_CHOOSE_IOVA) {
+		/* the DMA addresses are fixed: follow their phase */
+		mask = 1ULL << 62;
+		va = umem->address & PAGE_MASK;
+		for_each_sg(umem->sgt_append.sgt.sgl, sg,
+			    umem->sgt_append.sgt.nents, k) {
+			mask |= sg_dma_address(sg) ^ va;
+			va += sg_dma_len(sg);
+		}
+		mask = min(mask & -mask, roundup_pow_of_two(
+			(umem->address & ~PAGE_MASK) + umem->length));
+		mask = max_t(u64, phyrdma_pgsz_at_most(bitmap, mask), PAGE_SIZE);
+		iova = mask + (umem->address & (mask - 1));
+	}
+
+	pgsz = ib_umem_find_best_pgsz(umem, bitmap, iova);
 	if (!pgsz)
-		return -EINVAL;
+		return h->min_page_shift || h->max_page_shift ? -ERANGE : -EINVAL;
 	n = ib_umem_num_dma_blocks(umem, pgsz);
 	ret = phyrdma_hw_mtt_alloc(&dev->hw, n, &mr->mtt);
 	if (ret)
@@ -212,18 +440,15 @@ static int phyrdma_mr_map_umem(struct phyrdma_mr *mr, struct ib_umem *umem,
 		phyrdma_hw_mtt_free(&dev->hw, &mr->mtt);
 		return -EINVAL;
 	}
-	mr->path = PHYRDMA_MR_PATH_LEGACY;
+	mr->path = PHYRDMA_PATH_LEGACY;
 	mr->page_shift = __ffs(pgsz);
 	/* the sg_table is the list of DMA addresses this path carries */
 	mr->report.scratch_bytes = (u64)max(sgt->orig_nents, sgt->nents) *
 				   sizeof(struct scatterlist);
 	mr->report.runs = sgt->nents;
-	/* a P2P table has DMA addresses only, no pages */
 	if (!sgt->orig_nents)
 		phyrdma_stat(dev, PHYRDMA_STAT_REG_P2P, 1);
-	/* umem tables start on a page: the MR begins pgoff into it */
-	mr->report.dma_first = sg_dma_address(umem->sgt_append.sgt.sgl) +
-			       (umem->address & ~PAGE_MASK);
+	*iovap = iova;
 	/* bus addresses of a peer below a common switch are not IOVA */
 	if (dev->hw.iommu_mode == PHYRDMA_IOMMU_TRANSLATING &&
 	    !phyrdma_hw_bus_routed(&dev->hw, mr->report.dma_first))
@@ -285,6 +510,8 @@ static int phyrdma_mr_enable(struct phyrdma_mr *mr, struct ib_pd *ibpd,
 		return ret;
 	}
 	mr->live = true;
+	mr->ibmr.iova = iova;
+	mr->ibmr.length = length;
 	mr->ibmr.lkey = mr->key;
 	mr->ibmr.rkey = mr->key;
 	mr->ibmr.page_size = 1U << min(mr->page_shift, 31U);
@@ -296,8 +523,8 @@ static int phyrdma_mr_enable(struct phyrdma_mr *mr, struct ib_pd *ibpd,
 	phyrdma_count(dev, PHYRDMA_CNT_MTT_ENTRIES, mr->mtt.nr_entries);
 	phyrdma_count(dev, PHYRDMA_CNT_IOVA_BYTES, mr->report.iova_bytes);
 	mr->iova_counted = true;
-	phyrdma_stat(dev, mr->path == PHYRDMA_MR_PATH_PHYR ? PHYRDMA_STAT_REG_PHYR :
-		     mr->path == PHYRDMA_MR_PATH_ODP ? PHYRDMA_STAT_REG_ODP :
+	phyrdma_stat(dev, mr->path == PHYRDMA_PATH_PHYR ? PHYRDMA_STAT_REG_PHYR :
+		     mr->path == PHYRDMA_PATH_ODP ? PHYRDMA_STAT_REG_ODP :
 		     PHYRDMA_STAT_REG_LEGACY, 1);
 	return 0;
 }
@@ -447,8 +674,9 @@ static void phyrdma_mr_release(struct phyrdma_mr *mr)
 /* The phyr path, for exporters that speak phyr. */
 static int phyrdma_mr_reg_dmabuf_phyr(struct phyrdma_mr *mr,
 				      struct ib_pd *ibpd, struct dma_buf *dmabuf,
-				      u64 offset, u64 length, u64 iova,
-				      int access)
+				      u64 offset, u64 length, u64 *iova,
+				      int access,
+				      const struct phyrdma_reg_mr_hints *h)
 {
 	struct phyr_slice slice;
 	int ret;
@@ -456,9 +684,9 @@ static int phyrdma_mr_reg_dmabuf_phyr(struct phyrdma_mr *mr,
 	ret = phyrdma_mr_get_dmabuf_phyr(mr, dmabuf, offset, length, &slice);
 	if (ret)
 		return ret;
-	ret = phyrdma_mr_map_phyr(mr, &slice, iova);
+	ret = phyrdma_mr_map_phyr(mr, &slice, offset, iova, h);
 	if (!ret) {
-		ret = phyrdma_mr_enable(mr, ibpd, iova, length, access);
+		ret = phyrdma_mr_enable(mr, ibpd, *iova, length, access);
 		if (ret)
 			phyrdma_mr_unmap(mr);
 	}
@@ -469,7 +697,8 @@ static int phyrdma_mr_reg_dmabuf_phyr(struct phyrdma_mr *mr,
 /* The legacy path: ib_core's revocable pinned umem. */
 static int phyrdma_mr_reg_dmabuf_umem(struct phyrdma_mr *mr,
 				      struct ib_pd *ibpd, u64 offset,
-				      u64 length, u64 iova, int fd, int access)
+				      u64 length, u64 *iova, int fd, int access,
+				      const struct phyrdma_reg_mr_hints *h)
 {
 	struct phyrdma_dev *dev = mr->dev;
 	struct ib_umem_dmabuf *umem;
@@ -482,9 +711,9 @@ static int phyrdma_mr_reg_dmabuf_umem(struct phyrdma_mr *mr,
 		return PTR_ERR(umem);
 	mr->umem = &umem->umem;
 	phyrdma_count(dev, PHYRDMA_CNT_ATTACHMENTS, 1);
-	ret = phyrdma_mr_map_umem(mr, mr->umem, umem->sgt, iova);
+	ret = phyrdma_mr_map_umem(mr, mr->umem, umem->sgt, iova, h);
 	if (!ret) {
-		ret = phyrdma_mr_enable(mr, ibpd, iova, length, access);
+		ret = phyrdma_mr_enable(mr, ibpd, *iova, length, access);
 		if (ret)
 			phyrdma_mr_unmap(mr);
 	}
@@ -500,13 +729,18 @@ struct ib_mr *phyrdma_reg_user_mr_dmabuf(struct ib_pd *ibpd, u64 offset,
 					 int access, struct ib_dmah *dmah,
 					 struct uverbs_attr_bundle *attrs)
 {
+	struct phyrdma_reg_mr_hints h;
 	struct phyrdma_mr *mr;
 	struct dma_buf *dmabuf;
+	bool phyr;
 	int ret;
 
 	if (dmah)
 		return ERR_PTR(-EOPNOTSUPP);
 	ret = ib_no_udata_io(&attrs->driver_udata);
+	if (ret)
+		return ERR_PTR(ret);
+	ret = phyrdma_hints_get(attrs, &h);
 	if (ret)
 		return ERR_PTR(ret);
 	/* a dma-buf's pages are the exporter's: no ODP over them */
@@ -531,17 +765,33 @@ struct ib_mr *phyrdma_reg_user_mr_dmabuf(struct ib_pd *ibpd, u64 offset,
 		goto err_free;
 	}
 
-	if (!READ_ONCE(legacy) && phyr_dmabuf_supported(dmabuf)) {
+	phyr = phyr_dmabuf_supported(dmabuf);
+	if (!phyr && (h.flags & PHYRDMA_HINT_REQUIRE_PHYR)) {
+		/* the caller asked for the phyr path or nothing */
+		dma_buf_put(dmabuf);
+		ret = -ENOPROTOOPT;
+		goto err_free;
+	}
+	if (phyr && !(h.flags & PHYRDMA_HINT_FORCE_LEGACY) &&
+	    ((h.flags & PHYRDMA_HINT_REQUIRE_PHYR) || !READ_ONCE(legacy))) {
 		ret = phyrdma_mr_reg_dmabuf_phyr(mr, ibpd, dmabuf, offset,
-						 length, iova, access);
+						 length, &iova, access, &h);
 	} else {
 		dma_buf_put(dmabuf);
 		ret = phyrdma_mr_reg_dmabuf_umem(mr, ibpd, offset, length,
-						 iova, fd, access);
+						 &iova, fd, access, &h);
 	}
 	if (ret)
 		goto err_release;
+	ret = phyrdma_hints_put_iova(attrs, &h, iova);
+	if (ret)
+		goto err_dereg;
 	return &mr->ibmr;
+
+err_dereg:
+	/* the caller cannot be told its iova: the MR must not stay */
+	phyrdma_dereg_mr(&mr->ibmr, NULL);
+	return ERR_PTR(ret);
 
 err_release:
 	mr->dying = true;
@@ -549,6 +799,128 @@ err_release:
 err_free:
 	kfree(mr);
 	return ERR_PTR(ret);
+}
+
+static u64 phyrdma_slice_runs(const struct phyr_slice *slice)
+{
+	struct phyr_iter it;
+	u64 n = 0;
+	bool more;
+
+	for (more = phyr_iter_start(&it, slice); more; more = phyr_iter_next(&it))
+		n++;
+	return n;
+}
+
+/**
+ * phyrdma_mr_advise_dmabuf - advice on registering a range of a dma-buf
+ * @dev: the device
+ * @fd: the dma-buf
+ * @offset: first byte of the range
+ * @length: its length
+ * @out: the advice (mem_kinds, p2p_type, flags and the layout fields)
+ *
+ * Looks at the buffer as a registration would (attached, pinned, its phyr
+ * in hand under the reservation lock) and lets it go.  Buffers of other
+ * exporters get no layout: only mapping them would tell.
+ *
+ * Return: 0; -EBADF or -EINVAL for no such dma-buf or a range beyond it;
+ * -ENODEV if its exporter revoked it; what phyr_dma_p2p_type() returns.
+ */
+int phyrdma_mr_advise_dmabuf(struct phyrdma_dev *dev, int fd, u64 offset,
+			     u64 length, struct phyrdma_dmabuf_advice *out)
+{
+	struct phyrdma_advice adv;
+	struct phyr_slice slice;
+	struct dma_buf *dmabuf;
+	struct phyrdma_mr *mr;
+	u64 end;
+	int ret, p2p;
+
+	if (!length || check_add_overflow(offset, length, &end))
+		return -EINVAL;
+	dmabuf = dma_buf_get(fd);
+	if (IS_ERR(dmabuf))
+		return PTR_ERR(dmabuf);
+	if (end > dmabuf->size) {
+		dma_buf_put(dmabuf);
+		return -EINVAL;
+	}
+	if (!phyr_dmabuf_supported(dmabuf)) {
+		dma_buf_put(dmabuf);
+		return 0;
+	}
+	out->flags |= PHYRDMA_ADVICE_PHYR;
+
+	/* an MR that is never enabled: attach, pin, look, give back */
+	mr = kzalloc_obj(*mr, GFP_KERNEL_ACCOUNT);
+	if (!mr) {
+		dma_buf_put(dmabuf);
+		return -ENOMEM;
+	}
+	mr->dev = dev;
+	mr->source = PHYRDMA_MR_SRC_DMABUF;
+	ret = phyrdma_mr_get_dmabuf_phyr(mr, dmabuf, offset, length, &slice);
+	if (ret)
+		goto out;
+	p2p = phyr_dma_p2p_type(dev->hw.dma_dev, &slice);
+	if (p2p < 0) {
+		ret = p2p;
+		goto unlock;
+	}
+	out->p2p_type = p2p;
+	out->mem_kinds = phyrdma_slice_kinds(&slice);
+	out->runs = phyrdma_slice_runs(&slice);
+	ret = phyrdma_mr_advise(dev, &slice, offset, p2p == PHYR_P2P_BUS_ADDR,
+				dev->hw.caps.page_size_cap,
+				READ_ONCE(max_iova_waste), &adv);
+	if (ret)
+		goto unlock;
+	out->flags |= PHYRDMA_ADVICE_LAYOUT;
+	out->iova_align = adv.iova_align;
+	out->iova_offset = adv.iova_offset;
+	out->page_size = adv.page_size;
+	out->mtt_entries = adv.mtt_entries;
+	out->iova_bytes = adv.iova_bytes;
+	out->iommu_page_size = adv.iommu_page_size;
+unlock:
+	dma_resv_unlock(dmabuf->resv);
+out:
+	mr->dying = true;
+	phyrdma_mr_release(mr);
+	kfree(mr);
+	return ret;
+}
+
+/**
+ * phyrdma_mr_layout - an MR's layout, as its owner may see it
+ * @ibmr: the MR
+ * @out: filled; no DMA or physical address
+ */
+void phyrdma_mr_layout(struct ib_mr *ibmr, struct phyrdma_mr_layout *out)
+{
+	struct phyrdma_mr *mr = to_pmr(ibmr);
+
+	out->path = mr->path;
+	out->flags = (mr->source == PHYRDMA_MR_SRC_DMABUF ?
+		      PHYRDMA_MR_DMABUF | PHYRDMA_MR_REVOCABLE : 0) |
+		     (READ_ONCE(mr->revoked) ? PHYRDMA_MR_REVOKED : 0) |
+		     (mr->odp ? PHYRDMA_MR_ON_DEMAND : 0);
+	out->mem_kinds = mr->odp ? PHYRDMA_MEM_RAM : mr->report.mem_kinds;
+	out->p2p_type = mr->report.p2p_type;
+	out->mtt_levels = mr->report.mtt_levels;
+	out->iova = mr->ibmr.iova;
+	out->length = mr->ibmr.length;
+	out->page_size = mr->report.page_size;
+	out->mtt_entries = mr->report.mtt_entries;
+	out->mtt_pages = mr->report.mtt_pages;
+	out->iova_bytes = mr->report.iova_bytes;
+	out->iova_waste = mr->report.iova_waste;
+	out->iommu_page_size = mr->report.iommu_page_size;
+	out->runs = mr->report.runs;
+	out->iotlb_syncs = mr->report.syncs;
+	out->scratch_bytes = mr->report.scratch_bytes;
+	out->kernel_bytes = mr->locked_bytes;
 }
 
 /* ---- ordinary user memory ---------------------------------------------- */
@@ -657,6 +1029,7 @@ struct ib_mr *phyrdma_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 				  struct ib_udata *udata)
 {
 	struct phyrdma_dev *dev = to_pdev(ibpd->device);
+	struct phyrdma_reg_mr_hints h;
 	struct phyr_slice slice;
 	struct phyrdma_mr *mr;
 	int ret;
@@ -666,6 +1039,17 @@ struct ib_mr *phyrdma_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 	ret = ib_no_udata_io(udata);
 	if (ret)
 		return ERR_PTR(ret);
+	ret = phyrdma_hints_get(udata ? rdma_udata_to_uverbs_attr_bundle(udata) :
+				NULL, &h);
+	if (ret)
+		return ERR_PTR(ret);
+	/* on demand, nothing is mapped at registration to follow a hint on */
+	if ((access & IB_ACCESS_ON_DEMAND) &&
+	    (h.flags & (PHYRDMA_HINT_REQUIRE_PHYR | PHYRDMA_HINT_FORCE_LEGACY |
+			PHYRDMA_HINT_CHOOSE_IOVA | PHYRDMA_HINT_PREFER_IOMMU) ||
+	     h.mem_allowed || h.mem_required || h.min_page_shift ||
+	     h.max_page_shift))
+		return ERR_PTR(-EINVAL);
 	/* implicit ODP (the whole address space) is not advertised */
 	if ((access & IB_ACCESS_ON_DEMAND) && !start && length == U64_MAX)
 		return ERR_PTR(-EOPNOTSUPP);
@@ -687,7 +1071,8 @@ struct ib_mr *phyrdma_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 		ret = phyrdma_odp_reg(mr);
 		if (ret)
 			goto err_free;
-	} else if (READ_ONCE(legacy)) {
+	} else if ((READ_ONCE(legacy) || (h.flags & PHYRDMA_HINT_FORCE_LEGACY)) &&
+		   !(h.flags & PHYRDMA_HINT_REQUIRE_PHYR)) {
 		mr->umem = ib_umem_get_va(&dev->ibdev, start, length, access);
 		if (IS_ERR(mr->umem)) {
 			ret = PTR_ERR(mr->umem);
@@ -695,7 +1080,7 @@ struct ib_mr *phyrdma_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 			goto err_free;
 		}
 		ret = phyrdma_mr_map_umem(mr, mr->umem,
-					  &mr->umem->sgt_append.sgt, iova);
+					  &mr->umem->sgt_append.sgt, &iova, &h);
 		if (ret)
 			goto err_release;
 	} else {
@@ -705,14 +1090,24 @@ struct ib_mr *phyrdma_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 		ret = phyr_slice_init(&slice, &mr->user_phyr,
 				      offset_in_page(start), length);
 		if (!ret)
-			ret = phyrdma_mr_map_phyr(mr, &slice, iova);
+			ret = phyrdma_mr_map_phyr(mr, &slice, start, &iova, &h);
 		if (ret)
 			goto err_release;
 	}
 
+	mr->user_iova = iova;
 	ret = phyrdma_mr_enable(mr, ibpd, iova, length, access);
 	if (ret)
 		goto err_unmap;
+	if (udata) {
+		ret = phyrdma_hints_put_iova(rdma_udata_to_uverbs_attr_bundle(udata),
+					     &h, iova);
+		if (ret) {
+			/* the caller cannot be told its iova: no MR */
+			phyrdma_dereg_mr(&mr->ibmr, NULL);
+			return ERR_PTR(ret);
+		}
+	}
 	return &mr->ibmr;
 
 err_unmap:

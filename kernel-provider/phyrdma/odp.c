@@ -160,7 +160,7 @@ int phyrdma_odp_reg(struct phyrdma_mr *mr)
 	if (IS_ERR(odp))
 		return PTR_ERR(odp);
 	mr->odp = odp;
-	mr->path = PHYRDMA_MR_PATH_ODP;
+	mr->path = PHYRDMA_PATH_ODP;
 	mr->page_shift = odp->page_shift;
 	ret = phyrdma_hw_mtt_alloc(&dev->hw, ib_umem_odp_num_pages(odp), &mr->mtt);
 	if (ret) {

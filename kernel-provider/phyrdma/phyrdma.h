@@ -67,6 +67,8 @@ struct phyrdma_dev {
 	atomic64_t counters[PHYRDMA_CNT_MAX];
 	atomic64_t stats[PHYRDMA_STAT_MAX];
 	struct dentry *debugfs;
+	/* changes with every bring-up (and so with every IOMMU domain) */
+	u32 dma_generation;
 };
 
 /*
@@ -150,12 +152,6 @@ struct phyrdma_pd {
 	u32 pdn;
 };
 
-enum phyrdma_mr_path {
-	PHYRDMA_MR_PATH_PHYR = 1,
-	PHYRDMA_MR_PATH_LEGACY = 2,
-	PHYRDMA_MR_PATH_ODP = 3,
-};
-
 enum phyrdma_mr_source {
 	PHYRDMA_MR_SRC_USER = 1,
 	PHYRDMA_MR_SRC_DMABUF = 2,
@@ -176,6 +172,9 @@ enum phyrdma_mr_source {
  * @runs: DMA-mapped pieces (linked runs, or sg entries)
  * @syncs: IOTLB syncs made when mapping
  * @dma_first: DMA address of the MR's first byte
+ * @mem_kinds: enum phyrdma_mem_kind bits of the memory
+ * @p2p_type: enum phyrdma_p2p_type
+ * @iommu_page_size: largest IOMMU page the mapping can use (0 without one)
  */
 struct phyrdma_mr_report {
 	u32 path;
@@ -190,6 +189,9 @@ struct phyrdma_mr_report {
 	u64 runs;
 	u64 syncs;
 	u64 dma_first;
+	u32 mem_kinds;
+	u32 p2p_type;
+	u64 iommu_page_size;
 };
 
 struct phyrdma_mr {
@@ -382,6 +384,46 @@ int phyrdma_memlock_charge(struct phyrdma_ucontext *uctx, u64 bytes,
 void phyrdma_memlock_uncharge(struct phyrdma_ucontext *uctx, u64 charged);
 void phyrdma_uncharge(struct phyrdma_ucontext *uctx, size_t bytes);
 extern const struct uapi_definition phyrdma_uapi_defs[];
+extern const struct uapi_definition phyrdma_ext_uapi_defs[];
+
+/* ---- the verbs extension (ext.c, and its registration side in mr.c) ---- */
+
+/**
+ * struct phyrdma_advice - where to register, and what that gets
+ * @iova_align: register at an iova with iova % @iova_align == @iova_offset
+ * @iova_offset: see @iova_align
+ * @page_size: the device page size there
+ * @mtt_entries: MTT leaf entries there
+ * @iova_bytes: IOVA reserved there (0 without a translating IOMMU)
+ * @iommu_page_size: the largest IOMMU page there (0 without one)
+ */
+struct phyrdma_advice {
+	u64 iova_align;
+	u64 iova_offset;
+	u64 page_size;
+	u64 mtt_entries;
+	u64 iova_bytes;
+	u64 iommu_page_size;
+};
+
+u64 phyrdma_mr_default_iova_waste(void);
+u32 phyrdma_slice_kinds(const struct phyr_slice *slice);
+int phyrdma_mr_advise(struct phyrdma_dev *dev, const struct phyr_slice *slice,
+		      u64 first, bool bus_addr, u64 bitmap, u64 waste_cap,
+		      struct phyrdma_advice *adv);
+int phyrdma_mr_advise_dmabuf(struct phyrdma_dev *dev, int fd, u64 offset,
+			     u64 length, struct phyrdma_dmabuf_advice *out);
+void phyrdma_mr_layout(struct ib_mr *ibmr, struct phyrdma_mr_layout *out);
+int phyrdma_hints_get(struct uverbs_attr_bundle *attrs,
+		      struct phyrdma_reg_mr_hints *h);
+int phyrdma_hints_put_iova(struct uverbs_attr_bundle *attrs,
+			   const struct phyrdma_reg_mr_hints *h, u64 iova);
+int phyrdma_fill_res_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr);
+struct rdma_hw_stats *phyrdma_alloc_hw_device_stats(struct ib_device *ibdev);
+struct rdma_hw_stats *phyrdma_alloc_hw_port_stats(struct ib_device *ibdev,
+						   u32 port_num);
+int phyrdma_get_hw_stats(struct ib_device *ibdev, struct rdma_hw_stats *stats,
+			 u32 port, int index);
 
 /* the RoCE port */
 int phyrdma_netdev_init(struct phyrdma_dev *dev);

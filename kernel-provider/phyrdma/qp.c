@@ -733,5 +733,6 @@ ADD_UVERBS_METHODS(phyrdma_qp_methods, UVERBS_OBJECT_QP,
 
 const struct uapi_definition phyrdma_uapi_defs[] = {
 	UAPI_DEF_CHAIN_OBJ_TREE(UVERBS_OBJECT_QP, &phyrdma_qp_methods),
+	UAPI_DEF_CHAIN(phyrdma_ext_uapi_defs),
 	{},
 };

@@ -127,3 +127,8 @@ static const struct verbs_device_ops phyrdma_dev_ops = {
 	.alloc_context = phyrdma_alloc_context,
 };
 PROVIDER_DRIVER(phyrdma, phyrdma_dev_ops);
+
+bool phyrdma_is_dev(struct ibv_device *device)
+{
+	return device && verbs_get_device(device)->ops == &phyrdma_dev_ops;
+}

@@ -221,4 +221,6 @@ void phyrdma_qp_set_ex(struct phyrdma_qp *qp, struct ibv_qp_init_attr_ex *attr);
 struct phyrdma_send_wqe *phyrdma_sq_next(struct phyrdma_qp *qp);
 bool phyrdma_qp_can_send(struct phyrdma_qp *qp);
 
+bool phyrdma_is_dev(struct ibv_device *device);
+
 #endif /* PHYRDMA_PROVIDER_H */

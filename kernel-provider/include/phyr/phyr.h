@@ -245,5 +245,6 @@ int phyr_iova_place(u64 iova, u64 pgoff, u64 len, u64 pgsz,
 		    struct phyr_iova_place *out);
 int phyr_best_pgsz(const struct phyr_slice *slice,
 		   const struct phyr_pgsz_req *req, struct phyr_pgsz *out);
+u64 phyr_slice_phase(const struct phyr_slice *slice, u64 first);
 
 #endif /* _PHYR_PHYR_H */

@@ -52,11 +52,18 @@ enum phyr_p2p_type {
  * @one_range: @pgsz was chosen for one contiguous IOVA range (the policy's
  *	translating case): if that range cannot be had, fail with -ENOSPC
  *	rather than map run by run, where the page size would not fit
+ * @place_pgsz: 0, or a power of two no smaller than @pgsz: place the IOVA
+ *	so that dma_addr ≡ @place_iova (mod @place_pgsz) instead, which
+ *	lets the IOMMU keep its large pages where the device's page size
+ *	alone would not (@place_iova ≡ @iova (mod @pgsz) keeps the device's)
+ * @place_iova: see @place_pgsz
  */
 struct phyr_dma_hint {
 	u64 pgsz;
 	u64 iova;
 	bool one_range;
+	u64 place_pgsz;
+	u64 place_iova;
 };
 
 /**
@@ -69,6 +76,9 @@ struct phyr_dma_hint {
  * @syncs: IOTLB syncs (map and unmap)
  * @blocks: device blocks emitted
  * @scratch_bytes: memory allocated to hold DMA addresses (direct mode)
+ * @iova_phase: IOVA mode: the largest power of two (at most 2^62) modulo
+ *	which every run's IOVA equals its physical address, which bounds the
+ *	IOMMU pages the mapping can use
  */
 struct phyr_dma_stats {
 	u64 iova_reserved;
@@ -78,6 +88,7 @@ struct phyr_dma_stats {
 	u64 syncs;
 	u64 blocks;
 	u64 scratch_bytes;
+	u64 iova_phase;
 };
 
 /**

@@ -318,4 +318,214 @@ enum phyrdma_qp_doorbell_attrs {
 	PHYRDMA_ATTR_QP_DOORBELL_HANDLE = (1U << UVERBS_ID_NS_SHIFT),
 };
 
+/* ---- the verbs extension: DMA layout, advice and hints ------------------ */
+
+/*
+ * Driver methods and attributes of the verbs extension (phyrdv.h in
+ * userspace).  Every struct starts with comp_mask and follows the min(size)
+ * rule above; a request's unknown flags or comp_mask bits are refused with
+ * EOPNOTSUPP, its non-zero reserved fields with EINVAL.  Nothing here ever
+ * carries a DMA or physical address.
+ */
+
+/* Kinds of memory, as a registration holds them (a bit mask). */
+enum phyrdma_mem_kind {
+	PHYRDMA_MEM_RAM = 1 << 0,	/* CPU memory */
+	PHYRDMA_MEM_P2P_MMIO = 1 << 1,	/* a peer device's BAR */
+	/* a confidential guest's private memory; never set in other guests */
+	PHYRDMA_MEM_ENCRYPTED = 1 << 2,
+	/* a confidential guest's memory shared with the host (decrypted) */
+	PHYRDMA_MEM_DECRYPTED = 1 << 3,
+};
+
+/* How the device reaches P2P memory (the PCI P2PDMA map type). */
+enum phyrdma_p2p_type {
+	PHYRDMA_P2P_NONE = 0,		/* not P2P memory */
+	PHYRDMA_P2P_NOT_SUPPORTED = 1,	/* the platform cannot route it */
+	PHYRDMA_P2P_BUS_ADDR = 2,	/* below a common switch, by bus address */
+	PHYRDMA_P2P_HOST_BRIDGE = 3,	/* through the host bridge (and IOMMU) */
+};
+
+/* Which path built an MR (the oracle's numbering). */
+enum phyrdma_mr_path {
+	PHYRDMA_PATH_PHYR = 1,		/* the exporter's phyr, streamed */
+	PHYRDMA_PATH_LEGACY = 2,	/* ib_core's umem and its sg_table */
+	PHYRDMA_PATH_ODP = 3,		/* on demand: faulted into the MTT */
+};
+
+enum phyrdma_device_methods {
+	/* The device's DMA constraints. */
+	PHYRDMA_METHOD_QUERY_DMA = (1U << UVERBS_ID_NS_SHIFT),
+	/* Advice on registering a range of a dma-buf. */
+	PHYRDMA_METHOD_DMABUF_ADVISE,
+};
+
+enum phyrdma_query_dma_attrs {
+	/* out: struct phyrdma_dma_attr */
+	PHYRDMA_ATTR_QUERY_DMA_RESP = (1U << UVERBS_ID_NS_SHIFT),
+	/* out, optional: struct phyrdma_iova_range[], as many as fit */
+	PHYRDMA_ATTR_QUERY_DMA_IOVA_RANGES,
+};
+
+enum phyrdma_dma_attr_flags {
+	/* The device can register P2P MMIO (some peers may still be refused). */
+	PHYRDMA_DMA_P2P = 1 << 0,
+	/* The guest's memory is encrypted (a confidential guest). */
+	PHYRDMA_DMA_CC_GUEST = 1 << 1,
+};
+
+struct phyrdma_dma_attr {
+	__u32 comp_mask;
+	__u32 iommu_mode;		/* enum phyrdma_iommu_mode */
+	/* Page sizes of the device's page table, one bit per size. */
+	__aligned_u64 page_size_cap;
+	/* Page sizes of the IOMMU domain; 0 without a translating one. */
+	__aligned_u64 iommu_page_sizes;
+	/* The longest MR. */
+	__aligned_u64 max_mr_size;
+	/* System-wide default of the IOVA an MR may spend on alignment. */
+	__aligned_u64 max_iova_waste;
+	/*
+	 * Changes whenever the device's IOMMU domain is replaced: the IOVA
+	 * ranges and page sizes above are those of this generation.
+	 */
+	__u32 generation;
+	/* Usable IOVA ranges of the domain (all of them, however many fit). */
+	__u32 num_iova_ranges;
+	__u32 flags;			/* enum phyrdma_dma_attr_flags */
+	__u32 reserved;
+};
+
+/* An inclusive range of IOVA the domain can map. */
+struct phyrdma_iova_range {
+	__aligned_u64 start;
+	__aligned_u64 last;
+};
+
+enum phyrdma_dmabuf_advise_attrs {
+	/* in: the dma-buf's file descriptor (s32) */
+	PHYRDMA_ATTR_DMABUF_ADVISE_FD = (1U << UVERBS_ID_NS_SHIFT),
+	/* in: struct phyrdma_dmabuf_advise_req */
+	PHYRDMA_ATTR_DMABUF_ADVISE_REQ,
+	/* out: struct phyrdma_dmabuf_advice */
+	PHYRDMA_ATTR_DMABUF_ADVISE_RESP,
+};
+
+struct phyrdma_dmabuf_advise_req {
+	__u32 comp_mask;
+	__u32 reserved;
+	__aligned_u64 offset;
+	__aligned_u64 length;
+};
+
+enum phyrdma_advice_flags {
+	/* The exporter hands out phyrs: the phyr path can take the buffer. */
+	PHYRDMA_ADVICE_PHYR = 1 << 0,
+	/* The layout fields are filled (phyr exporters only). */
+	PHYRDMA_ADVICE_LAYOUT = 1 << 1,
+};
+
+struct phyrdma_dmabuf_advice {
+	__u32 comp_mask;
+	__u32 flags;			/* enum phyrdma_advice_flags */
+	__u32 mem_kinds;		/* enum phyrdma_mem_kind bits */
+	__u32 p2p_type;			/* enum phyrdma_p2p_type */
+	/*
+	 * Register at an iova with (iova % iova_align) == iova_offset: the
+	 * device gets its largest pages there without the IOMMU losing its
+	 * own.  The fields below say what that registration gets.
+	 */
+	__aligned_u64 iova_align;
+	__aligned_u64 iova_offset;
+	__aligned_u64 page_size;	/* the device page size */
+	__aligned_u64 mtt_entries;
+	__aligned_u64 iova_bytes;	/* IOVA it reserves; 0 without */
+	__aligned_u64 iommu_page_size;	/* largest IOMMU page; 0 without */
+	__aligned_u64 runs;		/* physically contiguous runs */
+};
+
+/*
+ * Hints on a registration: a driver attribute of the core REG_MR and
+ * REG_DMABUF_MR methods.  A hint that cannot be met fails the
+ * registration; nothing is silently downgraded.
+ */
+enum phyrdma_reg_mr_attrs {
+	/* in: struct phyrdma_reg_mr_hints (after the methods' own UHW ids) */
+	PHYRDMA_ATTR_REG_MR_HINTS = UVERBS_ID_DRIVER_NS_WITH_UHW,
+	/* out: the iova the MR got (u64), with PHYRDMA_HINT_CHOOSE_IOVA */
+	PHYRDMA_ATTR_REG_MR_RESP_IOVA,
+};
+
+enum phyrdma_reg_mr_hint_flags {
+	/* Take the phyr path or fail (ENOPROTOOPT). */
+	PHYRDMA_HINT_REQUIRE_PHYR = 1 << 0,
+	/* Take the legacy path (for A/B measurement). */
+	PHYRDMA_HINT_FORCE_LEGACY = 1 << 1,
+	/* The driver chooses the iova (as advised) and returns it. */
+	PHYRDMA_HINT_CHOOSE_IOVA = 1 << 2,
+	/* max_iova_waste is set (else the system default applies). */
+	PHYRDMA_HINT_MAX_IOVA_WASTE = 1 << 3,
+	/* When device and IOMMU pages conflict, keep the IOMMU's. */
+	PHYRDMA_HINT_PREFER_IOMMU = 1 << 4,
+};
+
+struct phyrdma_reg_mr_hints {
+	__u32 comp_mask;
+	__u32 flags;			/* enum phyrdma_reg_mr_hint_flags */
+	/* Device page size bounds, log2; 0 for none. */
+	__u8 min_page_shift;
+	__u8 max_page_shift;
+	__u8 reserved0[2];
+	/* The memory may hold only these kinds (0: any) ... */
+	__u32 mem_allowed;
+	/* ... and must hold all of these (enum phyrdma_mem_kind). */
+	__u32 mem_required;
+	__u32 reserved1;
+	/* Most IOVA bytes to spend on reaching a larger page. */
+	__aligned_u64 max_iova_waste;
+};
+
+enum phyrdma_mr_methods {
+	/* An MR's layout. */
+	PHYRDMA_METHOD_MR_QUERY = (1U << UVERBS_ID_NS_SHIFT),
+};
+
+enum phyrdma_mr_query_attrs {
+	PHYRDMA_ATTR_MR_QUERY_HANDLE = (1U << UVERBS_ID_NS_SHIFT),
+	/* out: struct phyrdma_mr_layout */
+	PHYRDMA_ATTR_MR_QUERY_RESP,
+};
+
+enum phyrdma_mr_layout_flags {
+	/* The exporter may take the memory back (every dma-buf MR). */
+	PHYRDMA_MR_REVOCABLE = 1 << 0,
+	/* It did: the MR is dead until deregistered. */
+	PHYRDMA_MR_REVOKED = 1 << 1,
+	/* Pages come and go on demand (ODP). */
+	PHYRDMA_MR_ON_DEMAND = 1 << 2,
+	/* The memory is a dma-buf. */
+	PHYRDMA_MR_DMABUF = 1 << 3,
+};
+
+struct phyrdma_mr_layout {
+	__u32 comp_mask;
+	__u32 path;			/* enum phyrdma_mr_path */
+	__u32 flags;			/* enum phyrdma_mr_layout_flags */
+	__u32 mem_kinds;		/* enum phyrdma_mem_kind bits */
+	__u32 p2p_type;			/* enum phyrdma_p2p_type */
+	__u32 mtt_levels;
+	__aligned_u64 iova;
+	__aligned_u64 length;
+	__aligned_u64 page_size;	/* the device page size */
+	__aligned_u64 mtt_entries;
+	__aligned_u64 mtt_pages;	/* pages of the MTT, all levels */
+	__aligned_u64 iova_bytes;	/* IOVA reserved for the MR */
+	__aligned_u64 iova_waste;	/* of which unused */
+	__aligned_u64 iommu_page_size;	/* largest IOMMU page possible; 0 without */
+	__aligned_u64 runs;		/* DMA runs mapped */
+	__aligned_u64 iotlb_syncs;
+	__aligned_u64 scratch_bytes;	/* memory the path used for addresses */
+	__aligned_u64 kernel_bytes;	/* memory charged to the owner */
+};
+
 #endif /* PHYRDMA_ABI_USER_H */
