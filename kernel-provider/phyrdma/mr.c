@@ -242,8 +242,10 @@ int phyrdma_mr_advise(struct phyrdma_dev *dev, const struct phyr_slice *slice,
 		if (!phyr_iova_place(req.iova, offset_in_page(first), slice->len,
 				     max_t(u64, pgsz.pgsz, PAGE_SIZE), &place))
 			adv->iova_bytes = place.reserve;
-		/* DMA follows the iova modulo the device page, and the
-		 * reservation's alignment above it */
+		/*
+		 * DMA follows the iova modulo the device page, and the
+		 * reservation's alignment above it
+		 */
 		g = adv->iova_offset >> ilog2(pgsz.pgsz) ? pgsz.pgsz : p;
 		adv->iommu_page_size = phyrdma_pgsz_at_most(iommu, min(p, g));
 	}
@@ -418,8 +420,8 @@ static int phyrdma_mr_map_umem(struct phyrdma_mr *mr, struct ib_umem *umem,
 			mask |= sg_dma_address(sg) ^ va;
 			va += sg_dma_len(sg);
 		}
-		mask = min(mask & -mask, roundup_pow_of_two(
-			(umem->address & ~PAGE_MASK) + umem->length));
+		va = (umem->address & ~PAGE_MASK) + umem->length;
+		mask = min(mask & -mask, roundup_pow_of_two(va));
 		mask = max_t(u64, phyrdma_pgsz_at_most(bitmap, mask), PAGE_SIZE);
 		iova = mask + (umem->address & (mask - 1));
 	}

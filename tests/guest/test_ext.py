@@ -502,3 +502,78 @@ class OtherDeviceTest(ExtBase):
                 with self.assertRaises(OSError) as cm:
                     call()
                 self.assertEqual(cm.exception.errno, errno.EOPNOTSUPP)
+
+
+class PyverbsBindingTest(ExtBase):
+    """The pyverbs binding (pyverbs.providers.phyrdma.phyrdv) on pyverbs'
+    own Context, PD and MR objects, against the same calls through ctypes."""
+
+    def test_binding(self):
+        from pyverbs.device import Context
+        from pyverbs.pd import PD
+        from pyverbs.pyverbs_error import PyverbsRDMAError
+        from pyverbs.providers.phyrdma import phyrdv as pv
+        size = 8 * MiB
+        fd = self.ram(size, 9, pm.SHUFFLE)
+        with Context(name=self.dev_name) as ctx:
+            self.assertTrue(pv.is_supported(ctx))
+            want = dv.query_dma(self.pd.ctx)
+            del want['comp_mask']
+            got = pv.query_dma(ctx)
+            # another context of the same device: the same answer
+            self.assertEqual(got, want)
+            ranges, gen = pv.query_iova_ranges(ctx)
+            self.assertEqual((ranges, gen), dv.query_iova_ranges(self.pd.ctx)[::2])
+            adv = pv.advise_dmabuf(ctx, fd, 0, size)
+            self.assertEqual(adv['flags'], pv.ADVICE_PHYR | pv.ADVICE_LAYOUT)
+            with PD(ctx) as pd:
+                mr = pv.PhyrdvDmaBufMR(pd, size, LW, fd,
+                                       flags=pv.REG_MR_CHOOSE_IOVA)
+                self.assertEqual(mr.iova,
+                                 adv['iova_align'] + adv['iova_offset'])
+                lay = mr.query()
+                self.assertEqual(lay, pv.query_mr(mr))
+                self.assertEqual(lay['page_size'], adv['page_size'])
+                self.assertEqual(lay['path'], pv.MR_PATH_PHYR)
+                self.same_as_oracle(mr, lay)
+                mr.close()
+                with self.assertRaises(PyverbsRDMAError) as cm:
+                    pv.PhyrdvDmaBufMR(pd, size, LW, fd, flags=1 << 20)
+                self.assertEqual(cm.exception.error_code, errno.EOPNOTSUPP)
+                with self.assertRaises(PyverbsRDMAError) as cm:
+                    pv.PhyrdvDmaBufMR(pd, size, LW, fd, min_page_shift=21,
+                                      max_page_shift=20)
+                self.assertEqual(cm.exception.error_code, errno.EINVAL)
+
+
+class ManPageTest(ExtBase):
+    PAGES = ('phyrdv.7', 'phyrdv_is_supported.3', 'phyrdv_query_dma.3',
+             'phyrdv_advise_dmabuf.3', 'phyrdv_reg_dmabuf_mr.3',
+             'phyrdv_query_mr.3')
+
+    def test_pages_render(self):
+        """Every public function has a page man finds and groff renders
+        without a warning."""
+        env = dict(os.environ, MANWIDTH='80', MAN_KEEP_STDERR='1',
+                   MANROFFOPT='-ww')
+        for page in self.PAGES:
+            name, sec = page.rsplit('.', 1)
+            out = subprocess.run(['man', '-P', 'cat', sec, name],
+                                 capture_output=True, text=True, env=env,
+                                 timeout=60)
+            self.assertEqual(out.returncode, 0, f'{page}: {out.stderr}')
+            self.assertEqual(out.stderr.strip(), '', page)
+            self.assertIn('NAME', out.stdout, page)
+            self.assertIn(name, out.stdout, page)
+            # nothing of the markdown left over
+            self.assertNotIn('**', out.stdout, page)
+            self.assertNotIn('```', out.stdout, page)
+        # each function is named in the SYNOPSIS of a page
+        text = ''.join(subprocess.run(['man', '-P', 'cat', '3', p.split('.')[0]],
+                                      capture_output=True, text=True,
+                                      env=env).stdout
+                       for p in self.PAGES if p.endswith('.3'))
+        for fn in ('phyrdv_is_supported', 'phyrdv_query_dma',
+                   'phyrdv_query_iova_ranges', 'phyrdv_advise_dmabuf',
+                   'phyrdv_reg_dmabuf_mr', 'phyrdv_reg_mr', 'phyrdv_query_mr'):
+            self.assertIn(fn + '(', text, fn)

@@ -734,12 +734,44 @@ static void test_no_leaks(void)
 	CHECK(compat_live_allocs == 0, "leaked %ld allocations", compat_live_allocs);
 }
 
+/* phyr_slice_phase(): the alignment the physical layout follows */
+static void test_slice_phase(void)
+{
+	struct phyr p = {};
+	struct phyr_slice s;
+
+	/* two 2 MiB folios, out of order, each at a 2 MiB boundary */
+	CHECK(!phyr_append(&p, 0x40600000, 0x200000, &ram, GFP_KERNEL), "a");
+	CHECK(!phyr_append(&p, 0x40200000, 0x200000, &ram, GFP_KERNEL), "b");
+	CHECK(!phyr_slice_init(&s, &p, 0, 0x400000), "slice");
+	CHECK(phyr_slice_phase(&s, 0) == 0x200000, "%#llx",
+	      (unsigned long long)phyr_slice_phase(&s, 0));
+	/* the buffer's offsets, or any address congruent to them */
+	CHECK(phyr_slice_phase(&s, 0x7f0000000000ULL) == 0x200000, "va");
+	CHECK(phyr_slice_phase(&s, 0x1000) == 0x1000, "out of phase");
+	/* a slice 4 KiB into the buffer follows it at its own offset */
+	CHECK(!phyr_slice_init(&s, &p, 0x1000, 0x2000), "inner");
+	CHECK(phyr_slice_phase(&s, 0x1000) == 0x200000, "inner phase");
+	phyr_free(&p);
+
+	/* one run: as aligned as its address, up to the 2^62 cap */
+	CHECK(!phyr_append(&p, 0x40000000, 0x40000000, &ram, GFP_KERNEL), "1G");
+	CHECK(!phyr_slice_init(&s, &p, 0, 0x40000000), "slice");
+	CHECK(phyr_slice_phase(&s, 0) == 0x40000000, "1 GiB");
+	phyr_free(&p);
+	CHECK(!phyr_append(&p, 0, 0x1000, &ram, GFP_KERNEL), "zero");
+	CHECK(!phyr_slice_init(&s, &p, 0, 0x1000), "slice");
+	CHECK(phyr_slice_phase(&s, 0) == 1ULL << 62, "capped");
+	phyr_free(&p);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
 } tests[] = {
 #define T(fn) { #fn, fn }
 	T(test_append_table), T(test_metadata_segments), T(test_append_enomem),
+	T(test_slice_phase),
 	T(test_validate), T(test_slice_init), T(test_run_iterator),
 	T(test_meta_checks), T(test_direct_table), T(test_direct_random),
 	T(test_translated), T(test_iova_place), T(test_translated_layout),

@@ -12,9 +12,11 @@
  *   path=phyr|legacy size=… layout=… iova_align=… page_size=… mtt_entries=…
  *   scratch_bytes=… iova_bytes=… reg_us=… dereg_us=…
  *
- * then the bare dma_iova_link floor for the same ranges (path=floor, only
- * with a translating IOMMU).  Times are medians over REPS runs.  Sizes and
- * alignments are in bytes.
+ * then the same on the phyr path at the iova phyrdv_advise_dmabuf(3)
+ * advises (iova=advised; iommu_page is the largest IOMMU page the mapping
+ * got, from phyrdv_query_mr(3)), then the bare dma_iova_link floor for the
+ * same ranges (path=floor, only with a translating IOMMU).  Times are
+ * medians over REPS runs.  Sizes and alignments are in bytes.
  *
  *   phyrdma-bench bw [-d DEVICE] [-D DEVICE] [-s SIZE] [-n ITERS] [-t DEPTH]
  *                    [-c CYCLE]
@@ -44,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "phyrdv.h"
 #include <infiniband/verbs.h>
 #include <phyr/phyr_mmio.h>
 #include <phyr/phyr_ram.h>
@@ -156,10 +159,12 @@ struct ctx {
 };
 
 static void bench_path(struct ctx *c, int fd, uint64_t size, const char *layout,
-		       uint64_t iova, uint64_t align, int legacy)
+		       uint64_t iova, uint64_t align, int legacy,
+		       const char *tag)
 {
 	uint64_t reg[MAX_REPS], dereg[MAX_REPS], t;
 	struct phyrdma_oracle_query q;
+	struct phyrdv_mr_attr lay = {};
 	struct ibv_mr *mr;
 	int i;
 
@@ -176,17 +181,21 @@ static void bench_path(struct ctx *c, int fd, uint64_t size, const char *layout,
 			q.key = mr->lkey;
 			if (ioctl(c->oracle, PHYRDMA_ORACLE_QUERY, &q))
 				die("oracle query");
+			errno = phyrdv_query_mr(mr, &lay, sizeof(lay));
+			if (errno)
+				die("phyrdv_query_mr");
 		}
 		t = now_ns();
 		if (ibv_dereg_mr(mr))
 			die("ibv_dereg_mr");
 		dereg[i] = now_ns() - t;
 	}
-	printf("path=%s size=%" PRIu64 " layout=%s iova_align=%" PRIu64
-	       " page_size=%llu mtt_entries=%llu scratch_bytes=%llu"
-	       " iova_bytes=%llu reg_us=%.1f dereg_us=%.1f\n",
-	       legacy ? "legacy" : "phyr", size, layout, align,
+	printf("path=%s size=%" PRIu64 " layout=%s iova=%s iova_align=%" PRIu64
+	       " page_size=%llu mtt_entries=%llu iommu_page=%llu"
+	       " scratch_bytes=%llu iova_bytes=%llu reg_us=%.1f dereg_us=%.1f\n",
+	       legacy ? "legacy" : "phyr", size, layout, tag, align,
 	       1ULL << q.page_shift, (unsigned long long)q.mtt_entries,
+	       (unsigned long long)lay.iommu_page_size,
 	       (unsigned long long)q.scratch_bytes,
 	       (unsigned long long)q.iova_bytes, median(reg, c->reps) / 1e3,
 	       median(dereg, c->reps) / 1e3);
@@ -222,6 +231,7 @@ static void bench_size(struct ctx *c, uint64_t size)
 		int order;
 	} layouts[] = { { "4k-scattered", 0 }, { "2m-folios", 9 }, { "bar", -1 } };
 	static const uint64_t aligns[] = { 2 * MiB, 4096 };
+	struct phyrdv_dmabuf_advice adv;
 	unsigned int l, a;
 	int fd, legacy;
 
@@ -243,7 +253,19 @@ static void bench_size(struct ctx *c, uint64_t size)
 
 			for (legacy = 0; legacy < 2; legacy++)
 				bench_path(c, fd, size, layouts[l].name, iova,
-					   aligns[a], legacy);
+					   aligns[a], legacy, "fixed");
+		}
+		/* where the verbs extension advises: both sides' large pages */
+		errno = phyrdv_advise_dmabuf(c->ctx, fd, 0, size, &adv,
+					     sizeof(adv));
+		if (errno)
+			die("phyrdv_advise_dmabuf");
+		if (adv.flags & PHYRDV_ADVICE_LAYOUT) {
+			uint64_t iova = (0x7f0000000000ULL / adv.iova_align + 1) *
+					adv.iova_align + adv.iova_offset;
+
+			bench_path(c, fd, size, layouts[l].name, iova,
+				   adv.iova_align, 0, "advised");
 		}
 		if (c->translating)
 			bench_floor(c, fd, size, layouts[l].name);
