@@ -9,44 +9,44 @@ cimport pyverbs.libibverbs as v
 
 cdef extern from 'infiniband/phyrdv.h':
 
-    cpdef enum phyrdv_iommu_mode:
+    cdef enum phyrdv_iommu_mode:
         PHYRDV_IOMMU_NONE
         PHYRDV_IOMMU_IDENTITY
         PHYRDV_IOMMU_TRANSLATING
 
-    cpdef enum phyrdv_dma_flags:
+    cdef enum phyrdv_dma_flags:
         PHYRDV_DMA_P2P
         PHYRDV_DMA_CC_GUEST
 
-    cpdef enum phyrdv_mem_kind:
+    cdef enum phyrdv_mem_kind:
         PHYRDV_MEM_RAM
         PHYRDV_MEM_P2P_MMIO
         PHYRDV_MEM_ENCRYPTED
         PHYRDV_MEM_DECRYPTED
 
-    cpdef enum phyrdv_p2p_type:
+    cdef enum phyrdv_p2p_type:
         PHYRDV_P2P_NONE
         PHYRDV_P2P_NOT_SUPPORTED
         PHYRDV_P2P_BUS_ADDR
         PHYRDV_P2P_HOST_BRIDGE
 
-    cpdef enum phyrdv_advice_flags:
+    cdef enum phyrdv_advice_flags:
         PHYRDV_ADVICE_PHYR
         PHYRDV_ADVICE_LAYOUT
 
-    cpdef enum phyrdv_reg_mr_flags:
+    cdef enum phyrdv_reg_mr_flags:
         PHYRDV_REG_MR_REQUIRE_PHYR
         PHYRDV_REG_MR_FORCE_LEGACY
         PHYRDV_REG_MR_CHOOSE_IOVA
         PHYRDV_REG_MR_MAX_IOVA_WASTE
         PHYRDV_REG_MR_PREFER_IOMMU
 
-    cpdef enum phyrdv_mr_path:
+    cdef enum phyrdv_mr_path:
         PHYRDV_MR_PATH_PHYR
         PHYRDV_MR_PATH_LEGACY
         PHYRDV_MR_PATH_ODP
 
-    cpdef enum phyrdv_mr_flags:
+    cdef enum phyrdv_mr_flags:
         PHYRDV_MR_REVOCABLE
         PHYRDV_MR_REVOKED
         PHYRDV_MR_ON_DEMAND

@@ -61,7 +61,7 @@ def _check(int ret, what):
 
 def is_supported(Context ctx not None):
     """True if the context's device takes the phyrdma direct verbs."""
-    return dv.phyrdv_is_supported(ctx.device)
+    return dv.phyrdv_is_supported(ctx.context.device)
 
 
 def query_dma(Context ctx not None):
