@@ -34,6 +34,7 @@
 #include <linux/pci-p2pdma.h>
 #include <linux/export.h>
 #include <linux/slab.h>
+#include <linux/timekeeping.h>
 #include <phyr/phyr.h>
 #include <phyr/phyr_dma.h>
 
@@ -240,7 +241,9 @@ static int phyr_dma_map_iova(struct phyr_dma_map *map,
 				    map->attrs);
 		if (ret)
 			goto err;
-		phase |= (map->state.addr + map->iova_first + map->linked) ^ phys;
+		/* no larger than the run, as phyr_slice_phase() */
+		phase |= ((map->state.addr + map->iova_first + map->linked) ^
+			  phys) | phyr_pow2_floor(it.phyr->runs[it.run].len);
 		map->linked += len;
 		st->runs_linked++;
 	}
@@ -324,7 +327,7 @@ int phyr_dma_map(struct phyr_dma_map *map, struct device *dev,
 		 unsigned long attrs, phyr_dma_emit_fn emit, void *ctx)
 {
 	struct phyr_iter it;
-	u64 pgoff;
+	u64 pgoff, t0, t1;
 	int ret;
 
 	memset(map, 0, sizeof(*map));
@@ -356,11 +359,15 @@ int phyr_dma_map(struct phyr_dma_map *map, struct device *dev,
 	     ((hint->place_iova ^ hint->iova) & (hint->pgsz - 1))))
 		return -EINVAL;
 
+	t0 = ktime_get_ns();
 	ret = phyr_dma_map_iova(map, slice, pgoff, hint);
 	if (ret)
 		return ret;
+	t1 = ktime_get_ns();
+	map->stats.map_ns = t1 - t0;
 
 	ret = phyr_dma_emit(map, hint, emit, ctx);
+	map->stats.emit_ns = ktime_get_ns() - t1;
 	if (ret) {
 		phyr_dma_unmap(map);
 		return ret;

@@ -91,7 +91,8 @@ static u64 phyr_pgsz_direct(const struct phyr_slice *slice,
  *
  * Return: the largest power of two P, at most 2^62, such that every byte
  * of @slice lies at a physical address congruent to its address modulo
- * P.  At an iova congruent to that address modulo P the DMA
+ * P, and no larger than any run of the slice (whole, as in the phyr).
+ * At an iova congruent to that address modulo P the DMA
  * addresses can agree with both the iova (device pages) and the physical
  * addresses (IOMMU pages) up to P; this is the advice the verbs extension
  * gives.  P reveals how the buffer is aligned, no address.
@@ -102,8 +103,15 @@ u64 phyr_slice_phase(const struct phyr_slice *slice, u64 first)
 	u64 mask = 1ULL << 62;
 	bool more;
 
-	for (more = phyr_iter_start(&it, slice); more; more = phyr_iter_next(&it))
-		mask |= it.paddr ^ (first + it.offset);
+	/*
+	 * A run can hold pages no larger than itself: its length bounds what
+	 * its alignment says, so the answer tells no address bit beyond the
+	 * contiguity the caller's own memory has.
+	 */
+	for (more = phyr_iter_start(&it, slice); more;
+	     more = phyr_iter_next(&it))
+		mask |= (it.paddr ^ (first + it.offset)) |
+			phyr_pow2_floor(it.phyr->runs[it.run].len);
 	return mask & -mask;
 }
 EXPORT_SYMBOL_GPL(phyr_slice_phase);

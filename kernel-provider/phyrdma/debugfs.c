@@ -131,6 +131,8 @@ static long oracle_query(struct phyrdma_dev *dev, void __user *uarg)
 	q.runs = r.runs;
 	q.syncs = r.syncs;
 	q.dma_first = r.dma_first;
+	q.map_ns = r.map_ns;
+	q.emit_ns = r.emit_ns;
 	return copy_to_user(uarg, &q, sizeof(q)) ? -EFAULT : 0;
 }
 

@@ -34,6 +34,12 @@
 #define UVERBS_MODULE_NAME phyrdma_ext
 #include <rdma/uverbs_named_ioctl.h>
 
+/* the ABI's numbering is the P2PDMA map type's, as phyr_dma.h names it */
+static_assert((int)PHYRDMA_P2P_NONE == (int)PHYR_P2P_NONE);
+static_assert((int)PHYRDMA_P2P_NOT_SUPPORTED == (int)PHYR_P2P_NOT_SUPPORTED);
+static_assert((int)PHYRDMA_P2P_BUS_ADDR == (int)PHYR_P2P_BUS_ADDR);
+static_assert((int)PHYRDMA_P2P_HOST_BRIDGE == (int)PHYR_P2P_HOST_BRIDGE);
+
 /* ---- hints on a registration ------------------------------------------ */
 
 #define PHYRDMA_HINT_FLAGS (PHYRDMA_HINT_REQUIRE_PHYR | \
@@ -78,6 +84,10 @@ int phyrdma_hints_get(struct uverbs_attr_bundle *attrs,
 	if (h->mem_allowed && (h->mem_required & ~h->mem_allowed))
 		return -EINVAL;
 	if (!(h->flags & PHYRDMA_HINT_MAX_IOVA_WASTE) && h->max_iova_waste)
+		return -EINVAL;
+	/* a chosen iova the caller is not told would be an MR it cannot use */
+	if ((h->flags & PHYRDMA_HINT_CHOOSE_IOVA) &&
+	    !uverbs_attr_is_valid(attrs, PHYRDMA_ATTR_REG_MR_RESP_IOVA))
 		return -EINVAL;
 	dev = to_pdev(attrs->context->device);
 	cap = dev->hw.caps.page_size_cap;
@@ -125,9 +135,11 @@ static u32 phyrdma_ranges_cut(struct phyrdma_iova_range *r, u32 n, u32 max,
 		if (last < r[i].start || start > r[i].last)
 			continue;
 		if (start > r[i].start && last < r[i].last) {
-			/* a hole: split in two */
-			if (n == max)
-				return n;
+			/* a hole: split in two, or keep the lower part only */
+			if (n == max) {
+				r[i].last = start - 1;
+				continue;
+			}
 			memmove(&r[i + 2], &r[i + 1], (n - i - 1) * sizeof(*r));
 			r[i + 1].start = last + 1;
 			r[i + 1].last = r[i].last;
@@ -171,6 +183,8 @@ static u32 phyrdma_iova_ranges(struct phyrdma_dev *dev,
 				   domain->geometry.aperture_start);
 		r[0].last = min_t(u64, r[0].last,
 				  domain->geometry.aperture_end);
+		if (r[0].start > r[0].last)
+			return 0;
 	}
 	iommu_get_resv_regions(dma_dev, &resv);
 	list_for_each_entry(rr, &resv, list)

@@ -260,15 +260,25 @@ int phyrdma_mr_advise(struct phyrdma_dev *dev, const struct phyr_slice *slice,
  */
 static u64 phyrdma_mr_prefer_iommu(struct phyrdma_dev *dev,
 				   const struct phyr_slice *slice, u64 first,
-				   u64 iova, u64 bitmap, struct phyr_dma_hint *hint)
+				   u64 iova, u64 bitmap, u64 waste_cap,
+				   struct phyr_dma_hint *hint)
 {
+	u64 cover = roundup_pow_of_two(offset_in_page(first) + slice->len);
 	u64 q = phyrdma_pgsz_at_most(phyrdma_iommu_pgsizes(dev),
-				     phyr_slice_phase(slice, first));
+				     min(phyr_slice_phase(slice, first), cover));
 	u64 x = (iova ^ first) | (1ULL << 62);
 	u64 px = x & -x;
+	struct phyr_iova_place pl;
 
 	if (q <= px)
 		return bitmap;		/* no conflict */
+	/*
+	 * The IOVA the placement costs is bounded as every MR's is: beyond
+	 * the cap the preference cannot be met (no size left: ERANGE).
+	 */
+	if (phyr_iova_place(first & (q - 1), offset_in_page(first), slice->len,
+			    q, &pl) || pl.waste > waste_cap)
+		return 0;
 	hint->place_pgsz = q;
 	/* congruent to the memory modulo q, to the iova modulo px */
 	hint->place_iova = (first & (q - 1) & ~(px - 1)) | (iova & (px - 1));
@@ -324,7 +334,10 @@ static int phyrdma_mr_map_phyr(struct phyrdma_mr *mr,
 	if (req.translating && (h->flags & PHYRDMA_HINT_PREFER_IOMMU))
 		req.pgsz_bitmap = phyrdma_mr_prefer_iommu(dev, slice, first,
 							  iova, req.pgsz_bitmap,
+							  req.max_iova_waste,
 							  &hint);
+	if (!req.pgsz_bitmap)
+		return -ERANGE;
 	req.iova = iova;
 	hint.one_range = req.translating;
 	ret = phyr_best_pgsz(slice, &req, &pgsz);
@@ -358,6 +371,8 @@ static int phyrdma_mr_map_phyr(struct phyrdma_mr *mr,
 	mr->report.runs = mr->map.stats.runs_linked;
 	mr->report.syncs = mr->map.stats.syncs;
 	mr->report.dma_first = mr->map.dma_first;
+	mr->report.map_ns = mr->map.stats.map_ns;
+	mr->report.emit_ns = mr->map.stats.emit_ns;
 	if (mr->map.use_iova)
 		mr->report.iommu_page_size =
 			phyrdma_pgsz_at_most(phyrdma_iommu_pgsizes(dev),
@@ -394,11 +409,18 @@ static int phyrdma_mr_map_umem(struct phyrdma_mr *mr, struct ib_umem *umem,
 
 	/*
 	 * What a table says of its memory: a P2P table has DMA addresses
-	 * only, no pages.  The encryption state is not in it, so a hint
-	 * requiring one cannot be met here.
+	 * only, no pages (7.2's P2P helper); pinned user pages are RAM.  An
+	 * exporter's table with entries says nothing sure (device memory
+	 * can come mapped with dma_map_resource()), nor does any table say
+	 * the encryption state: a hint on memory kinds cannot be checked
+	 * then, and is refused rather than guessed at.
 	 */
-	mr->report.mem_kinds = sgt->orig_nents ? PHYRDMA_MEM_RAM :
-						 PHYRDMA_MEM_P2P_MMIO;
+	if (!sgt->orig_nents)
+		mr->report.mem_kinds = PHYRDMA_MEM_P2P_MMIO;
+	else if (mr->source == PHYRDMA_MR_SRC_USER)
+		mr->report.mem_kinds = PHYRDMA_MEM_RAM;
+	if (!mr->report.mem_kinds && (h->mem_allowed || h->mem_required))
+		return -EOPNOTSUPP;
 	mr->report.dma_first = sg_dma_address(umem->sgt_append.sgt.sgl) +
 			       (umem->address & ~PAGE_MASK);
 	if (!sgt->orig_nents)
@@ -692,6 +714,9 @@ static int phyrdma_mr_reg_dmabuf_phyr(struct phyrdma_mr *mr,
 		if (ret)
 			phyrdma_mr_unmap(mr);
 	}
+	/* a failed registration is no MR an exporter's revoke could count */
+	if (ret)
+		mr->dying = true;
 	dma_resv_unlock(dmabuf->resv);
 	return ret;
 }
@@ -839,7 +864,8 @@ int phyrdma_mr_advise_dmabuf(struct phyrdma_dev *dev, int fd, u64 offset,
 	u64 end;
 	int ret, p2p;
 
-	if (!length || check_add_overflow(offset, length, &end))
+	if (!length || length > PHYRDMA_HW_MAX_MR_SIZE ||
+	    check_add_overflow(offset, length, &end))
 		return -EINVAL;
 	dmabuf = dma_buf_get(fd);
 	if (IS_ERR(dmabuf))
@@ -862,6 +888,8 @@ int phyrdma_mr_advise_dmabuf(struct phyrdma_dev *dev, int fd, u64 offset,
 	}
 	mr->dev = dev;
 	mr->source = PHYRDMA_MR_SRC_DMABUF;
+	/* never an MR: an exporter's revoke of it is not counted */
+	mr->dying = true;
 	ret = phyrdma_mr_get_dmabuf_phyr(mr, dmabuf, offset, length, &slice);
 	if (ret)
 		goto out;
@@ -888,7 +916,6 @@ int phyrdma_mr_advise_dmabuf(struct phyrdma_dev *dev, int fd, u64 offset,
 unlock:
 	dma_resv_unlock(dmabuf->resv);
 out:
-	mr->dying = true;
 	phyrdma_mr_release(mr);
 	kfree(mr);
 	return ret;
@@ -1048,7 +1075,8 @@ struct ib_mr *phyrdma_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 	/* on demand, nothing is mapped at registration to follow a hint on */
 	if ((access & IB_ACCESS_ON_DEMAND) &&
 	    (h.flags & (PHYRDMA_HINT_REQUIRE_PHYR | PHYRDMA_HINT_FORCE_LEGACY |
-			PHYRDMA_HINT_CHOOSE_IOVA | PHYRDMA_HINT_PREFER_IOMMU) ||
+			PHYRDMA_HINT_CHOOSE_IOVA | PHYRDMA_HINT_PREFER_IOMMU |
+			PHYRDMA_HINT_MAX_IOVA_WASTE) ||
 	     h.mem_allowed || h.mem_required || h.min_page_shift ||
 	     h.max_page_shift))
 		return ERR_PTR(-EINVAL);
@@ -1068,6 +1096,7 @@ struct ib_mr *phyrdma_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 	mr->user_length = length;
 	mr->user_iova = iova;
 	mr->access = access;
+	mr->hinted = memchr_inv(&h, 0, sizeof(h)) != NULL;
 
 	if (access & IB_ACCESS_ON_DEMAND) {
 		ret = phyrdma_odp_reg(mr);
@@ -1136,6 +1165,9 @@ struct ib_mr *phyrdma_rereg_user_mr(struct ib_mr *ibmr, int flags, u64 start,
 	int ret;
 
 	if (mr->source != PHYRDMA_MR_SRC_USER)
+		return ERR_PTR(-EOPNOTSUPP);
+	/* rereg carries no hints: a hinted layout is not silently dropped */
+	if (mr->hinted)
 		return ERR_PTR(-EOPNOTSUPP);
 	if (!(flags & IB_MR_REREG_TRANS)) {
 		start = mr->user_start;

@@ -175,6 +175,8 @@ enum phyrdma_mr_source {
  * @mem_kinds: enum phyrdma_mem_kind bits of the memory
  * @p2p_type: enum phyrdma_p2p_type
  * @iommu_page_size: largest IOMMU page the mapping can use (0 without one)
+ * @map_ns: phyr path: the mapper's reserve, link and sync, timed
+ * @emit_ns: phyr path: streaming the blocks into the MTT, timed
  */
 struct phyrdma_mr_report {
 	u32 path;
@@ -192,6 +194,8 @@ struct phyrdma_mr_report {
 	u32 mem_kinds;
 	u32 p2p_type;
 	u64 iommu_page_size;
+	u64 map_ns;
+	u64 emit_ns;
 };
 
 struct phyrdma_mr {
@@ -209,6 +213,7 @@ struct phyrdma_mr {
 	bool revoked;		/* a dma-buf MR whose exporter took it back */
 	bool dying;		/* being deregistered, or failed to register */
 	bool iova_counted;	/* report.iova_bytes is in the IOVA counter */
+	bool hinted;		/* registered with the extension's hints */
 	u32 page_shift;
 	struct phyrdma_hw_mtt mtt;
 	struct phyrdma_mr_report report;

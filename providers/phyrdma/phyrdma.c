@@ -54,6 +54,12 @@ static const struct verbs_context_ops phyrdma_ctx_ops = {
 	.query_srq = phyrdma_query_srq,
 	.reg_dmabuf_mr = phyrdma_reg_dmabuf_mr,
 	.reg_mr = phyrdma_reg_mr,
+#ifdef PHYRDMA_GENERIC_VERBS
+	.query_dma_attr = phyrdma_query_dma_attr,
+	.query_dmabuf_layout = phyrdma_query_dmabuf_layout,
+	.query_mr_layout = phyrdma_query_mr_layout,
+	.reg_mr_ex = phyrdma_reg_mr_ex,
+#endif
 	.rereg_mr = phyrdma_rereg_mr,
 	.req_notify_cq = phyrdma_req_notify_cq,
 	.resize_cq = phyrdma_resize_cq,

@@ -223,4 +223,26 @@ bool phyrdma_qp_can_send(struct phyrdma_qp *qp);
 
 bool phyrdma_is_dev(struct ibv_device *device);
 
+struct phyrdv_reg_mr_attr;
+/* phyrdv.c: phyrdv_reg_mr(), with the fork protection optional */
+struct ibv_mr *phyrdma_reg_mr_hinted(struct ibv_pd *pd, void *addr,
+				     size_t length, uint64_t iova, int access,
+				     struct phyrdv_reg_mr_attr *attr,
+				     uint32_t inlen, bool dontfork);
+
+#ifdef PHYRDMA_GENERIC_VERBS
+/* generic.c: the verbs extension as libibverbs verbs (libibverbs/patches) */
+int phyrdma_query_dma_attr(struct ibv_context *context,
+			   struct ibv_dma_attr *attr, size_t attr_size,
+			   struct ibv_iova_range *ranges, uint32_t max_ranges);
+int phyrdma_query_dmabuf_layout(struct ibv_context *context, int fd,
+				uint64_t offset, size_t length,
+				struct ibv_dmabuf_layout *layout,
+				size_t layout_size);
+int phyrdma_query_mr_layout(struct ibv_mr *mr, struct ibv_mr_layout *layout,
+			    size_t layout_size);
+struct ibv_mr *phyrdma_reg_mr_ex(struct ibv_pd *pd,
+				 struct ibv_mr_init_attr *in);
+#endif
+
 #endif /* PHYRDMA_PROVIDER_H */

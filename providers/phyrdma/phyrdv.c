@@ -51,6 +51,9 @@ static int phyrdv_query_dma_raw(struct ibv_context *context,
 	if (!phyrdma_is_dev(context->device))
 		return EOPNOTSUPP;
 	fill_attr_out(cmd, PHYRDMA_ATTR_QUERY_DMA_RESP, out, sizeof(*out));
+	/* an attribute's length is 16 bits */
+	if (max_ranges > UINT16_MAX / sizeof(*ranges))
+		max_ranges = UINT16_MAX / sizeof(*ranges);
 	if (ranges && max_ranges)
 		fill_attr_out(cmd, PHYRDMA_ATTR_QUERY_DMA_IOVA_RANGES, ranges,
 			      (size_t)max_ranges * sizeof(*ranges));
@@ -226,9 +229,14 @@ struct ibv_mr *phyrdv_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t offset,
 	return &vmr->ibv_mr;
 }
 
-struct ibv_mr *phyrdv_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
-			     uint64_t iova, int access,
-			     struct phyrdv_reg_mr_attr *attr, uint32_t inlen)
+/*
+ * @dontfork: keep the pages out of fork()ed children, as ibv_reg_mr() does;
+ * ibv_reg_mr_ex() (the generic verb) has done it already.
+ */
+struct ibv_mr *phyrdma_reg_mr_hinted(struct ibv_pd *pd, void *addr,
+				     size_t length, uint64_t iova, int access,
+				     struct phyrdv_reg_mr_attr *attr,
+				     uint32_t inlen, bool dontfork)
 {
 	DECLARE_COMMAND_BUFFER(cmd, UVERBS_OBJECT_MR, UVERBS_METHOD_REG_MR, 10);
 	struct phyrdma_reg_mr_hints h;
@@ -252,6 +260,15 @@ struct ibv_mr *phyrdv_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
 		errno = ENOMEM;
 		return NULL;
 	}
+	/* as ibv_reg_mr() does: pinned pages stay out of fork()ed children */
+	dontfork = dontfork && !(access & IBV_ACCESS_ON_DEMAND);
+	if (dontfork && ibv_dontfork_range(addr, length)) {
+		free(vmr);
+		return NULL;
+	}
+	if (!(verbs_get_device(pd->context->device)->core_support &
+	      IB_UVERBS_CORE_SUPPORT_OPTIONAL_MR_ACCESS))
+		access &= ~IBV_ACCESS_OPTIONAL_RANGE;
 	handle = fill_attr_out_obj(cmd, UVERBS_ATTR_REG_MR_HANDLE);
 	fill_attr_out_ptr(cmd, UVERBS_ATTR_REG_MR_RESP_LKEY, &lkey);
 	fill_attr_out_ptr(cmd, UVERBS_ATTR_REG_MR_RESP_RKEY, &rkey);
@@ -265,11 +282,14 @@ struct ibv_mr *phyrdv_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
 		fill_attr_out_ptr(cmd, PHYRDMA_ATTR_REG_MR_RESP_IOVA, &got);
 	ret = execute_ioctl(pd->context, cmd);
 	if (ret) {
+		if (dontfork)
+			ibv_dofork_range(addr, length);
 		free(vmr);
 		errno = ret;
 		return NULL;
 	}
 	vmr->ibv_mr.handle = read_attr_obj(UVERBS_ATTR_REG_MR_HANDLE, handle);
+	vmr->access = access;
 	vmr->ibv_mr.context = pd->context;
 	vmr->ibv_mr.lkey = lkey;
 	vmr->ibv_mr.rkey = rkey;
@@ -280,6 +300,14 @@ struct ibv_mr *phyrdv_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
 	if (attr)
 		attr->iova = got;
 	return &vmr->ibv_mr;
+}
+
+struct ibv_mr *phyrdv_reg_mr(struct ibv_pd *pd, void *addr, size_t length,
+			     uint64_t iova, int access,
+			     struct phyrdv_reg_mr_attr *attr, uint32_t inlen)
+{
+	return phyrdma_reg_mr_hinted(pd, addr, length, iova, access, attr,
+				     inlen, true);
 }
 
 int phyrdv_query_mr(struct ibv_mr *mr, struct phyrdv_mr_attr *attr,

@@ -35,7 +35,7 @@ _RUN = struct.Struct('=QQII')
 PHYR_RAM_IOC_CREATE = ioc(_W | _R, 'p', 0, _CREATE.size)
 PHYR_RAM_IOC_LAYOUT = ioc(_W | _R, 'p', 1, _LAYOUT.size)
 
-_QUERY = struct.Struct('=8I11Q')
+_QUERY = struct.Struct('=8I13Q')
 _COPY = struct.Struct('=IIQQQ')
 _TRANSLATE = struct.Struct('=IIQQQ')
 _FLOOR = struct.Struct('=iI6Q')
@@ -90,7 +90,7 @@ class Oracle:
     FIELDS = ('key', 'pdn', 'access', 'page_shift', 'levels', 'path',
               'source', 'reserved', 'iova', 'length', 'root', 'mtt_entries',
               'mtt_pages', 'iova_bytes', 'iova_waste', 'scratch_bytes',
-              'runs', 'syncs', 'dma_first')
+              'runs', 'syncs', 'dma_first', 'map_ns', 'emit_ns')
 
     def __init__(self, debugfs_dir):
         self.fd = os.open(f'{debugfs_dir}/oracle', os.O_RDWR | os.O_CLOEXEC)

@@ -324,11 +324,26 @@ class HintTest(ExtBase):
                    {'mem_required': dv.MEM_ENCRYPTED},
                    {'mem_required': dv.MEM_DECRYPTED},
                    {'mem_required': dv.MEM_P2P_MMIO}):
-            for path in (0, dv.FORCE_LEGACY):
-                with self.assertRaises(OSError, msg=kw) as cm:
-                    dv.reg_dmabuf_mr(self.pd, 0, 2 * MiB, 0, fd, LW,
-                                     dv.reg_attr(flags=path, **kw))
-                self.assertEqual(cm.exception.errno, errno.EMEDIUMTYPE)
+            with self.assertRaises(OSError, msg=kw) as cm:
+                dv.reg_dmabuf_mr(self.pd, 0, 2 * MiB, 0, fd, LW,
+                                 dv.reg_attr(**kw))
+            self.assertEqual(cm.exception.errno, errno.EMEDIUMTYPE)
+            # an exporter's table with entries says nothing sure of its
+            # memory: the legacy path refuses to guess
+            with self.assertRaises(OSError, msg=kw) as cm:
+                dv.reg_dmabuf_mr(self.pd, 0, 2 * MiB, 0, fd, LW,
+                                 dv.reg_attr(flags=dv.FORCE_LEGACY, **kw))
+            self.assertEqual(cm.exception.errno, errno.EOPNOTSUPP)
+        # pinned user memory on the legacy path is RAM, surely
+        import mmap
+        buf = mmap.mmap(-1, 2 * MiB)
+        self.addCleanup(buf.close)
+        addr = pm.ctypes_addr(buf)
+        with self.assertRaises(OSError) as cm:
+            dv.reg_mr(self.pd, addr, 2 * MiB, addr, LW,
+                      dv.reg_attr(flags=dv.FORCE_LEGACY,
+                                  mem_allowed=dv.MEM_P2P_MMIO))
+        self.assertEqual(cm.exception.errno, errno.EMEDIUMTYPE)
         with self.assertRaises(OSError) as cm:
             dv.reg_dmabuf_mr(self.pd, 0, 2 * MiB, 0, fd, LW,
                              dv.reg_attr(mem_allowed=dv.MEM_RAM,
@@ -364,6 +379,28 @@ class HintTest(ExtBase):
                                                       0, fd, LW, raw,
                                                       full + 16))
         self.assertEqual(ctypes.get_errno(), errno.EOPNOTSUPP)
+
+    def test_rereg_of_hinted_mr_is_refused(self):
+        """rereg carries no hints: it refuses rather than drop them."""
+        import mmap
+        from rawverbs import _lib as ibv
+        buf = mmap.mmap(-1, 2 * MiB)
+        self.addCleanup(buf.close)
+        addr = pm.ctypes_addr(buf)
+        ibv.ibv_rereg_mr.argtypes = [ctypes.c_void_p, ctypes.c_int,
+                                     ctypes.c_void_p, ctypes.c_void_p,
+                                     ctypes.c_size_t, ctypes.c_int]
+        with dv.reg_mr(self.pd, addr, 2 * MiB, addr, LW,
+                       dv.reg_attr(max_page_shift=12)) as mr:
+            ctypes.set_errno(0)
+            ret = ibv.ibv_rereg_mr(mr.raw, 4, None, None, 0, LW | RW)
+            self.assertNotEqual(ret, 0)
+            self.assertEqual(ctypes.get_errno(), errno.EOPNOTSUPP)
+            self.assertEqual(mr.query()['page_size'], PAGE)
+        # without hints, rereg works as before
+        with dv.reg_mr(self.pd, addr, 2 * MiB, addr, LW) as mr:
+            self.assertEqual(ibv.ibv_rereg_mr(mr.raw, 4, None, None, 0,
+                                              LW | RW), 0)
 
     def test_on_demand_takes_no_layout_hints(self):
         import mmap

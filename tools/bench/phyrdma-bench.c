@@ -15,7 +15,10 @@
  * then the same on the phyr path at the iova phyrdv_advise_dmabuf(3)
  * advises (iova=advised; iommu_page is the largest IOMMU page the mapping
  * got, from phyrdv_query_mr(3)), then the bare dma_iova_link floor for the
- * same ranges (path=floor, only with a translating IOMMU).  Times are
+ * same ranges (path=floor, only with a translating IOMMU).  map_us is the
+ * phyr mapper's own reserve-link-sync time, measured in the kernel as the
+ * floor's reg_us is (so map_us / floor is the mapper's overhead over the
+ * bare API), emit_us its streaming into the MTT.  Times are
  * medians over REPS runs.  Sizes and alignments are in bytes.
  *
  *   phyrdma-bench bw [-d DEVICE] [-D DEVICE] [-s SIZE] [-n ITERS] [-t DEPTH]
@@ -162,7 +165,7 @@ static void bench_path(struct ctx *c, int fd, uint64_t size, const char *layout,
 		       uint64_t iova, uint64_t align, int legacy,
 		       const char *tag)
 {
-	uint64_t reg[MAX_REPS], dereg[MAX_REPS], t;
+	uint64_t reg[MAX_REPS], dereg[MAX_REPS], map[MAX_REPS], emit[MAX_REPS], t;
 	struct phyrdma_oracle_query q;
 	struct phyrdv_mr_attr lay = {};
 	struct ibv_mr *mr;
@@ -176,11 +179,13 @@ static void bench_path(struct ctx *c, int fd, uint64_t size, const char *layout,
 		reg[i] = now_ns() - t;
 		if (!mr)
 			die("ibv_reg_dmabuf_mr");
+		memset(&q, 0, sizeof(q));
+		q.key = mr->lkey;
+		if (ioctl(c->oracle, PHYRDMA_ORACLE_QUERY, &q))
+			die("oracle query");
+		map[i] = q.map_ns;
+		emit[i] = q.emit_ns;
 		if (i == 0) {
-			memset(&q, 0, sizeof(q));
-			q.key = mr->lkey;
-			if (ioctl(c->oracle, PHYRDMA_ORACLE_QUERY, &q))
-				die("oracle query");
 			errno = phyrdv_query_mr(mr, &lay, sizeof(lay));
 			if (errno)
 				die("phyrdv_query_mr");
@@ -192,13 +197,15 @@ static void bench_path(struct ctx *c, int fd, uint64_t size, const char *layout,
 	}
 	printf("path=%s size=%" PRIu64 " layout=%s iova=%s iova_align=%" PRIu64
 	       " page_size=%llu mtt_entries=%llu iommu_page=%llu"
-	       " scratch_bytes=%llu iova_bytes=%llu reg_us=%.1f dereg_us=%.1f\n",
+	       " scratch_bytes=%llu iova_bytes=%llu reg_us=%.1f dereg_us=%.1f"
+	       " map_us=%.1f emit_us=%.1f\n",
 	       legacy ? "legacy" : "phyr", size, layout, tag, align,
 	       1ULL << q.page_shift, (unsigned long long)q.mtt_entries,
 	       (unsigned long long)lay.iommu_page_size,
 	       (unsigned long long)q.scratch_bytes,
 	       (unsigned long long)q.iova_bytes, median(reg, c->reps) / 1e3,
-	       median(dereg, c->reps) / 1e3);
+	       median(dereg, c->reps) / 1e3, median(map, c->reps) / 1e3,
+	       median(emit, c->reps) / 1e3);
 	fflush(stdout);
 }
 

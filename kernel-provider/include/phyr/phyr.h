@@ -247,4 +247,16 @@ int phyr_best_pgsz(const struct phyr_slice *slice,
 		   const struct phyr_pgsz_req *req, struct phyr_pgsz *out);
 u64 phyr_slice_phase(const struct phyr_slice *slice, u64 first);
 
+/* The largest power of two no larger than @x (at least 1), or 2^62. */
+static inline u64 phyr_pow2_floor(u64 x)
+{
+	int b = 63;
+
+	if (!x)
+		return 1;
+	while (!(x >> b))
+		b--;
+	return b >= 62 ? 1ULL << 62 : 1ULL << b;
+}
+
 #endif /* _PHYR_PHYR_H */

@@ -76,9 +76,12 @@ struct phyr_dma_hint {
  * @syncs: IOTLB syncs (map and unmap)
  * @blocks: device blocks emitted
  * @scratch_bytes: memory allocated to hold DMA addresses (direct mode)
- * @iova_phase: IOVA mode: the largest power of two (at most 2^62) modulo
- *	which every run's IOVA equals its physical address, which bounds the
- *	IOMMU pages the mapping can use
+ * @iova_phase: IOVA mode: the largest power of two (at most 2^62, and no
+ *	larger than any run) modulo which every run's IOVA equals its
+ *	physical address, which bounds the IOMMU pages the mapping can use
+ * @map_ns: time spent reserving, linking and syncing (or mapping run by
+ *	run), the work the bare two-step API floor measures
+ * @emit_ns: time spent streaming the blocks to the importer
  */
 struct phyr_dma_stats {
 	u64 iova_reserved;
@@ -89,6 +92,8 @@ struct phyr_dma_stats {
 	u64 blocks;
 	u64 scratch_bytes;
 	u64 iova_phase;
+	u64 map_ns;
+	u64 emit_ns;
 };
 
 /**

@@ -15,6 +15,9 @@ Errors raise PyverbsRDMAError with the errno of the call.
 
 #cython: language_level=3
 
+import errno
+import logging
+
 from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 from pyverbs.base import PyverbsRDMAErrno
@@ -106,6 +109,8 @@ def advise_dmabuf(Context ctx not None, int fd, uint64_t offset, size_t length):
 def query_mr(MR mr not None):
     """The layout of any MR of this process (phyrdv_query_mr(3))."""
     cdef dv.phyrdv_mr_attr a
+    if mr.mr == NULL:
+        raise PyverbsRDMAError('phyrdv_query_mr: the MR is closed', errno.EBADF)
     _check(dv.phyrdv_query_mr(mr.mr, &a, sizeof(a)), 'phyrdv_query_mr')
     return {'path': a.path, 'flags': a.flags, 'mem_kinds': a.mem_kinds,
             'p2p_type': a.p2p_type, 'mtt_levels': a.mtt_levels,
@@ -125,6 +130,7 @@ cdef class PhyrdvDmaBufMR(DmaBufMR):
                  iova=0, flags=0, min_page_shift=0, max_page_shift=0,
                  mem_allowed=0, mem_required=0, max_iova_waste=0):
         cdef dv.phyrdv_reg_mr_attr attr
+        self.logger = logging.getLogger(self.__class__.__name__)
         attr.comp_mask = 0
         attr.flags = flags
         attr.min_page_shift = min_page_shift

@@ -47,6 +47,13 @@ struct phyrdma_oracle_query {
 	__aligned_u64 runs;
 	__aligned_u64 syncs;
 	__aligned_u64 dma_first;
+	/*
+	 * Phyr path: time the mapper spent reserving, linking and syncing
+	 * (what the link floor measures, the same way), and streaming the
+	 * blocks into the MTT.
+	 */
+	__aligned_u64 map_ns;
+	__aligned_u64 emit_ns;
 };
 
 enum {
