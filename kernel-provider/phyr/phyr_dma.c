@@ -173,12 +173,11 @@ static int phyr_dma_map_direct(struct phyr_dma_map *map,
 	struct phyr_dma_stats *st = &map->stats;
 	struct phyr_iter it;
 	dma_addr_t addr;
-	u32 nr = 0;
+	u32 nr;
 	bool more;
 	int ret;
 
-	for (more = phyr_iter_start(&it, slice); more; more = phyr_iter_next(&it))
-		nr++;
+	nr = phyr_slice_nr_runs(slice);
 	map->dma_runs = kvmalloc_array(nr, sizeof(*map->dma_runs),
 				       GFP_KERNEL_ACCOUNT);
 	if (!map->dma_runs)

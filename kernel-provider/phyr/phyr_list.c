@@ -330,6 +330,24 @@ bool phyr_iter_next(struct phyr_iter *it)
 }
 EXPORT_SYMBOL_GPL(phyr_iter_next);
 
+/**
+ * phyr_slice_nr_runs - how many pieces phyr_iter walks a slice in
+ * @slice: the slice, from phyr_slice_init()
+ *
+ * Return: the number of runs the slice touches.
+ */
+u32 phyr_slice_nr_runs(const struct phyr_slice *slice)
+{
+	struct phyr_iter it;
+	u32 n = 0;
+	bool more;
+
+	for (more = phyr_iter_start(&it, slice); more; more = phyr_iter_next(&it))
+		n++;
+	return n;
+}
+EXPORT_SYMBOL_GPL(phyr_slice_nr_runs);
+
 /* Fill the output for the block starting at it->pos, or flag the layout. */
 static bool phyr_block_load(struct phyr_block_iter *it)
 {

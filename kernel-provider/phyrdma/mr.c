@@ -828,17 +828,6 @@ err_free:
 	return ERR_PTR(ret);
 }
 
-static u64 phyrdma_slice_runs(const struct phyr_slice *slice)
-{
-	struct phyr_iter it;
-	u64 n = 0;
-	bool more;
-
-	for (more = phyr_iter_start(&it, slice); more; more = phyr_iter_next(&it))
-		n++;
-	return n;
-}
-
 /**
  * phyrdma_mr_advise_dmabuf - advice on registering a range of a dma-buf
  * @dev: the device
@@ -900,7 +889,7 @@ int phyrdma_mr_advise_dmabuf(struct phyrdma_dev *dev, int fd, u64 offset,
 	}
 	out->p2p_type = p2p;
 	out->mem_kinds = phyrdma_slice_kinds(&slice);
-	out->runs = phyrdma_slice_runs(&slice);
+	out->runs = phyr_slice_nr_runs(&slice);
 	ret = phyrdma_mr_advise(dev, &slice, offset, p2p == PHYR_P2P_BUS_ADDR,
 				dev->hw.caps.page_size_cap,
 				READ_ONCE(max_iova_waste), &adv);

@@ -188,6 +188,33 @@ static int phyrdv_hints(const struct phyrdv_reg_mr_attr *attr, uint32_t inlen,
 	return 0;
 }
 
+/*
+ * What both registrations check and allocate first: a phyrdma PD, the
+ * caller's hints in the kernel's form, the MR.  NULL with errno set.
+ */
+static struct verbs_mr *phyrdv_reg_prepare(struct ibv_pd *pd,
+					   const struct phyrdv_reg_mr_attr *attr,
+					   uint32_t inlen,
+					   struct phyrdma_reg_mr_hints *h)
+{
+	struct verbs_mr *vmr;
+	int ret;
+
+	if (!phyrdma_is_dev(pd->context->device)) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	ret = phyrdv_hints(attr, inlen, h);
+	if (ret) {
+		errno = ret;
+		return NULL;
+	}
+	vmr = calloc(1, sizeof(*vmr));
+	if (!vmr)
+		errno = ENOMEM;
+	return vmr;
+}
+
 struct ibv_mr *phyrdv_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t offset,
 				    size_t length, uint64_t iova, int fd,
 				    int access, struct phyrdv_reg_mr_attr *attr,
@@ -200,20 +227,9 @@ struct ibv_mr *phyrdv_reg_dmabuf_mr(struct ibv_pd *pd, uint64_t offset,
 	uint64_t got = iova;
 	int ret;
 
-	if (!phyrdma_is_dev(pd->context->device)) {
-		errno = EOPNOTSUPP;
+	vmr = phyrdv_reg_prepare(pd, attr, inlen, &h);
+	if (!vmr)
 		return NULL;
-	}
-	ret = phyrdv_hints(attr, inlen, &h);
-	if (ret) {
-		errno = ret;
-		return NULL;
-	}
-	vmr = calloc(1, sizeof(*vmr));
-	if (!vmr) {
-		errno = ENOMEM;
-		return NULL;
-	}
 	fill_attr_in_ptr(driver, PHYRDMA_ATTR_REG_MR_HINTS, &h);
 	if (h.flags & PHYRDMA_HINT_CHOOSE_IOVA)
 		fill_attr_out_ptr(driver, PHYRDMA_ATTR_REG_MR_RESP_IOVA, &got);
@@ -246,20 +262,9 @@ struct ibv_mr *phyrdma_reg_mr_hinted(struct ibv_pd *pd, void *addr,
 	uint64_t got = iova;
 	int ret;
 
-	if (!phyrdma_is_dev(pd->context->device)) {
-		errno = EOPNOTSUPP;
+	vmr = phyrdv_reg_prepare(pd, attr, inlen, &h);
+	if (!vmr)
 		return NULL;
-	}
-	ret = phyrdv_hints(attr, inlen, &h);
-	if (ret) {
-		errno = ret;
-		return NULL;
-	}
-	vmr = calloc(1, sizeof(*vmr));
-	if (!vmr) {
-		errno = ENOMEM;
-		return NULL;
-	}
 	/* as ibv_reg_mr() does: pinned pages stay out of fork()ed children */
 	dontfork = dontfork && !(access & IBV_ACCESS_ON_DEMAND);
 	if (dontfork && ibv_dontfork_range(addr, length)) {

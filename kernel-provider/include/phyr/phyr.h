@@ -235,6 +235,7 @@ int phyr_slice_check_meta(const struct phyr_slice *slice);
 
 bool phyr_iter_start(struct phyr_iter *it, const struct phyr_slice *slice);
 bool phyr_iter_next(struct phyr_iter *it);
+u32 phyr_slice_nr_runs(const struct phyr_slice *slice);
 
 bool phyr_block_iter_start(struct phyr_block_iter *it,
 			   const struct phyr_slice *slice, u64 pgsz, u64 iova);
