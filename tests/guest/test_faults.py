@@ -9,6 +9,15 @@ must give a clean errno, and afterwards every counter is back where it was;
 the runner fails the run on any splat and, on the debug kernel, on any
 kmemleak report.  The stock kernel has no fault injection: there these
 tests are skipped, and `make check-debug` runs them.
+
+DMA-API debugging keeps its own books with GFP_ATOMIC allocations made on
+the caller's stack (the active-cacheline radix tree, more debug entries).
+A failure injected there is no failure of ours, and dma-debug answers it by
+switching itself off for the rest of the boot ("cacheline tracking ENOMEM,
+dma-debug disabled"), which would blind every later test.  So the sweep
+rejects, through the stack-trace filter of failslab and fail_page_alloc,
+any allocation with dma-debug's code on its stack, and every sweep checks
+that dma-debug is still on afterwards.
 """
 import errno
 import os
@@ -30,6 +39,11 @@ SETTINGS = {
     'fail_page_alloc/min-order': '0',
     'fail_page_alloc/verbose': '0',
 }
+DMA_API_DISABLED = f'{DEBUGFS}/dma-api/disabled'
+# functions of kernel/dma/debug.c that span the code allocating on the
+# caller's stack: the entry pool's refill up to the entry insertion, and the
+# streaming map entry point in case that insertion is inlined into it
+DMA_DEBUG_SYMS = ('dma_debug_create_entries', 'add_dma_entry', 'debug_dma_map_phys')
 COUNTERS = ('ucontexts', 'pds', 'mrs', 'mws', 'cqs', 'qps', 'srqs', 'ahs',
             'dmabuf_attachments', 'pinned_pages', 'mtt_entries', 'iova_bytes',
             'mtt_pages')
@@ -45,6 +59,27 @@ def read(path):
         return f.read().strip()
 
 
+def text_range(names):
+    """[start, end) of the kernel text from the lowest of the named
+    functions to the end of the highest, from /proc/kallsyms; None if the
+    kernel has none of them."""
+    syms = []
+    with open('/proc/kallsyms') as f:
+        for line in f:
+            addr, kind, name = line.split()[:3]
+            if kind in 'tT':
+                syms.append((int(addr, 16), name))
+    syms.sort()
+    found = [i for i, (_, name) in enumerate(syms) if name in names]
+    if not found:
+        return None
+    start = syms[found[0]][0]
+    end = syms[found[-1] + 1][0]
+    if start == 0:
+        raise RuntimeError('/proc/kallsyms hides addresses (kptr_restrict)')
+    return start, end
+
+
 @unittest.skipUnless(os.path.exists(FAIL_NTH),
                      'no fault injection in this kernel (the debug lane has it)')
 class FaultSweepTest(PhyrdmaTestCase):
@@ -53,11 +88,20 @@ class FaultSweepTest(PhyrdmaTestCase):
     def setUp(self):
         super().setUp()
         self.saved = {}
-        for name, value in SETTINGS.items():
+        settings = dict(SETTINGS)
+        span = text_range(DMA_DEBUG_SYMS) if os.path.exists(DMA_API_DISABLED) else None
+        if span:
+            # the most the kernel keeps; the depth from should_fail to
+            # add_dma_entry through slab and the page allocator is about 15
+            for attr in ('failslab', 'fail_page_alloc'):
+                settings[f'{attr}/stacktrace-depth'] = '32'
+                settings[f'{attr}/reject-start'] = hex(span[0])
+                settings[f'{attr}/reject-end'] = hex(span[1])
+        self.addCleanup(self.restore)
+        for name, value in settings.items():
             path = f'{DEBUGFS}/{name}'
             self.saved[path] = read(path)
             write(path, value)
-        self.addCleanup(self.restore)
 
     def restore(self):
         for path, value in self.saved.items():
@@ -72,6 +116,9 @@ class FaultSweepTest(PhyrdmaTestCase):
         finally:
             write(f'{PARAM}/legacy', '0')
         self.assertEqual(r.returncode, 0, r.stderr + r.stdout[-2000:])
+        if os.path.exists(DMA_API_DISABLED):
+            self.assertEqual(read(DMA_API_DISABLED), 'N',
+                             f'{op}: DMA-API debugging switched itself off')
         lines = r.stdout.split('\n')
         points = int(lines[-2].split('=')[1])
         if not allow_none:
