@@ -971,12 +971,23 @@ class GpuDirectTest(DatapathBase):
 
     def test_revoke_during_traffic(self):
         """Writes in flight when the exporter revokes: a prefix lands, then
-        the responder finds no key; nothing lands after the revoke."""
+        the responder finds no key; nothing lands after the revoke.  A
+        revoke in the middle of a message ends it as a revoke between two
+        messages does: a remote access error (a NIC's next packet would
+        meet an invalid rkey), never a remote operational error."""
         for kind in ('gpu', 'gpu-legacy'):
             with self.subTest(kind=kind):
                 self.revoke_during_traffic(kind)
 
-    def revoke_during_traffic(self, kind):
+    def test_revoke_during_reads(self):
+        """RDMA READs of BAR memory when the exporter revokes: every read
+        before it completes, the one it meets ends with a remote access
+        error, on both paths."""
+        for kind in ('gpu', 'gpu-legacy'):
+            with self.subTest(kind=kind):
+                self.revoke_during_traffic(kind, WR.IBV_WR_RDMA_READ)
+
+    def revoke_during_traffic(self, kind, op=WR.IBV_WR_RDMA_WRITE):
         x, y = self.pair('phyrdma0', 'phyrdma1')
         chunk, count = phyrmem.MiB, 16
         src = x.buf(chunk, 'user')
@@ -988,7 +999,7 @@ class GpuDirectTest(DatapathBase):
             # write after write into the BAR until the responder refuses
             i = 0
             while len(wcs) < 100000:
-                x.post(WR.IBV_WR_RDMA_WRITE, [src.sge(0, chunk)], wr_id=i,
+                x.post(op, [src.sge(0, chunk)], wr_id=i,
                        rkey=gpu.mr.rkey, raddr=gpu.addr + (i % count) * chunk)
                 wc = x.poll()[0]
                 wcs.append(wc)
@@ -1004,11 +1015,16 @@ class GpuDirectTest(DatapathBase):
                 time.sleep(0.01)
             g.revoke(gpu.fd)
             t.join(60)
-            self.assertFalse(t.is_alive(), 'writes go on after the revoke')
+            self.assertFalse(t.is_alive(), 'work goes on after the revoke')
             self.assertGreaterEqual(len(wcs), 8)
             for wc in wcs[:-1]:
                 self.assert_wc(wc)
             self.assert_wc(wcs[-1], WC.IBV_WC_REM_ACCESS_ERR)
+            verb = 'read' if op == WR.IBV_WR_RDMA_READ else 'written'
+            print(f'\n  {kind}: {len(wcs) - 1} MiB {verb}, then the revoke',
+                  flush=True)
+            if op == WR.IBV_WR_RDMA_READ:
+                return
             # the BAR, cleared after the revoke, stays clear: a new QP's
             # write with the old rkey finds no key
             g.revoke(gpu.fd, False)
@@ -1027,6 +1043,4 @@ class GpuDirectTest(DatapathBase):
                 view.close()
         finally:
             g.close()
-        print(f'\n  {kind}: {len(wcs) - 1} MiB written, then the revoke',
-              flush=True)
         # counters come back to zero in tearDown, revoked MRs included

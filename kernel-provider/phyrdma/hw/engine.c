@@ -698,10 +698,12 @@ static void phyrdma_hw_cursor_advance(struct phyrdma_hw_cursor *c, u64 n)
 /*
  * Copy @len bytes from @src (an sgl, or the kernel buffer @buf) to @dst,
  * up to %PHYRDMA_HW_ACCESS_BYTES in one access: none of it sleeps, and a
- * page fault ends the access.
+ * page fault ends the access.  Return: 0, or the errno of the piece that
+ * failed (phyrdma_hw_mr_locate()), with *@at_src (if not NULL) telling
+ * whether it was the source's; what moved before it stays moved.
  */
 static int phyrdma_hw_copy(const struct phyrdma_hw_sgl *src, const void *buf,
-			   struct phyrdma_hw_cursor *dc, u64 len)
+			   struct phyrdma_hw_cursor *dc, u64 len, bool *at_src)
 {
 	struct phyrdma_hw_cursor sc = { .sgl = src }, *fc;
 	unsigned int faults = 0;
@@ -756,8 +758,11 @@ static int phyrdma_hw_copy(const struct phyrdma_hw_sgl *src, const void *buf,
 			faults = 0;
 		if (ret == -EAGAIN && ++faults <= PHYRDMA_HW_FAULT_RETRIES)
 			ret = phyrdma_hw_cursor_fault(fc);
-		if (ret)
+		if (ret) {
+			if (at_src)
+				*at_src = fc == &sc;
 			return ret;
+		}
 		cond_resched();
 	}
 	return 0;
@@ -1037,9 +1042,9 @@ static void phyrdma_hw_ud_deliver(struct phyrdma_hw_qp *qp,
 		dc.sgl = &dst;
 		dc.i = 0;
 		dc.off = 0;
-		ret = phyrdma_hw_copy(NULL, grh, &dc, sizeof(grh));
+		ret = phyrdma_hw_copy(NULL, grh, &dc, sizeof(grh), NULL);
 		if (!ret)
-			ret = phyrdma_hw_copy(src, ibuf, &dc, len);
+			ret = phyrdma_hw_copy(src, ibuf, &dc, len, NULL);
 		if (ret)
 			rcqe.status = PHYRDMA_WC_LOC_PROT_ERR;
 		rcqe.byte_len = len + sizeof(grh);
@@ -1102,6 +1107,39 @@ dropped:
 	return PHYRDMA_WC_SUCCESS;
 }
 
+/* Which end of a copy is the memory an rkey names at the responder. */
+enum phyrdma_hw_rkey_end {
+	PHYRDMA_HW_RKEY_NONE,	/* SEND: the responder's receive buffers */
+	PHYRDMA_HW_RKEY_SRC,	/* RDMA READ */
+	PHYRDMA_HW_RKEY_DST,	/* RDMA WRITE */
+};
+
+/*
+ * The requester's completion status of a copy that failed (@ret from
+ * phyrdma_hw_copy(), @at_src which end).  An MR revoked under the copy
+ * meets the message as its next packet would meet an invalid key: on the
+ * requester's own side a local protection error, on the rkey's side a
+ * remote access error, at a receive buffer a remote operational error.
+ * Any other failure keeps its old meaning: the requester's for a READ, the
+ * responder's otherwise.
+ */
+static int phyrdma_hw_copy_status(int ret, bool at_src,
+				  enum phyrdma_hw_rkey_end rkey)
+{
+	bool requester = at_src != (rkey == PHYRDMA_HW_RKEY_SRC);
+
+	if (!ret)
+		return PHYRDMA_WC_SUCCESS;
+	if (ret == -EKEYREVOKED) {
+		if (requester)
+			return PHYRDMA_WC_LOC_PROT_ERR;
+		return rkey == PHYRDMA_HW_RKEY_NONE ? PHYRDMA_WC_REM_OP_ERR :
+						      PHYRDMA_WC_REM_ACCESS_ERR;
+	}
+	return rkey == PHYRDMA_HW_RKEY_SRC ? PHYRDMA_WC_LOC_PROT_ERR :
+					     PHYRDMA_WC_REM_OP_ERR;
+}
+
 /* SEND, SEND_WITH_IMM and RDMA_WRITE_WITH_IMM consume a receive WQE. */
 static int phyrdma_hw_exec_recv_side(struct phyrdma_hw_qp *qp,
 				     struct phyrdma_hw_qp *resp,
@@ -1118,6 +1156,7 @@ static int phyrdma_hw_exec_recv_side(struct phyrdma_hw_qp *qp,
 	struct phyrdma_hw_sgl dst;
 	struct phyrdma_cqe rcqe;
 	int ret, st = PHYRDMA_WC_SUCCESS;
+	bool at_src = false;
 
 	mutex_lock(&resp->recv->mutex);
 	ret = phyrdma_hw_rq_peek(resp->hw, resp->recv, &rwqe);
@@ -1133,11 +1172,12 @@ static int phyrdma_hw_exec_recv_side(struct phyrdma_hw_qp *qp,
 	if (wdst) {
 		/* RDMA WRITE with immediate: the data goes to the rkey */
 		dc.sgl = wdst;
-		ret = phyrdma_hw_copy(src, ibuf, &dc, len);
+		ret = phyrdma_hw_copy(src, ibuf, &dc, len, &at_src);
 		rcqe.opcode = PHYRDMA_WC_RECV_RDMA_WITH_IMM;
 		if (ret) {
 			rcqe.status = PHYRDMA_WC_LOC_PROT_ERR;
-			st = PHYRDMA_WC_REM_OP_ERR;
+			st = phyrdma_hw_copy_status(ret, at_src,
+						    PHYRDMA_HW_RKEY_DST);
 		}
 	} else {
 		ret = phyrdma_hw_sgl_local(resp->hw, resp->recv->pdn,
@@ -1153,9 +1193,11 @@ static int phyrdma_hw_exec_recv_side(struct phyrdma_hw_qp *qp,
 			st = PHYRDMA_WC_REM_INV_REQ_ERR;
 		} else {
 			dc.sgl = &dst;
-			if (phyrdma_hw_copy(src, ibuf, &dc, len)) {
+			ret = phyrdma_hw_copy(src, ibuf, &dc, len, &at_src);
+			if (ret) {
 				rcqe.status = PHYRDMA_WC_LOC_PROT_ERR;
-				st = PHYRDMA_WC_REM_OP_ERR;
+				st = phyrdma_hw_copy_status(ret, at_src,
+							    PHYRDMA_HW_RKEY_NONE);
 			}
 		}
 		phyrdma_hw_sgl_release(&dst);
@@ -1218,11 +1260,14 @@ static int phyrdma_hw_exec_atomic(struct phyrdma_hw_qp *qp,
 	rc = (struct phyrdma_hw_cursor){ .sgl = &rem };
 	ret = phyrdma_hw_atomic_access(&rc, wqe, &old);
 	phyrdma_hw_sgl_release(&rem);
+	/* revoked since the lookup: the key is gone */
+	if (ret == -EKEYREVOKED)
+		return phyrdma_hw_remote_access(qp, resp);
 	if (ret) {
 		phyrdma_hw_qp_error(resp, PHYRDMA_HW_QP_EV_FATAL);
 		return PHYRDMA_WC_REM_OP_ERR;
 	}
-	return phyrdma_hw_copy(NULL, &old, &lc, sizeof(old)) ?
+	return phyrdma_hw_copy(NULL, &old, &lc, sizeof(old), NULL) ?
 	       PHYRDMA_WC_LOC_PROT_ERR : PHYRDMA_WC_SUCCESS;
 }
 
@@ -1256,6 +1301,8 @@ static int phyrdma_hw_exec_placement(struct phyrdma_hw_qp *qp,
 		rc = (struct phyrdma_hw_cursor){ .sgl = &rem };
 		ret = phyrdma_hw_atomic_access(&rc, wqe, &old);
 		phyrdma_hw_sgl_release(&rem);
+		if (ret == -EKEYREVOKED)
+			return phyrdma_hw_remote_access(qp, resp);
 		return ret ? PHYRDMA_WC_REM_OP_ERR : PHYRDMA_WC_SUCCESS;
 	}
 
@@ -1336,9 +1383,10 @@ static int phyrdma_hw_execute(struct phyrdma_hw_qp *qp, struct phyrdma_hw_exec *
 	struct phyrdma_hw_qp *resp;
 	struct phyrdma_hw_cursor dc;
 	const void *ibuf = NULL;
+	bool at_src = false;
 	u32 need = 0;
 	u64 len;
-	int st;
+	int st, ret;
 
 	if (wqe->opcode >= PHYRDMA_WR_MAX || !phyrdma_hw_opcode_ok(qp->type, wqe->opcode))
 		return PHYRDMA_WC_LOC_QP_OP_ERR;
@@ -1422,8 +1470,12 @@ static int phyrdma_hw_execute(struct phyrdma_hw_qp *qp, struct phyrdma_hw_exec *
 			dc.sgl = &rem;
 			dc.i = 0;
 			dc.off = 0;
-			st = phyrdma_hw_copy(is_inline ? NULL : &local, ibuf, &dc, len) ?
-			     PHYRDMA_WC_REM_OP_ERR : PHYRDMA_WC_SUCCESS;
+			ret = phyrdma_hw_copy(is_inline ? NULL : &local, ibuf,
+					      &dc, len, &at_src);
+			st = phyrdma_hw_copy_status(ret, at_src,
+						    PHYRDMA_HW_RKEY_DST);
+			if (st == PHYRDMA_WC_REM_ACCESS_ERR)
+				st = phyrdma_hw_remote_access(qp, resp);
 		}
 		phyrdma_hw_sgl_release(&rem);
 		break;
@@ -1437,8 +1489,10 @@ static int phyrdma_hw_execute(struct phyrdma_hw_qp *qp, struct phyrdma_hw_exec *
 		dc.sgl = &local;
 		dc.i = 0;
 		dc.off = 0;
-		st = phyrdma_hw_copy(&rem, NULL, &dc, len) ?
-		     PHYRDMA_WC_LOC_PROT_ERR : PHYRDMA_WC_SUCCESS;
+		ret = phyrdma_hw_copy(&rem, NULL, &dc, len, &at_src);
+		st = phyrdma_hw_copy_status(ret, at_src, PHYRDMA_HW_RKEY_SRC);
+		if (st == PHYRDMA_WC_REM_ACCESS_ERR)
+			st = phyrdma_hw_remote_access(qp, resp);
 		phyrdma_hw_sgl_release(&rem);
 		break;
 	default:

@@ -713,9 +713,11 @@ bool phyrdma_hw_bus_routed(struct phyrdma_hw *hw, dma_addr_t dma)
 /*
  * Where byte @va of @e is, walking the MTT through @cache (may be NULL; the
  * caller holds @e for as long as it keeps the cache): its DMA address, and
- * where that lands (phyrdma_hw_route()).  Return: 0; -EFAULT if the MTT or
- * the fabric has no mapping; -EAGAIN if @e is on demand and the block is
- * absent, or read-only and @write: a page fault, for phyrdma_hw_mr_fault().
+ * where that lands (phyrdma_hw_route()).  Return: 0; -EKEYREVOKED if @e
+ * was revoked after the caller looked its key up (what a later lookup of
+ * the key would find: no key); -EFAULT if the MTT or the fabric has no
+ * mapping; -EAGAIN if @e is on demand and the block is absent, or read-only
+ * and @write: a page fault, for phyrdma_hw_mr_fault().
  */
 int phyrdma_hw_mr_locate(struct phyrdma_hw *hw,
 			 const struct phyrdma_hw_mr_entry *e, u64 va, bool write,
@@ -729,7 +731,7 @@ int phyrdma_hw_mr_locate(struct phyrdma_hw *hw,
 
 	/* revoked since the work request looked the key up */
 	if (!READ_ONCE(e->valid))
-		return -EFAULT;
+		return -EKEYREVOKED;
 	ret = phyrdma_hw_mtt_walk(hw, e, index, cache, &leaf);
 	if (ret)
 		return ret;
@@ -850,6 +852,9 @@ int phyrdma_hw_mr_translate(struct phyrdma_hw *hw, u32 key, u64 va,
 		ret = phyrdma_hw_mr_locate(hw, e, va, false, NULL, dma, phys,
 					   &io);
 	phyrdma_hw_mr_put(e);
+	/* revoked since the lookup: no such MR, as for a later lookup */
+	if (ret == -EKEYREVOKED)
+		return -ENOENT;
 	/* an absent on-demand page has no address until something faults it */
 	return ret == -EAGAIN ? -EFAULT : ret;
 }
@@ -948,7 +953,7 @@ int phyrdma_hw_mr_xfer(struct phyrdma_hw *hw, u32 key, u64 va, void *buf,
 	}
 out:
 	/* revoked under the transfer: the key is gone, as for a later one */
-	if (ret == -EFAULT && !READ_ONCE(e->valid))
+	if (ret == -EKEYREVOKED)
 		ret = -ENOENT;
 	phyrdma_hw_mr_put(e);
 	return ret;
