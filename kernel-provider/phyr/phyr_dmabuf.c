@@ -304,7 +304,13 @@ struct sg_table *phyr_dmabuf_map_sgt(struct dma_buf_attachment *attach,
 	sgt = phyr_to_sgt(&slice, GFP_KERNEL);
 	if (IS_ERR(sgt))
 		return sgt;
-	ret = dma_map_sgtable(attach->dev, sgt, dir, 0);
+	/*
+	 * The phyr exporters let userspace mmap their memory and offer no
+	 * begin/end_cpu_access: they are coherent by design, so an
+	 * attachment is mapped only where DMA is coherent, and every
+	 * importer may map the same pages at once.
+	 */
+	ret = dma_map_sgtable(attach->dev, sgt, dir, DMA_ATTR_REQUIRE_COHERENT);
 	if (ret) {
 		phyr_free_sgt(sgt);
 		return ERR_PTR(ret);

@@ -353,8 +353,16 @@ static int phyrdma_mr_map_phyr(struct phyrdma_mr *mr,
 
 	hint.pgsz = pgsz.pgsz;
 	hint.iova = iova;
+	/*
+	 * An MR is a uAPI promise of continuous coherence between the device
+	 * and the CPUs of every process that maps the memory, with no sync
+	 * anywhere: like ib_umem, map only where that holds (no bounce
+	 * buffer, no cache maintenance).  It also tells DMA-API debugging
+	 * that the same cachelines mapped by several MRs at once are meant.
+	 */
 	ret = phyr_dma_map(&mr->map, dev->hw.dma_dev, slice, &hint,
-			   DMA_BIDIRECTIONAL, 0, phyrdma_mr_emit, mr);
+			   DMA_BIDIRECTIONAL, DMA_ATTR_REQUIRE_COHERENT,
+			   phyrdma_mr_emit, mr);
 	if (ret)
 		goto err_mtt;
 	if (mr->map.stats.blocks != pgsz.nr_blocks) {

@@ -253,6 +253,30 @@ class DmabufMrTest(MrTestBase):
             self.assertEqual(q['page_size'], mainline_pgsz(
                 slice_runs(layout, 0, size), 0x7f0000201000, size))
 
+    def test_same_pages_in_many_mrs(self):
+        """One buffer registered 24 times at once on each path: an MR may
+        share its pages with any number of others.  The mappings are
+        coherent-only (DMA_ATTR_REQUIRE_COHERENT), so the debug kernel's
+        DMA-API checks count no overlapping cacheline as a leak (more than
+        7 overlapping mappings of a cacheline is a WARN otherwise, which
+        the runner fails the run on)."""
+        fd, cpu, _ = self.ram(64 * 1024, 0, 0)
+        for legacy in (False, True):
+            with self.subTest(legacy=legacy):
+                self.set_legacy(legacy)
+                mrs = [self.pd.reg_dmabuf_mr(0, 64 * 1024, 0, fd, LW)
+                       for _ in range(24)]
+                try:
+                    for mr in (mrs[0], mrs[-1]):
+                        self.assertEqual(self.oracle.query(mr.lkey)['path'],
+                                         pm.PATH_LEGACY if legacy else pm.PATH_PHYR)
+                        self.assertEqual(self.oracle.read(mr.lkey, 0, 64 * 1024),
+                                         bytes(cpu))
+                finally:
+                    for mr in mrs:
+                        mr.close()
+                    self.set_legacy(False)
+
     def test_pyverbs_dmabuf_mr(self):
         """Unmodified pyverbs DmaBufMR (iova = offset) on our exporter."""
         size = 4 * MiB
