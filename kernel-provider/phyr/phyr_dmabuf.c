@@ -339,7 +339,7 @@ void phyr_dmabuf_unmap_sgt(struct dma_buf_attachment *attach,
 		phyr_p2p_sgt_free(attach->dev, p, U32_MAX, dir);
 		return;
 	}
-	dma_unmap_sgtable(attach->dev, sgt, dir, 0);
+	dma_unmap_sgtable(attach->dev, sgt, dir, DMA_ATTR_REQUIRE_COHERENT);
 	phyr_free_sgt(sgt);
 }
 EXPORT_SYMBOL_GPL(phyr_dmabuf_unmap_sgt);
