@@ -1120,7 +1120,8 @@ enum phyrdma_hw_rkey_end {
  * meets the message as its next packet would meet an invalid key: on the
  * requester's own side a local protection error, on the rkey's side a
  * remote access error, at a receive buffer a remote operational error.
- * Any other failure keeps its old meaning: the requester's for a READ, the
+ * Any other failure (a fault in the memory behind a valid key) is the
+ * requester's for a READ, whose own memory takes the data, and the
  * responder's otherwise.
  */
 static int phyrdma_hw_copy_status(int ret, bool at_src,
