@@ -612,6 +612,15 @@ int phyrdma_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 		ret = phyrdma_ring_post_recv(&qp->rq, qp->max_recv_sge, wr, bad_wr);
 	}
 	pthread_spin_unlock(&qp->rq_lock);
+	/*
+	 * A QP in error flushes receives posted to it once the doorbell says
+	 * there are some (the fence pairs with the device's, see struct
+	 * phyrdma_ring_hdr).
+	 */
+	atomic_thread_fence(memory_order_seq_cst);
+	/* the WRs are posted: a doorbell that fails finds no device to flush */
+	if (phyrdma_load_acquire(&qp->rq.hdr->flags) & PHYRDMA_RQ_FLUSH)
+		(void)phyrdma_doorbell(qp);
 	return ret;
 }
 

@@ -1550,6 +1550,14 @@ static bool phyrdma_hw_flush(struct phyrdma_hw_qp *qp)
 	/* a shared receive queue's WQEs belong to no QP: they stay */
 	if (qp->recv != &qp->rq)
 		return stuck;
+	/* from now on a receive posted to the QP rings the doorbell */
+	phyrdma_hw_ring_set_flags(qp->hw, &qp->rq.ring, PHYRDMA_RQ_FLUSH);
+	/*
+	 * Pairs with the poster's barrier between its producer index and
+	 * the flag (struct phyrdma_ring_hdr): it rings, and the run that
+	 * starts flushes its WQE, or the producer read below sees it.
+	 */
+	smp_mb();
 	mutex_lock(&qp->rq.mutex);
 	while (!phyrdma_hw_rq_peek(qp->hw, &qp->rq, &rwqe)) {
 		phyrdma_hw_recv_cqe(qp, rwqe, &cqe, PHYRDMA_WC_WR_FLUSH_ERR);

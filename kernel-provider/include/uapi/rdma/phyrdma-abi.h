@@ -75,14 +75,19 @@ struct phyrdma_ring_hdr {
 	 * stopped reading the ring.  A producer that finds it set after
 	 * publishing its producer index (with a full barrier between the
 	 * two) rings the doorbell; otherwise the device will see the new
-	 * work itself.  CQs: PHYRDMA_CQ_OVERRUN once the device found the
-	 * CQ full (the CQ is then in error).
+	 * work itself.  A QP's receive queue: PHYRDMA_RQ_FLUSH set by the
+	 * device once the QP is in error and it flushed the queue; a
+	 * producer that finds it set after publishing its producer index
+	 * (a full barrier between) rings the QP's doorbell, and the device
+	 * flushes the new WQEs too.  CQs: PHYRDMA_CQ_OVERRUN once the device
+	 * found the CQ full (the CQ is then in error).
 	 */
 	__u32 flags;
 	__u32 pad2[15];
 };
 
 #define PHYRDMA_SQ_ENGINE_IDLE	(1U << 0)
+#define PHYRDMA_RQ_FLUSH	(1U << 0)
 #define PHYRDMA_CQ_OVERRUN	(1U << 0)
 
 /* Placement types of a FLUSH (IBV_FLUSH_GLOBAL, IBV_FLUSH_PERSISTENT). */
