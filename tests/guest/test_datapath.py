@@ -495,6 +495,35 @@ class ErrorTest(DatapathBase):
         self.assertEqual(x.qp.query(e.ibv_qp_attr_mask.IBV_QP_STATE)[0].qp_state,
                          e.ibv_qp_state.IBV_QPS_ERR)
 
+    def test_recv_posted_in_error_is_flushed(self):
+        """A receive posted to a QP in error completes with a flush error,
+        as one posted before it did (what ib_drain_rq() and every
+        application draining a QP wait for)."""
+        x, y = self.pair()
+        buf = y.buf(4096)
+        y.post_recv(buf, 0, 64, wr_id=1)
+        attr = QPAttr()
+        attr.qp_state = e.ibv_qp_state.IBV_QPS_ERR
+        y.qp.modify(attr, e.ibv_qp_attr_mask.IBV_QP_STATE)
+        wc = y.poll()[0]
+        self.assert_wc(wc, WC.IBV_WC_WR_FLUSH_ERR)
+        self.assertEqual(wc.wr_id, 1)
+        # long after the device flushed the queue
+        self.assertTrue(y.poll_none(0.2))
+        y.post_recv(buf, 0, 64, wr_id=2)
+        wc = y.poll()[0]
+        self.assert_wc(wc, WC.IBV_WC_WR_FLUSH_ERR)
+        self.assertEqual(wc.wr_id, 2)
+        # a list of them, all flushed, in order
+        y.qp.post_recv(RecvWR(3, 1, [buf.sge(0, 8)]))
+        for i in range(4, 8):
+            y.post_recv(buf, 0, 8, wr_id=i)
+        wcs = y.poll(5)
+        self.assertEqual([wc.wr_id for wc in wcs], list(range(3, 8)))
+        for wc in wcs:
+            self.assert_wc(wc, WC.IBV_WC_WR_FLUSH_ERR)
+        self.assertTrue(y.poll_none(0.1))
+
     def two_writes(self, x, first_sges, rkey, raddr, good):
         x.post(WR.IBV_WR_RDMA_WRITE, first_sges, wr_id=1, rkey=rkey, raddr=raddr)
         x.post(WR.IBV_WR_RDMA_WRITE, [good.sge(0, 8)], wr_id=2, rkey=rkey,
@@ -986,6 +1015,84 @@ class GpuDirectTest(DatapathBase):
         for kind in ('gpu', 'gpu-legacy'):
             with self.subTest(kind=kind):
                 self.revoke_during_traffic(kind, WR.IBV_WR_RDMA_READ)
+
+    def test_revoke_during_writes_with_imm(self):
+        """RDMA WRITEs with immediate into BAR memory, eight in flight, when
+        the exporter revokes: the requester's write that meets the revoke
+        ends with a remote access error and the rest are flushed; the
+        responder's QP goes to error with an access-error event, whether
+        the revoke met a message halfway (its receive completes with a
+        protection error) or between two (its receive is flushed)."""
+        for kind in ('gpu', 'gpu-legacy'):
+            with self.subTest(kind=kind):
+                self.revoke_during_imm_writes(kind)
+
+    def revoke_during_imm_writes(self, kind, depth=8):
+        x, y = self.pair('phyrdma0', 'phyrdma1')
+        chunk, count = phyrmem.MiB, 16
+        src = x.buf(chunk, 'user')
+        gpu = y.buf(count * chunk, kind)
+        rbuf = y.buf(4096, 'user')
+        src.write(b'\xee' * chunk, 0)
+        sends, recvs = [], []
+
+        def writer():
+            # keep the engine busy, so that the revoke lands inside a write
+            i = 0
+            while len(sends) < 100000:
+                for k in range(i, i + depth):
+                    y.post_recv(rbuf, 0, 0, wr_id=k)
+                    x.post(WR.IBV_WR_RDMA_WRITE_WITH_IMM, [src.sge(0, chunk)],
+                           wr_id=k, imm=k, rkey=gpu.mr.rkey,
+                           raddr=gpu.addr + (k % count) * chunk)
+                got = x.poll(depth)
+                sends.extend(got)
+                recvs.extend(y.poll(depth))
+                if any(wc.status != WC.IBV_WC_SUCCESS for wc in got):
+                    return
+                i += depth
+
+        g = phyrmem.Gpu(*phyrmem.gpus()[0])
+        try:
+            t = threading.Thread(target=writer)
+            t.start()
+            while len(sends) < depth and t.is_alive():
+                time.sleep(0.01)
+            g.revoke(gpu.fd)
+            t.join(60)
+            self.assertFalse(t.is_alive(), 'work goes on after the revoke')
+        finally:
+            g.close()
+        ok = [wc.status for wc in sends].index(WC.IBV_WC_REM_ACCESS_ERR)
+        self.assertGreaterEqual(ok, depth)
+        for i, (s, r) in enumerate(zip(sends[:ok], recvs[:ok])):
+            self.assert_wc(s)
+            self.assert_wc(r, opcode=OPC.IBV_WC_RECV_RDMA_WITH_IMM,
+                           byte_len=chunk)
+            self.assertEqual((s.wr_id, r.wr_id, r.imm_data), (i, i, i))
+        for wc in sends[ok + 1:] + recvs[ok + 1:]:
+            self.assert_wc(wc, WC.IBV_WC_WR_FLUSH_ERR)
+        # halfway: the receive completes in error; between: it is flushed
+        halfway = recvs[ok].status == WC.IBV_WC_LOC_PROT_ERR
+        if not halfway:
+            self.assert_wc(recvs[ok], WC.IBV_WC_WR_FLUSH_ERR)
+        self.assertEqual(y.qp.query(e.ibv_qp_attr_mask.IBV_QP_STATE)[0].qp_state,
+                         e.ibv_qp_state.IBV_QPS_ERR)
+        events = []
+
+        def wait_event():
+            ev = y.ctx.get_async_event()
+            events.append(ev.event_type)
+            ev.ack()
+
+        t = threading.Thread(target=wait_event, daemon=True)
+        t.start()
+        t.join(10)
+        self.assertEqual(events, [e.ibv_event_type.IBV_EVENT_QP_ACCESS_ERR],
+                         'the responder gets no access-error event')
+        print(f'\n  {kind}: {ok} MiB written, then the revoke, '
+              f'{"halfway through" if halfway else "between"} messages',
+              flush=True)
 
     def revoke_during_traffic(self, kind, op=WR.IBV_WR_RDMA_WRITE):
         x, y = self.pair('phyrdma0', 'phyrdma1')

@@ -20,6 +20,7 @@ any allocation with dma-debug's code on its stack, and every sweep checks
 that dma-debug is still on afterwards.
 """
 import errno
+import functools
 import os
 import subprocess
 import unittest
@@ -59,10 +60,12 @@ def read(path):
         return f.read().strip()
 
 
+@functools.cache
 def text_range(names):
     """[start, end) of the kernel text from the lowest of the named
     functions to the end of the highest, from /proc/kallsyms; None if the
-    kernel has none of them."""
+    kernel has none of them.  Read once a run: the kernel's own text does
+    not move."""
     syms = []
     with open('/proc/kallsyms') as f:
         for line in f:

@@ -1179,6 +1179,14 @@ static int phyrdma_hw_exec_recv_side(struct phyrdma_hw_qp *qp,
 			rcqe.status = PHYRDMA_WC_LOC_PROT_ERR;
 			st = phyrdma_hw_copy_status(ret, at_src,
 						    PHYRDMA_HW_RKEY_DST);
+			/*
+			 * the rkey revoked halfway: an access violation, as
+			 * for a plain WRITE, before the receive completes
+			 */
+			if (st == PHYRDMA_WC_REM_ACCESS_ERR &&
+			    qp->type == PHYRDMA_HW_QPT_RC)
+				phyrdma_hw_qp_error(resp,
+						    PHYRDMA_HW_QP_EV_ACCESS_ERR);
 		}
 	} else {
 		ret = phyrdma_hw_sgl_local(resp->hw, resp->recv->pdn,
