@@ -669,7 +669,10 @@ int phyrdma_post_recv(struct ib_qp *ibqp, const struct ib_recv_wr *wr,
 					     qp->hw.rq.max_sge, wr, bad_wr);
 	}
 	spin_unlock_irqrestore(&qp->rq_lock, flags);
-	/* a QP in error flushes what was posted (ib_drain_rq() waits on it) */
+	/*
+	 * A QP in error flushes what was posted (ib_drain_rq() waits on it);
+	 * pairs with the smp_mb() in phyrdma_hw_flush().
+	 */
 	smp_mb();
 	if (READ_ONCE(phyrdma_hw_ring_hdr(&qp->hw.rq.ring)->flags) & PHYRDMA_RQ_FLUSH)
 		phyrdma_hw_qp_doorbell(&qp->hw);

@@ -951,14 +951,19 @@ static void phyrdma_hw_recv_cqe(struct phyrdma_hw_qp *resp,
 	cqe->qp_num = resp->qpn;
 }
 
+/*
+ * Complete a receive WQE; one in error moves @resp to error after its
+ * completion is written, with the event @ev (0 for none).
+ */
 static void phyrdma_hw_push_recv(struct phyrdma_hw_qp *resp,
-				 const struct phyrdma_cqe *cqe, bool solicited)
+				 const struct phyrdma_cqe *cqe, bool solicited,
+				 enum phyrdma_hw_qp_event ev)
 {
 	phyrdma_hw_rq_pop(resp->hw, resp->recv);
 	if (phyrdma_hw_cq_push(resp->rcq, cqe, solicited))
 		phyrdma_hw_qp_error(resp, PHYRDMA_HW_QP_EV_FATAL);
 	else if (cqe->status)
-		phyrdma_hw_qp_error(resp, 0);
+		phyrdma_hw_qp_error(resp, ev);
 }
 
 /*
@@ -1057,7 +1062,7 @@ static void phyrdma_hw_ud_deliver(struct phyrdma_hw_qp *qp,
 		}
 	}
 	phyrdma_hw_sgl_release(&dst);
-	phyrdma_hw_push_recv(resp, &rcqe, wqe->flags & PHYRDMA_WQE_SOLICITED);
+	phyrdma_hw_push_recv(resp, &rcqe, wqe->flags & PHYRDMA_WQE_SOLICITED, 0);
 	mutex_unlock(&resp->recv->mutex);
 	return;
 
@@ -1155,6 +1160,7 @@ static int phyrdma_hw_exec_recv_side(struct phyrdma_hw_qp *qp,
 	struct phyrdma_recv_wqe *rwqe;
 	struct phyrdma_hw_cursor dc = {};
 	struct phyrdma_hw_sgl dst;
+	enum phyrdma_hw_qp_event ev = 0;
 	struct phyrdma_cqe rcqe;
 	int ret, st = PHYRDMA_WC_SUCCESS;
 	bool at_src = false;
@@ -1181,12 +1187,11 @@ static int phyrdma_hw_exec_recv_side(struct phyrdma_hw_qp *qp,
 						    PHYRDMA_HW_RKEY_DST);
 			/*
 			 * the rkey revoked halfway: an access violation, as
-			 * for a plain WRITE, before the receive completes
+			 * for a plain WRITE, once the receive completed
 			 */
 			if (st == PHYRDMA_WC_REM_ACCESS_ERR &&
 			    qp->type == PHYRDMA_HW_QPT_RC)
-				phyrdma_hw_qp_error(resp,
-						    PHYRDMA_HW_QP_EV_ACCESS_ERR);
+				ev = PHYRDMA_HW_QP_EV_ACCESS_ERR;
 		}
 	} else {
 		ret = phyrdma_hw_sgl_local(resp->hw, resp->recv->pdn,
@@ -1229,7 +1234,7 @@ static int phyrdma_hw_exec_recv_side(struct phyrdma_hw_qp *qp,
 	}
 	if (rcqe.status)
 		rcqe.byte_len = 0;
-	phyrdma_hw_push_recv(resp, &rcqe, wqe->flags & PHYRDMA_WQE_SOLICITED);
+	phyrdma_hw_push_recv(resp, &rcqe, wqe->flags & PHYRDMA_WQE_SOLICITED, ev);
 	mutex_unlock(&resp->recv->mutex);
 	/* an unreliable requester learns nothing of the responder's trouble */
 	return qp->type == PHYRDMA_HW_QPT_RC ? st : PHYRDMA_WC_SUCCESS;

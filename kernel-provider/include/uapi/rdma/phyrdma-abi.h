@@ -76,10 +76,10 @@ struct phyrdma_ring_hdr {
 	 * publishing its producer index (with a full barrier between the
 	 * two) rings the doorbell; otherwise the device will see the new
 	 * work itself.  A QP's receive queue: PHYRDMA_RQ_FLUSH set by the
-	 * device once the QP is in error and it flushed the queue; a
-	 * producer that finds it set after publishing its producer index
-	 * (a full barrier between) rings the QP's doorbell, and the device
-	 * flushes the new WQEs too.  CQs: PHYRDMA_CQ_OVERRUN once the device
+	 * device when it starts flushing the queue of a QP in error, until
+	 * the QP is reset; a producer that finds it set after publishing its
+	 * producer index (a full barrier between) rings the QP's doorbell,
+	 * and the device flushes the new WQEs too.  CQs: PHYRDMA_CQ_OVERRUN once the device
 	 * found the CQ full (the CQ is then in error).
 	 */
 	__u32 flags;
