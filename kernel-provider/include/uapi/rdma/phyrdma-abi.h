@@ -79,8 +79,8 @@ struct phyrdma_ring_hdr {
 	 * device when it starts flushing the queue of a QP in error, until
 	 * the QP is reset; a producer that finds it set after publishing its
 	 * producer index (a full barrier between) rings the QP's doorbell,
-	 * and the device flushes the new WQEs too.  CQs: PHYRDMA_CQ_OVERRUN once the device
-	 * found the CQ full (the CQ is then in error).
+	 * and the device flushes the new WQEs too.  CQs: PHYRDMA_CQ_OVERRUN
+	 * once the device found the CQ full (the CQ is then in error).
 	 */
 	__u32 flags;
 	__u32 pad2[15];
