@@ -149,6 +149,27 @@ def async_event(ctx, timeout=10):
     return ev.event_type
 
 
+def fork_revoker(gpu, buf):
+    """A child process that revokes @buf's dma-buf with the GPU exporter
+    @gpu once a byte comes down the pipe whose write end is returned, with
+    the child's pid.  A doorbell runs writes inside this process's
+    post_send(), which holds the interpreter lock, so a thread here could
+    revoke only between them; another process can land inside one."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(w)
+            if os.read(r, 1):
+                gpu.revoke(buf.fd)
+                code = 0
+        finally:
+            os._exit(code)
+    os.close(r)
+    return w, pid
+
+
 class Endpoint:
     """One side: context, PD, CQ and a QP on a device."""
 
@@ -1054,22 +1075,7 @@ class GpuDirectTest(DatapathBase):
         src.write(b'\xee' * chunk, 0)
         sends, recvs = [], []
         g = phyrmem.Gpu(*phyrmem.gpus()[0])
-        # The revoke comes from another process, once the first writes are
-        # done: a doorbell runs writes inside this process's post_send(),
-        # which holds the interpreter lock, so a thread here could revoke
-        # only between them.
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                os.close(w)
-                if os.read(r, 1):
-                    g.revoke(gpu.fd)
-                    code = 0
-            finally:
-                os._exit(code)
-        os.close(r)
+        w, pid = fork_revoker(g, gpu)
         status = None
         try:
             i = 0
@@ -1125,6 +1131,80 @@ class GpuDirectTest(DatapathBase):
         print(f'\n  {kind}: {ok} MiB written, then the revoke, '
               f'{"halfway through" if halfway else "between"} messages',
               flush=True)
+
+    def test_uc_revoke_during_writes_with_imm(self):
+        """The same on UC, where a responder drops what it cannot take: the
+        requester completes every write; the responder completes the writes
+        before the revoke and drops the rest, the one the revoke met
+        halfway among them, without an error completion, an event or
+        leaving RTS; the receives of the dropped writes stay posted."""
+        for kind in ('gpu', 'gpu-legacy'):
+            with self.subTest(kind=kind):
+                self.uc_revoke_during_imm_writes(kind)
+
+    def uc_revoke_during_imm_writes(self, kind, depth=8):
+        x, y = self.pair('phyrdma0', 'phyrdma1', qp_type=UC)
+        chunk, count = phyrmem.MiB, 16
+        src = x.buf(chunk, 'user')
+        gpu = y.buf(count * chunk, kind)
+        rbuf = y.buf(4096, 'user')
+        src.write(b'\xee' * chunk, 0)
+        sends, recvs = [], []
+        g = phyrmem.Gpu(*phyrmem.gpus()[0])
+        w, pid = fork_revoker(g, gpu)
+        try:
+            i = 0
+            while True:
+                for k in range(i, i + depth):
+                    y.post_recv(rbuf, 0, 0, wr_id=k)
+                    x.post(WR.IBV_WR_RDMA_WRITE_WITH_IMM, [src.sge(0, chunk)],
+                           wr_id=k, imm=k, rkey=gpu.mr.rkey,
+                           raddr=gpu.addr + (k % count) * chunk)
+                sends.extend(x.poll(depth))
+                # the doorbell ran the writes: their receives are written
+                got = 0
+                while True:
+                    n, batch = y.cq.poll(depth)
+                    if not n:
+                        break
+                    recvs.extend(batch[:n])
+                    got += n
+                if got < depth or any(wc.status != WC.IBV_WC_SUCCESS
+                                      for wc in recvs[len(recvs) - got:]):
+                    break    # the revoke: the batch lost its writes from there on
+                if not i:
+                    os.write(w, b'r')
+                i += depth
+                self.assertLess(i, 4096, 'the revoke never came')
+        finally:
+            os.close(w)
+            status = os.waitpid(pid, 0)[1]
+            g.close()
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0, 'the revoke failed')
+        posted = i + depth
+        for wc in sends:
+            self.assert_wc(wc)
+        self.assertEqual(len(sends), posted)
+        # the writes before the revoke, in order, and none after
+        self.assertGreaterEqual(len(recvs), depth)
+        self.assertLessEqual(len(recvs), posted - depth)
+        for n, wc in enumerate(recvs):
+            self.assert_wc(wc, opcode=OPC.IBV_WC_RECV_RDMA_WITH_IMM,
+                           byte_len=chunk)
+            self.assertEqual((wc.wr_id, wc.imm_data), (n, n))
+        self.assertEqual(y.qp.query(e.ibv_qp_attr_mask.IBV_QP_STATE)[0].qp_state,
+                         e.ibv_qp_state.IBV_QPS_RTS)
+        # the next write takes the first receive left posted
+        x.post(WR.IBV_WR_RDMA_WRITE_WITH_IMM, [src.sge(0, 64)], wr_id=posted,
+               imm=0xfeed, rkey=rbuf.mr.rkey, raddr=rbuf.addr)
+        self.assert_wc(x.poll()[0])
+        wc = y.poll()[0]
+        self.assert_wc(wc, opcode=OPC.IBV_WC_RECV_RDMA_WITH_IMM, byte_len=64)
+        self.assertEqual((wc.wr_id, wc.imm_data), (len(recvs), 0xfeed))
+        self.assertEqual(rbuf.read(64), b'\xee' * 64)
+        self.assertIsNone(async_event(y.ctx, timeout=1))
+        print(f'\n  {kind}: {len(recvs)} MiB written, then the revoke; '
+              f'{posted - len(recvs)} writes dropped', flush=True)
 
     def revoke_during_traffic(self, kind, op=WR.IBV_WR_RDMA_WRITE):
         x, y = self.pair('phyrdma0', 'phyrdma1')

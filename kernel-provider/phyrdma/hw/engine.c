@@ -1182,15 +1182,23 @@ static int phyrdma_hw_exec_recv_side(struct phyrdma_hw_qp *qp,
 		ret = phyrdma_hw_copy(src, ibuf, &dc, len, &at_src);
 		rcqe.opcode = PHYRDMA_WC_RECV_RDMA_WITH_IMM;
 		if (ret) {
-			rcqe.status = PHYRDMA_WC_LOC_PROT_ERR;
 			st = phyrdma_hw_copy_status(ret, at_src,
 						    PHYRDMA_HW_RKEY_DST);
 			/*
-			 * the rkey revoked halfway: an access violation, as
-			 * for a plain WRITE, once the receive completed
+			 * The rkey revoked halfway.  A UC responder drops the
+			 * message, as it does one whose rkey fails at the
+			 * first packet: the receive stays posted for the
+			 * next.  An RC responder completes the receive in
+			 * error and raises an access violation, as a plain
+			 * WRITE does.
 			 */
 			if (st == PHYRDMA_WC_REM_ACCESS_ERR &&
-			    qp->type == PHYRDMA_HW_QPT_RC)
+			    qp->type != PHYRDMA_HW_QPT_RC) {
+				mutex_unlock(&resp->recv->mutex);
+				return PHYRDMA_WC_SUCCESS;
+			}
+			rcqe.status = PHYRDMA_WC_LOC_PROT_ERR;
+			if (st == PHYRDMA_WC_REM_ACCESS_ERR)
 				ev = PHYRDMA_HW_QP_EV_ACCESS_ERR;
 		}
 	} else {
