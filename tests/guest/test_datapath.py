@@ -1135,9 +1135,12 @@ class GpuDirectTest(DatapathBase):
     def test_uc_revoke_during_writes_with_imm(self):
         """The same on UC, where a responder drops what it cannot take: the
         requester completes every write; the responder completes the writes
-        before the revoke and drops the rest, the one the revoke met
-        halfway among them, without an error completion, an event or
-        leaving RTS; the receives of the dropped writes stay posted."""
+        before the revoke and drops the rest, without an error completion,
+        an event or leaving RTS; the receives of the dropped writes stay
+        posted.  Only a revoke that meets a write halfway tells the new
+        behaviour from the old (then the receive completed in error and
+        the QP went to error); the test cannot see which it met, but with
+        the engine's UC drop removed it failed 4 runs of 4."""
         for kind in ('gpu', 'gpu-legacy'):
             with self.subTest(kind=kind):
                 self.uc_revoke_during_imm_writes(kind)
@@ -1152,6 +1155,7 @@ class GpuDirectTest(DatapathBase):
         sends, recvs = [], []
         g = phyrmem.Gpu(*phyrmem.gpus()[0])
         w, pid = fork_revoker(g, gpu)
+        status = None
         try:
             i = 0
             while True:
@@ -1174,11 +1178,18 @@ class GpuDirectTest(DatapathBase):
                     break    # the revoke: the batch lost its writes from there on
                 if not i:
                     os.write(w, b'r')
+                elif status is not None:
+                    break    # a whole batch after the revoke, all taken
+                if status is None:
+                    done, st = os.waitpid(pid, os.WNOHANG)
+                    if done:
+                        status = st
                 i += depth
                 self.assertLess(i, 4096, 'the revoke never came')
         finally:
             os.close(w)
-            status = os.waitpid(pid, 0)[1]
+            if status is None:
+                status = os.waitpid(pid, 0)[1]
             g.close()
         self.assertEqual(os.waitstatus_to_exitcode(status), 0, 'the revoke failed')
         posted = i + depth
@@ -1187,7 +1198,8 @@ class GpuDirectTest(DatapathBase):
         self.assertEqual(len(sends), posted)
         # the writes before the revoke, in order, and none after
         self.assertGreaterEqual(len(recvs), depth)
-        self.assertLessEqual(len(recvs), posted - depth)
+        self.assertLessEqual(len(recvs), posted - depth,
+                             'writes went on after the revoke')
         for n, wc in enumerate(recvs):
             self.assert_wc(wc, opcode=OPC.IBV_WC_RECV_RDMA_WITH_IMM,
                            byte_len=chunk)
