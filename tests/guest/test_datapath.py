@@ -1066,8 +1066,15 @@ class GpuDirectTest(DatapathBase):
             with self.subTest(kind=kind):
                 self.revoke_during_imm_writes(kind)
 
-    def revoke_during_imm_writes(self, kind, depth=8):
-        x, y = self.pair('phyrdma0', 'phyrdma1')
+    def imm_writes_under_revoke(self, kind, qp_type, depth, revoked):
+        """RDMA WRITEs with immediate from phyrdma0 into a @kind GPU buffer
+        on phyrdma1, @depth at a time with a receive each, while another
+        process revokes the buffer after the first batch.  revoked(x, y,
+        sends, recvs) collects a batch's completions into the lists and
+        says whether the revoke showed; the writes stop there, or a whole
+        batch after the revoker exited.  Returns the endpoints, the source
+        and receive buffers, the lists and how many writes were posted."""
+        x, y = self.pair('phyrdma0', 'phyrdma1', qp_type=qp_type)
         chunk, count = phyrmem.MiB, 16
         src = x.buf(chunk, 'user')
         gpu = y.buf(count * chunk, kind)
@@ -1087,26 +1094,37 @@ class GpuDirectTest(DatapathBase):
                     x.post(WR.IBV_WR_RDMA_WRITE_WITH_IMM, [src.sge(0, chunk)],
                            wr_id=k, imm=k, rkey=gpu.mr.rkey,
                            raddr=gpu.addr + (k % count) * chunk)
-                got = x.poll(depth)
-                sends.extend(got)
-                recvs.extend(y.poll(depth))
-                if any(wc.status != WC.IBV_WC_SUCCESS for wc in got):
+                if revoked(x, y, sends, recvs):
                     break
                 if not i:
                     os.write(w, b'r')
                 elif status is not None:
-                    break    # a whole batch after the revoke: it failed
+                    break    # a whole batch after the revoke, all taken
                 if status is None:
                     done, st = os.waitpid(pid, os.WNOHANG)
                     if done:
                         status = st
                 i += depth
+                self.assertLess(i, 4096, 'the revoke never came')
         finally:
             os.close(w)
             if status is None:
                 status = os.waitpid(pid, 0)[1]
             g.close()
         self.assertEqual(os.waitstatus_to_exitcode(status), 0, 'the revoke failed')
+        return x, y, src, rbuf, sends, recvs, i + depth
+
+    def revoke_during_imm_writes(self, kind, depth=8):
+        chunk = phyrmem.MiB
+
+        def revoked(x, y, sends, recvs):
+            got = x.poll(depth)
+            sends.extend(got)
+            recvs.extend(y.poll(depth))
+            return any(wc.status != WC.IBV_WC_SUCCESS for wc in got)
+
+        x, y, _, _, sends, recvs, _ = self.imm_writes_under_revoke(
+            kind, RC, depth, revoked)
         self.assertIn(WC.IBV_WC_REM_ACCESS_ERR, [wc.status for wc in sends],
                       'writes went on after the revoke')
         ok = [wc.status for wc in sends].index(WC.IBV_WC_REM_ACCESS_ERR)
@@ -1146,53 +1164,24 @@ class GpuDirectTest(DatapathBase):
                 self.uc_revoke_during_imm_writes(kind)
 
     def uc_revoke_during_imm_writes(self, kind, depth=8):
-        x, y = self.pair('phyrdma0', 'phyrdma1', qp_type=UC)
-        chunk, count = phyrmem.MiB, 16
-        src = x.buf(chunk, 'user')
-        gpu = y.buf(count * chunk, kind)
-        rbuf = y.buf(4096, 'user')
-        src.write(b'\xee' * chunk, 0)
-        sends, recvs = [], []
-        g = phyrmem.Gpu(*phyrmem.gpus()[0])
-        w, pid = fork_revoker(g, gpu)
-        status = None
-        try:
-            i = 0
+        chunk = phyrmem.MiB
+
+        def revoked(x, y, sends, recvs):
+            sends.extend(x.poll(depth))
+            # the doorbell ran the writes: their receives are written
+            got = 0
             while True:
-                for k in range(i, i + depth):
-                    y.post_recv(rbuf, 0, 0, wr_id=k)
-                    x.post(WR.IBV_WR_RDMA_WRITE_WITH_IMM, [src.sge(0, chunk)],
-                           wr_id=k, imm=k, rkey=gpu.mr.rkey,
-                           raddr=gpu.addr + (k % count) * chunk)
-                sends.extend(x.poll(depth))
-                # the doorbell ran the writes: their receives are written
-                got = 0
-                while True:
-                    n, batch = y.cq.poll(depth)
-                    if not n:
-                        break
-                    recvs.extend(batch[:n])
-                    got += n
-                if got < depth or any(wc.status != WC.IBV_WC_SUCCESS
-                                      for wc in recvs[len(recvs) - got:]):
-                    break    # the revoke: the batch lost its writes from there on
-                if not i:
-                    os.write(w, b'r')
-                elif status is not None:
-                    break    # a whole batch after the revoke, all taken
-                if status is None:
-                    done, st = os.waitpid(pid, os.WNOHANG)
-                    if done:
-                        status = st
-                i += depth
-                self.assertLess(i, 4096, 'the revoke never came')
-        finally:
-            os.close(w)
-            if status is None:
-                status = os.waitpid(pid, 0)[1]
-            g.close()
-        self.assertEqual(os.waitstatus_to_exitcode(status), 0, 'the revoke failed')
-        posted = i + depth
+                n, batch = y.cq.poll(depth)
+                if not n:
+                    break
+                recvs.extend(batch[:n])
+                got += n
+            # the batch lost its writes from the revoke on
+            return got < depth or any(wc.status != WC.IBV_WC_SUCCESS
+                                      for wc in recvs[len(recvs) - got:])
+
+        x, y, src, rbuf, sends, recvs, posted = self.imm_writes_under_revoke(
+            kind, UC, depth, revoked)
         for wc in sends:
             self.assert_wc(wc)
         self.assertEqual(len(sends), posted)
