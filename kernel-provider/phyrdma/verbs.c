@@ -19,10 +19,11 @@
 
 #include "phyrdma.h"
 
-static unsigned long max_ctx_queue_bytes = SZ_64M;
+/* room for one CQ of max_cqe entries (256 MiB) and the queues beside it */
+static unsigned long max_ctx_queue_bytes = SZ_512M;
 module_param(max_ctx_queue_bytes, ulong, 0644);
 MODULE_PARM_DESC(max_ctx_queue_bytes,
-		 "queue memory one user context may hold (default 64 MiB)");
+		 "queue memory one user context may hold (default 512 MiB)");
 
 static int phyrdma_query_device(struct ib_device *ibdev,
 				struct ib_device_attr *attr,
@@ -308,7 +309,7 @@ int phyrdma_mmap(struct ib_ucontext *ibuctx, struct vm_area_struct *vma)
 	npages = e->ring.size >> PAGE_SHIFT;
 	for (i = 0; i < npages && !ret; i++)
 		ret = vm_insert_page(vma, vma->vm_start + (i << PAGE_SHIFT),
-				     virt_to_page(e->ring.va + (i << PAGE_SHIFT)));
+				     e->ring.pages[i]);
 	rdma_user_mmap_entry_put(rdma_entry);
 	return ret;
 }

@@ -23,6 +23,7 @@
 #include <linux/completion.h>
 #include <linux/workqueue.h>
 #include <linux/list.h>
+#include <linux/scatterlist.h>
 
 #include <rdma/phyrdma-abi.h>
 
@@ -337,16 +338,22 @@ int phyrdma_hw_mr_translate(struct phyrdma_hw *hw, u32 key, u64 va,
 
 /**
  * struct phyrdma_hw_ring - a queue in memory the device reaches by DMA
- * @va: the CPU's view (the header first)
- * @dma: the device's view
- * @size: bytes, header included
+ * @va: the CPU's view (the header first), virtually contiguous
+ * @pages: the ring's pages, each order 0, in ring order
+ * @page_dma: the device's view: one DMA address per page (its page list,
+ *	as a NIC's queue buffer is described to it), so that a deep queue
+ *	needs no physically contiguous memory
+ * @sgt: the pages as mapped for the device, for the unmap
+ * @size: bytes, header included, a multiple of PAGE_SIZE
  * @log_entries: log2 of the entries
  * @log_stride: log2 of an entry's bytes
  * @external: owned by a user mapping, which frees it (not the queue)
  */
 struct phyrdma_hw_ring {
 	void *va;
-	dma_addr_t dma;
+	struct page **pages;
+	dma_addr_t *page_dma;
+	struct sg_table sgt;
 	size_t size;
 	u32 log_entries;
 	u32 log_stride;

@@ -14,6 +14,7 @@
 #include <linux/highmem.h>
 #include <linux/log2.h>
 #include <linux/slab.h>
+#include <linux/vmalloc.h>
 
 #include "hw.h"
 #include "engine.h"
@@ -54,16 +55,34 @@ int phyrdma_hw_dma_rw(struct phyrdma_hw *hw, dma_addr_t dma, void *buf,
 	return 0;
 }
 
+static void phyrdma_hw_ring_release(struct phyrdma_hw *hw,
+				    struct phyrdma_hw_ring *ring, u32 nr_pages)
+{
+	u32 i;
+
+	if (ring->va)
+		vunmap(ring->va);
+	for (i = 0; i < nr_pages; i++)
+		put_page(ring->pages[i]);
+	kvfree(ring->page_dma);
+	kvfree(ring->pages);
+	ring->va = NULL;
+	ring->pages = NULL;
+	ring->page_dma = NULL;
+}
+
 /**
  * phyrdma_hw_ring_alloc - allocate a ring, charged to the calling process
  * @hw: the device
  * @entries: a power of two
- * @stride: bytes per entry, a power of two
+ * @stride: bytes per entry, a power of two, at most PAGE_SIZE
  * @ring: filled
  *
- * The ring is physically contiguous order-0 pages (so that a process can
- * map them page by page, each page held by its mapping), mapped once for
- * the device.
+ * The ring is order-0 pages (a process maps them page by page, each page
+ * held by its mapping), virtually contiguous for the CPU and described to
+ * the device by a page list, as real NICs describe deep queues: no ring
+ * needs physically contiguous memory, so a queue may be as deep as the
+ * hardware limits of struct ib_device_attr say.
  *
  * Return: 0; -E2BIG beyond %PHYRDMA_MAX_RING_BYTES; -ENOMEM.
  */
@@ -71,25 +90,52 @@ int phyrdma_hw_dma_rw(struct phyrdma_hw *hw, dma_addr_t dma, void *buf,
 noinline int phyrdma_hw_ring_alloc(struct phyrdma_hw *hw, u32 entries,
 				   u32 stride, struct phyrdma_hw_ring *ring)
 {
+	struct sg_dma_page_iter it;
+	u32 nr_pages, i;
+	int ret;
+
 	memset(ring, 0, sizeof(*ring));
 	ring->log_entries = ilog2(entries);
 	ring->log_stride = ilog2(stride);
 	ring->size = PAGE_ALIGN(PHYRDMA_RING_HDR_SIZE + (size_t)entries * stride);
-	if (ring->size > PHYRDMA_MAX_RING_BYTES)
+	if (ring->size > PHYRDMA_MAX_RING_BYTES || stride > PAGE_SIZE)
 		return -E2BIG;
-	ring->va = alloc_pages_exact(ring->size, GFP_KERNEL_ACCOUNT |
-				     __GFP_ZERO | __GFP_NOWARN);
-	if (!ring->va)
-		return -ENOMEM;
-	ring->dma = dma_map_single(hw->dma_dev, ring->va, ring->size,
-				   DMA_BIDIRECTIONAL);
-	if (dma_mapping_error(hw->dma_dev, ring->dma)) {
-		free_pages_exact(ring->va, ring->size);
-		ring->va = NULL;
+	nr_pages = ring->size >> PAGE_SHIFT;
+	ring->pages = kvcalloc(nr_pages, sizeof(*ring->pages), GFP_KERNEL_ACCOUNT);
+	ring->page_dma = kvcalloc(nr_pages, sizeof(*ring->page_dma),
+				  GFP_KERNEL_ACCOUNT);
+	if (!ring->pages || !ring->page_dma) {
+		phyrdma_hw_ring_release(hw, ring, 0);
 		return -ENOMEM;
 	}
+	for (i = 0; i < nr_pages; i++) {
+		ring->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO |
+					    __GFP_NOWARN);
+		if (!ring->pages[i]) {
+			phyrdma_hw_ring_release(hw, ring, i);
+			return -ENOMEM;
+		}
+	}
+	ring->va = vmap(ring->pages, nr_pages, VM_MAP, PAGE_KERNEL);
+	if (!ring->va)
+		goto err_pages;
+	ret = sg_alloc_table_from_pages(&ring->sgt, ring->pages, nr_pages, 0,
+					ring->size, GFP_KERNEL_ACCOUNT);
+	if (ret)
+		goto err_pages;
+	if (dma_map_sgtable(hw->dma_dev, &ring->sgt, DMA_BIDIRECTIONAL, 0)) {
+		sg_free_table(&ring->sgt);
+		goto err_pages;
+	}
+	i = 0;
+	for_each_sgtable_dma_page(&ring->sgt, &it, 0)
+		ring->page_dma[i++] = sg_page_iter_dma_address(&it);
 	atomic64_add(ring->size, &hw->queue_bytes);
 	return 0;
+
+err_pages:
+	phyrdma_hw_ring_release(hw, ring, nr_pages);
+	return -ENOMEM;
 }
 ALLOW_ERROR_INJECTION(phyrdma_hw_ring_alloc, ERRNO);
 
@@ -101,10 +147,36 @@ void phyrdma_hw_ring_free(struct phyrdma_hw *hw, struct phyrdma_hw_ring *ring)
 {
 	if (!ring->va || ring->external)
 		return;
-	dma_unmap_single(hw->dma_dev, ring->dma, ring->size, DMA_BIDIRECTIONAL);
-	free_pages_exact(ring->va, ring->size);
+	dma_unmap_sgtable(hw->dma_dev, &ring->sgt, DMA_BIDIRECTIONAL, 0);
+	sg_free_table(&ring->sgt);
+	phyrdma_hw_ring_release(hw, ring, ring->size >> PAGE_SHIFT);
 	atomic64_sub(ring->size, &hw->queue_bytes);
-	ring->va = NULL;
+}
+
+/*
+ * The device reaches byte @off of @ring through its page list, one page at
+ * a time.
+ */
+static int phyrdma_hw_ring_io(struct phyrdma_hw *hw,
+			      const struct phyrdma_hw_ring *ring, size_t off,
+			      void *buf, size_t len, bool write)
+{
+	size_t chunk;
+	int ret;
+
+	if (off >= ring->size || len > ring->size - off)
+		return -EFAULT;
+	while (len) {
+		chunk = min_t(size_t, len, PAGE_SIZE - offset_in_page(off));
+		ret = phyrdma_hw_dma_rw(hw, ring->page_dma[off >> PAGE_SHIFT] +
+					offset_in_page(off), buf, chunk, write);
+		if (ret)
+			return ret;
+		off += chunk;
+		buf += chunk;
+		len -= chunk;
+	}
+	return 0;
 }
 
 /* The device's accesses to a ring header word. */
@@ -112,7 +184,7 @@ static int phyrdma_hw_ring_read_u32(struct phyrdma_hw *hw,
 				    const struct phyrdma_hw_ring *ring,
 				    size_t off, u32 *val)
 {
-	int ret = phyrdma_hw_dma_rw(hw, ring->dma + off, val, sizeof(*val), false);
+	int ret = phyrdma_hw_ring_io(hw, ring, off, val, sizeof(*val), false);
 
 	/* the device acts on what it read only after reading it */
 	dma_rmb();
@@ -125,7 +197,7 @@ static int phyrdma_hw_ring_write_u32(struct phyrdma_hw *hw,
 {
 	/* entries written before the index that publishes them */
 	dma_wmb();
-	return phyrdma_hw_dma_rw(hw, ring->dma + off, &val, sizeof(val), true);
+	return phyrdma_hw_ring_io(hw, ring, off, &val, sizeof(val), true);
 }
 
 int phyrdma_hw_ring_get_producer(struct phyrdma_hw *hw,
@@ -163,8 +235,8 @@ int phyrdma_hw_ring_rw(struct phyrdma_hw *hw, const struct phyrdma_hw_ring *ring
 	size_t off = PHYRDMA_RING_HDR_SIZE +
 		     ((size_t)(index & ((1U << ring->log_entries) - 1)) << ring->log_stride);
 
-	return phyrdma_hw_dma_rw(hw, ring->dma + off, buf,
-				 min_t(size_t, len, 1U << ring->log_stride), write);
+	return phyrdma_hw_ring_io(hw, ring, off, buf,
+				  min_t(size_t, len, 1U << ring->log_stride), write);
 }
 
 /**

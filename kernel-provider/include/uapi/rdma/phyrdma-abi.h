@@ -257,13 +257,17 @@ struct phyrdma_cqe {
 
 #define PHYRDMA_CQE_SIZE	64
 
-/* Limits of the emulated device */
-#define PHYRDMA_MAX_CQE		((1U << 15) - 1)
-#define PHYRDMA_MAX_QP_WR	(1U << 12)
+/*
+ * Limits of the emulated device: queue depths as RoCE NICs report them
+ * (a CQ of 4M - 1 entries, 32K work requests per queue), which clients
+ * size their queues by (libfabric's RxM: a CQ of 512 entries per peer).
+ */
+#define PHYRDMA_MAX_CQE		((1U << 22) - 1)
+#define PHYRDMA_MAX_QP_WR	(1U << 15)
 #define PHYRDMA_MAX_SGE		16
 #define PHYRDMA_MAX_INLINE	448
-/* header included; a ring is physically contiguous */
-#define PHYRDMA_MAX_RING_BYTES	(4U << 20)
+/* header included; a ring is a page list, never physically contiguous */
+#define PHYRDMA_MAX_RING_BYTES	((256U << 20) + PHYRDMA_RING_HDR_SIZE)
 
 struct phyrdma_create_cq_req {
 	__u32 comp_mask;
