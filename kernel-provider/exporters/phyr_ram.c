@@ -10,6 +10,7 @@
  */
 #include <linux/capability.h>
 #include <linux/dma-buf.h>
+#include <uapi/linux/dma-heap.h>
 #include <linux/dma-mapping.h>
 #include <linux/file.h>
 #include <linux/highmem.h>
@@ -137,6 +138,48 @@ static int phyr_ram_alloc_folios(struct phyr_ram_buf *buf, u32 order,
 	return 0;
 }
 
+/*
+ * A heap allocation: folios of the largest order up to @max_order that the
+ * remaining size takes and the allocator gives, smaller ones where it does
+ * not, as the system heap allocates (so a buffer of any page-multiple size
+ * has large runs wherever memory allows).
+ */
+static int phyr_ram_alloc_mixed(struct phyr_ram_buf *buf, u32 max_order)
+{
+	u64 left = buf->size, fsize;
+	u32 order = max_order;
+	struct folio *folio;
+	int ret;
+
+	buf->folios = kvmalloc_array(buf->size >> PAGE_SHIFT,
+				     sizeof(*buf->folios), GFP_KERNEL);
+	if (!buf->folios)
+		return -ENOMEM;
+	while (left) {
+		while (order && (PAGE_SIZE << order) > left)
+			order--;
+		folio = folio_alloc(GFP_HIGHUSER | __GFP_ACCOUNT | __GFP_ZERO |
+				    __GFP_NOWARN |
+				    (order ? __GFP_NORETRY : __GFP_RETRY_MAYFAIL),
+				    order);
+		if (!folio) {
+			if (!order)
+				return -ENOMEM;
+			order--;
+			continue;
+		}
+		buf->folios[buf->nr_folios++] = folio;
+		fsize = PAGE_SIZE << order;
+		ret = phyr_append(&buf->phyr, folio_pfn(folio) << PAGE_SHIFT,
+				  fsize, &phyr_ram_meta, GFP_KERNEL);
+		if (ret)
+			return ret;
+		left -= fsize;
+		cond_resched();
+	}
+	return 0;
+}
+
 static struct sg_table *phyr_ram_map_dma_buf(struct dma_buf_attachment *attach,
 					     enum dma_data_direction dir)
 {
@@ -187,15 +230,61 @@ static struct phyr_dmabuf_exporter phyr_ram_exporter = {
 	.map_phyr = phyr_ram_map_phyr,
 };
 
-static long phyr_ram_create(struct phyr_ram_create __user *uarg)
+/*
+ * Export @buf as a dma-buf and hand the process a file descriptor for it,
+ * written to @ufd.  The number first, then the copy-out, then the file: no
+ * descriptor leaks.  @buf belongs to the dma-buf from here on, or is freed.
+ */
+static int phyr_ram_export(struct phyr_ram_buf *buf, u32 fd_flags,
+			   u32 __user *ufd)
 {
 	DEFINE_DMA_BUF_EXPORT_INFO(info);
+	struct dma_buf *dmabuf;
+	int fd;
+
+	info.ops = &phyr_ram_dmabuf_ops;
+	info.size = buf->size;
+	info.flags = fd_flags;
+	info.priv = buf;
+	dmabuf = dma_buf_export(&info);
+	if (IS_ERR(dmabuf)) {
+		phyr_ram_buf_free(buf);
+		return PTR_ERR(dmabuf);
+	}
+	atomic64_inc(&phyr_ram_live_bufs);
+
+	fd = get_unused_fd_flags(fd_flags);
+	if (fd < 0) {
+		dma_buf_put(dmabuf);	/* releases buf */
+		return fd;
+	}
+	if (put_user(fd, ufd)) {
+		put_unused_fd(fd);
+		dma_buf_put(dmabuf);
+		return -EFAULT;
+	}
+	fd_install(fd, dmabuf->file);
+	return 0;
+}
+
+static struct phyr_ram_buf *phyr_ram_buf_new(u64 size)
+{
+	struct phyr_ram_buf *buf = kzalloc_obj(*buf);
+
+	if (!buf)
+		return NULL;
+	phyr_init(&buf->phyr);
+	buf->size = size;
+	return buf;
+}
+
+static long phyr_ram_create(struct phyr_ram_create __user *uarg)
+{
 	struct phyr_ram_create req;
 	struct phyr_ram_buf *buf;
-	struct dma_buf *dmabuf;
 	u32 known = PHYR_RAM_CONTIGUOUS | PHYR_RAM_SHUFFLE |
 		    PHYR_RAM_LABEL_PRIVATE | PHYR_RAM_LABEL_CC_SPLIT;
-	int ret, fd;
+	int ret;
 
 	if (copy_from_user(&req, uarg, sizeof(req)))
 		return -EFAULT;
@@ -211,46 +300,57 @@ static long phyr_ram_create(struct phyr_ram_create __user *uarg)
 	if (req.size & ((PAGE_SIZE << req.order) - 1))
 		return -EINVAL;
 
-	buf = kzalloc_obj(*buf);
+	buf = phyr_ram_buf_new(req.size);
 	if (!buf)
 		return -ENOMEM;
-	phyr_init(&buf->phyr);
-	buf->size = req.size;
 	if (req.flags & PHYR_RAM_CONTIGUOUS)
 		ret = phyr_ram_alloc_contig(buf, req.flags);
 	else
 		ret = phyr_ram_alloc_folios(buf, req.order, req.flags);
-	if (ret)
-		goto err_free;
-
-	info.ops = &phyr_ram_dmabuf_ops;
-	info.size = req.size;
-	info.flags = O_RDWR | O_CLOEXEC;
-	info.priv = buf;
-	dmabuf = dma_buf_export(&info);
-	if (IS_ERR(dmabuf)) {
-		ret = PTR_ERR(dmabuf);
-		goto err_free;
+	if (ret) {
+		phyr_ram_buf_free(buf);
+		return ret;
 	}
-	atomic64_inc(&phyr_ram_live_bufs);
+	return phyr_ram_export(buf, O_RDWR | O_CLOEXEC, (u32 __user *)&uarg->fd);
+}
 
-	/* the number first, then the copy-out, then the file: no fd leaks */
-	fd = get_unused_fd_flags(O_CLOEXEC);
-	if (fd < 0) {
-		dma_buf_put(dmabuf);	/* releases buf */
-		return fd;
-	}
-	if (put_user(fd, &uarg->fd)) {
-		put_unused_fd(fd);
-		dma_buf_put(dmabuf);
+/*
+ * DMA_HEAP_IOCTL_ALLOC, the dma-heap allocation uAPI: a client that takes
+ * its buffers from a DMA heap (pyverbs, libfabric's tests, ours) takes them
+ * from /dev/phyr_ram by opening it instead of /dev/dma_heap/<name>.  The
+ * buffers are folios of up to heap_order, as large as memory gives.
+ */
+static unsigned int heap_order = PMD_ORDER;
+module_param(heap_order, uint, 0644);
+MODULE_PARM_DESC(heap_order,
+		 "largest folio order of DMA_HEAP_IOCTL_ALLOC buffers (default: PMD)");
+
+static long phyr_ram_heap_alloc(struct dma_heap_allocation_data __user *uarg)
+{
+	struct dma_heap_allocation_data req;
+	struct phyr_ram_buf *buf;
+	u32 order = min_t(u32, READ_ONCE(heap_order), PHYR_RAM_MAX_ORDER);
+	int ret;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
 		return -EFAULT;
-	}
-	fd_install(fd, dmabuf->file);
-	return 0;
+	/* the dma-heap core's rules: these descriptor flags, no heap flags */
+	if (req.fd || (req.fd_flags & ~(O_ACCMODE | O_CLOEXEC)) ||
+	    req.heap_flags)
+		return -EINVAL;
+	req.len = PAGE_ALIGN(req.len);
+	if (!req.len || req.len > (u64)totalram_pages() << PAGE_SHIFT)
+		return -EINVAL;
 
-err_free:
-	phyr_ram_buf_free(buf);
-	return ret;
+	buf = phyr_ram_buf_new(req.len);
+	if (!buf)
+		return -ENOMEM;
+	ret = phyr_ram_alloc_mixed(buf, order);
+	if (ret) {
+		phyr_ram_buf_free(buf);
+		return ret;
+	}
+	return phyr_ram_export(buf, req.fd_flags, &uarg->fd);
 }
 
 static long phyr_ram_layout(struct phyr_ram_layout __user *uarg)
@@ -308,6 +408,8 @@ static long phyr_ram_ioctl(struct file *file, unsigned int cmd,
 		return phyr_ram_create((void __user *)arg);
 	case PHYR_RAM_IOC_LAYOUT:
 		return phyr_ram_layout((void __user *)arg);
+	case DMA_HEAP_IOCTL_ALLOC:
+		return phyr_ram_heap_alloc((void __user *)arg);
 	default:
 		return -ENOTTY;
 	}

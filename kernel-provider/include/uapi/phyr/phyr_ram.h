@@ -6,6 +6,11 @@
  * out as the allocator gives them, shuffled, or as one physically
  * contiguous allocation.  Importers that speak phyr get the buffer's phyr;
  * others get an sg_table through map_dma_buf.  The buffers can be mmap()ed.
+ *
+ * /dev/phyr_ram also answers DMA_HEAP_IOCTL_ALLOC (<linux/dma-heap.h>), so
+ * a program that allocates from a DMA heap can allocate from it unchanged:
+ * such buffers are folios of the largest order up to the module parameter
+ * heap_order (default: the PMD order) that memory gives.
  */
 #ifndef _UAPI_PHYR_RAM_H
 #define _UAPI_PHYR_RAM_H
