@@ -1,0 +1,311 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+"""The clients lane: the programs that register dma-bufs, unmodified.
+
+Run by tools/clients (tests/run-guest clients_lane), not by the main guest
+suite: rdma-core's own dma-buf tests through pyverbs with the patches of
+libibverbs/patches, libfabric (fi_pingpong MSG and RDM over RxM, and
+FI_MR_DMABUF), UCX's verbs transports, Open MPI over libfabric, NCCL's and
+UCX's dma-buf call pattern, and perftest over rdma_cm.  docs/clients.md
+lists what each needs and what it showed.
+"""
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+import unittest
+
+from phyrdma_base import debugfs_dir, read_kv
+
+LANE = '/phyrdma/build/libibverbs-lane/src/build'
+UCX = '/opt/ucx-verbs/usr'
+HEAPS = {'legacy': '/dev/dma_heap/system', 'phyr': '/dev/phyr_ram'}
+RXM = 'verbs;ofi_rxm'
+IOMMU_ON = os.path.exists('/sys/class/iommu') and bool(os.listdir('/sys/class/iommu'))
+
+
+def stats(dev):
+    return read_kv(f'{debugfs_dir(dev)}/stats')
+
+
+def rxe_up():
+    if not os.path.exists('/sys/class/infiniband/rxe0'):
+        subprocess.run(['tools/guest/rxe-up'], check=True, timeout=60)
+
+
+def pair(server, client, timeout=180, env=None, delay=2.0):
+    """Start @server, then run @client; both must succeed.  Returns outputs."""
+    e = dict(os.environ, **(env or {}))
+    s = subprocess.Popen(server, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, env=e)
+    time.sleep(delay)
+    try:
+        c = subprocess.run(client, capture_output=True, text=True, timeout=timeout,
+                           env=e)
+        out, _ = s.communicate(timeout=timeout)
+    finally:
+        if s.poll() is None:
+            s.kill()
+            s.wait()
+    return s.returncode, out, c.returncode, c.stdout + c.stderr
+
+
+class RdmaCoreDmabufTest(unittest.TestCase):
+    """rdma-core 65's dma-buf tests, allocating from a DMA heap (patch 0002)."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists(f'{LANE}/bin/run_tests.py'):
+            raise unittest.SkipTest('no patched rdma-core build (tools/libibverbs-lane build)')
+
+    def suite(self, dev, heap):
+        env = dict(os.environ, LD_LIBRARY_PATH=f'{LANE}/lib', PYVERBS_DMA_HEAP=heap)
+        r = subprocess.run([f'{LANE}/bin/run_tests.py', '--dev', dev, '--port', '1',
+                            '-v', '-k', 'DmaBufMRTest', '-k', 'DmaBufRC',
+                            '-k', 'test_dmabuf'],
+                           capture_output=True, text=True, timeout=600, env=env)
+        out = r.stdout + r.stderr
+        print(out[-3000:])
+        ran = int(re.search(r'^Ran (\d+) tests?', out, re.M).group(1))
+        skipped = len(re.findall(r' \.\.\. skipped', out))
+        bad = re.findall(r'^(.*) \.\.\. (FAIL|ERROR)$', out, re.M)
+        return r.returncode, ran, skipped, bad, out
+
+    def run_on(self, path):
+        before = stats('phyrdma0')
+        rc, ran, skipped, bad, out = self.suite('phyrdma0', HEAPS[path])
+        after = stats('phyrdma0')
+        self.assertEqual(bad, [], out[-3000:])
+        self.assertEqual(rc, 0)
+        self.assertGreaterEqual(ran, 10)
+        self.assertEqual(skipped, 0, 'a dma-buf test skipped on phyrdma0')
+        regs = after[f'reg_{path}'] - before[f'reg_{path}']
+        self.assertGreaterEqual(regs, ran, f'reg_{path} grew by {regs}')
+        if path == 'phyr':
+            self.assertEqual(after['reg_legacy'], before['reg_legacy'])
+        print(f'rdma-core dma-buf [phyrdma0, {path} path]: {ran} ran, '
+              f'{ran - skipped} passed, {regs} registrations', flush=True)
+
+    def test_legacy_path_system_heap(self):
+        self.run_on('legacy')
+
+    def test_phyr_path_phyr_ram(self):
+        self.run_on('phyr')
+
+    def test_rxe_peer(self):
+        """rxe0 beside it: the same tests, its result printed as the peer's."""
+        rxe_up()
+        rc, ran, skipped, bad, _ = self.suite('rxe0', HEAPS['legacy'])
+        self.assertEqual(bad, [])
+        print(f'rdma-core dma-buf [rxe0]: {ran} ran, {ran - skipped} passed, '
+              f'{skipped} skipped', flush=True)
+
+
+class LibfabricTest(unittest.TestCase):
+    """libfabric 2.1's verbs provider, MSG and RDM (RxM), and FI_MR_DMABUF."""
+
+    def pingpong(self, prov, ep):
+        args = ['fi_pingpong', '-p', prov, '-e', ep, '-I', '50', '-S', 'all']
+        src, dst = '10.77.0.1', '10.77.0.2'
+        srv_rc, srv, cli_rc, cli = pair(args + ['-s', src], args + ['-s', dst, src])
+        self.assertEqual(cli_rc, 0, cli[-2000:])
+        self.assertEqual(srv_rc, 0, srv[-2000:])
+        rows = re.findall(r'^(\S+)\s+50\s+=50\s+\S+\s+\S+\s+([\d.]+)', cli, re.M)
+        self.assertIn('1m', [r[0] for r in rows], cli[-2000:])
+        mbs = dict(rows)
+        print(f'fi_pingpong {prov} {ep} (IOMMU {"on" if IOMMU_ON else "off"}): '
+              f'{mbs.get("4k")} MB/s at 4 KiB, {mbs.get("1m")} MB/s at 1 MiB',
+              flush=True)
+
+    def test_pingpong_msg(self):
+        self.pingpong('verbs', 'msg')
+
+    def test_pingpong_rdm_rxm(self):
+        """RxM's MSG CQ: (128 + 128) x FI_UNIVERSE_SIZE (1024) entries."""
+        self.pingpong(RXM, 'rdm')
+
+    def fi_dmabuf(self, path):
+        before = {d: stats(d) for d in ('phyrdma0', 'phyrdma1')}
+        r = subprocess.run(['phyrdma-fi-dmabuf', RXM, 'phyrdma0', 'phyrdma1',
+                            HEAPS[path]], capture_output=True, text=True, timeout=180)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        for step in ('regattr', 'fi_write', 'fi_read'):
+            self.assertIn(f'ok {step}\n', r.stdout)
+        for d in ('phyrdma0', 'phyrdma1'):
+            after = stats(d)
+            legacy = after['reg_legacy'] - before[d]['reg_legacy']
+            # the dma-buf's registration on each device took @path
+            self.assertEqual(legacy, 1 if path == 'legacy' else 0, d)
+            self.assertGreaterEqual(after['reg_phyr'] - before[d]['reg_phyr'],
+                                    1 if path == 'phyr' else 0, d)
+
+    def test_fi_mr_dmabuf_legacy_path(self):
+        self.fi_dmabuf('legacy')
+
+    def test_fi_mr_dmabuf_phyr_path(self):
+        self.fi_dmabuf('phyr')
+
+
+class PatternTest(unittest.TestCase):
+    """NCCL's and UCX's dma-buf calls (probe errnos, page-rounded range at
+    iova = VA with relaxed ordering), then RDMA WRITE and READ, both paths."""
+
+    def pattern(self, path):
+        before = stats('phyrdma0')
+        r = subprocess.run(['phyrdma-dmabuf-pattern', 'phyrdma0', 'phyrdma1',
+                            HEAPS[path]], capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        for step in ('probe-ucx', 'probe-nccl', 'reg', 'write', 'read'):
+            self.assertIn(f'ok {step}\n', r.stdout)
+        after = stats('phyrdma0')
+        self.assertEqual(after[f'reg_{path}'] - before[f'reg_{path}'], 1)
+
+    def test_legacy_path(self):
+        self.pattern('legacy')
+
+    def test_phyr_path(self):
+        self.pattern('phyr')
+
+
+@unittest.skipUnless(os.path.exists(f'{UCX}/bin/ucx_perftest'), 'no UCX with verbs')
+class UcxTest(unittest.TestCase):
+    """UCX's verbs transports (Debian's UCX 1.18 built with verbs)."""
+
+    env = {'LD_LIBRARY_PATH': f'{UCX}/lib/x86_64-linux-gnu',
+           # UCX's ud_verbs takes the RoCE packet type from wc.sl, which
+           # only mlx5 fills (docs/clients.md); rxe0 needs the same
+           'UCX_UD_VERBS_ETH_DGID_CHECK': 'n'}
+
+    def test_info_lists_verbs_and_dmabuf(self):
+        r = subprocess.run([f'{UCX}/bin/ucx_info', '-d'], capture_output=True,
+                           text=True, timeout=120, env=dict(os.environ, **self.env))
+        out = r.stdout
+        for dev in ('phyrdma0', 'phyrdma1'):
+            md = out.split(f'# Memory domain: {dev}\n', 1)
+            self.assertEqual(len(md), 2, f'no memory domain {dev}')
+            section = md[1].split('# Memory domain:', 1)[0]
+            self.assertRegex(section, r'register: .*\bdmabuf\b')
+            self.assertIn(f'Transport: rc_verbs\n#         Device: {dev}:1', section)
+            self.assertIn(f'Transport: ud_verbs\n#         Device: {dev}:1', section)
+
+    def perftest(self, test, extra, server_extra=(), env=None):
+        pt = f'{UCX}/bin/ucx_perftest'
+        port = str(13000 + (hash(test) % 1000))
+        e = dict(self.env, **(env or {}))
+        base = [pt, '-P', '0', '-p', port]
+        srv_rc, srv, cli_rc, cli = pair(
+            base + list(server_extra),
+            base + ['10.77.0.1', '-t', test] + list(extra), env=e, timeout=240)
+        self.assertEqual(cli_rc, 0, cli[-2000:])
+        self.assertEqual(srv_rc, 0, srv[-2000:])
+        m = re.search(r'^Final:\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)',
+                      cli, re.M)
+        self.assertIsNotNone(m, cli[-2000:])
+        print(f'ucx_perftest {test} {" ".join(extra)}: {m.group(3)} us avg, '
+              f'{m.group(5)} MB/s', flush=True)
+
+    def test_uct_rc_verbs(self):
+        dev = ['-x', 'rc_verbs']
+        for test, extra in (('put_bw', ['-s', '65536', '-n', '2000', '-D', 'zcopy']),
+                            ('put_lat', ['-s', '8', '-n', '2000']),
+                            ('get_bw', ['-s', '65536', '-n', '2000', '-D', 'zcopy'])):
+            with self.subTest(test=test):
+                self.perftest(test, dev + ['-d', 'phyrdma1:1'] + extra,
+                              server_extra=dev + ['-d', 'phyrdma0:1'])
+
+    def test_ucp_tag(self):
+        for test, extra in (('tag_bw', ['-s', '1048576', '-n', '300']),
+                            ('tag_lat', ['-s', '8', '-n', '2000'])):
+            with self.subTest(test=test):
+                # each process its own port: UCP reads the env locally
+                self.perftest_ucp(test, extra)
+
+    def perftest_ucp(self, test, extra):
+        pt = f'{UCX}/bin/ucx_perftest'
+        e0 = dict(os.environ, **self.env, UCX_TLS='rc_v', UCX_NET_DEVICES='phyrdma0:1')
+        e1 = dict(os.environ, **self.env, UCX_TLS='rc_v', UCX_NET_DEVICES='phyrdma1:1')
+        s = subprocess.Popen([pt, '-P', '0', '-p', '13999'], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, env=e0)
+        time.sleep(2)
+        try:
+            c = subprocess.run([pt, '-P', '0', '-p', '13999', '10.77.0.1', '-t', test]
+                               + extra, capture_output=True, text=True, timeout=240,
+                               env=e1)
+            out, _ = s.communicate(timeout=60)
+        finally:
+            if s.poll() is None:
+                s.kill()
+                s.wait()
+        self.assertEqual(c.returncode, 0, (c.stdout + c.stderr)[-2000:])
+        self.assertEqual(s.returncode, 0, out[-2000:])
+        m = re.search(r'^Final:\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)',
+                      c.stdout, re.M)
+        self.assertIsNotNone(m, c.stdout[-2000:])
+        print(f'ucx_perftest {test} (UCP, rc_verbs): {m.group(3)} us avg, '
+              f'{m.group(5)} MB/s', flush=True)
+
+
+class MpiTest(unittest.TestCase):
+    """Open MPI 6 (the ofi MTL over verbs;ofi_rxm), one rank per port,
+    through mpi4py: ping-pong and allreduce.  The one-sided window is not
+    run: Open MPI's ofi BTL takes no verbs;ofi_rxm domain (docs/clients.md)."""
+
+    def test_openmpi_ofi(self):
+        env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT='1',
+                   OMPI_ALLOW_RUN_AS_ROOT_CONFIRM='1')
+        prog = ['python3', 'tests/clients/mpi_check.py']
+        cmd = ['mpirun.openmpi', '--allow-run-as-root',
+               '--mca', 'pml', 'cm', '--mca', 'mtl', 'ofi',
+               '--mca', 'mtl_ofi_provider_include', RXM,
+               '--mca', 'btl', 'self',
+               '-np', '1', '-x', 'FI_VERBS_DEVICE_NAME=phyrdma0'] + prog + \
+              [':', '-np', '1', '-x', 'FI_VERBS_DEVICE_NAME=phyrdma1'] + prog
+        before = {d: stats(d)['wqes'] for d in ('phyrdma0', 'phyrdma1')}
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+        out = r.stdout + r.stderr
+        self.assertEqual(r.returncode, 0, out[-3000:])
+        for step in ('pingpong', 'allreduce'):
+            for rank in (0, 1):
+                self.assertIn(f'ok {step} rank {rank}', out)
+        for d in ('phyrdma0', 'phyrdma1'):
+            self.assertGreater(stats(d)['wqes'], before[d], f'no traffic on {d}')
+
+
+class PerftestTest(unittest.TestCase):
+    """perftest over rdma_cm (-R) with its JSON report, rxe0 beside it."""
+
+    def write_bw(self, dev, server_ip, tag):
+        with tempfile.TemporaryDirectory() as d:
+            sj, cj = f'{d}/server.json', f'{d}/client.json'
+            base = ['ib_write_bw', '-R', '-s', '65536', '-n', '2000',
+                    '-F', '--report_gbits']
+            srv_rc, srv, cli_rc, cli = pair(
+                base + ['-d', dev[0], '--out_json', '--out_json_file', sj],
+                base + ['-d', dev[1], '--out_json', '--out_json_file', cj,
+                        server_ip])
+            self.assertEqual(cli_rc, 0, cli[-2000:])
+            self.assertEqual(srv_rc, 0, srv[-2000:])
+            with open(cj) as f:
+                report = json.load(f)
+            os.makedirs('/phyrdma/build', exist_ok=True)
+            with open(f'/phyrdma/build/perftest-{tag}.json', 'w') as f:
+                json.dump(report, f, indent=1)
+            return report
+
+    @staticmethod
+    def bw(report):
+        """The average bandwidth of a perftest JSON report, Gb/s."""
+        text = json.dumps(report)
+        m = re.search(r'"BW_average"\s*:\s*"?([\d.]+)', text)
+        return float(m.group(1)) if m else None
+
+    def test_ib_write_bw_rdma_cm(self):
+        ours = self.write_bw(('phyrdma0', 'phyrdma1'), '10.77.0.1', 'phyrdma')
+        b = self.bw(ours)
+        self.assertIsNotNone(b, json.dumps(ours)[:2000])
+        self.assertGreater(b, 0)
+        rxe_up()
+        peer = self.bw(self.write_bw(('rxe0', 'rxe0'), '10.0.2.15', 'rxe0'))
+        print(f'ib_write_bw -R 64 KiB: phyrdma {b} Gb/s, rxe0 {peer} Gb/s'
+              + (f' ({b / peer:.1f}x)' if peer else ''), flush=True)
