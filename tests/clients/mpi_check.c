@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
  * Two MPI ranks: ping-pong, allreduce and a one-sided window, results
- * checked.  Built by tests/guest/clients_lane.py with each MPI's own mpicc
- * (MPICH's; Open MPI's runs mpi_check.py through mpi4py).
+ * checked.  Built by tests/guest/clients_lane.py with MPICH's mpicc (Open
+ * MPI runs mpi_check.py, the same steps, through mpi4py).
  */
 #include <mpi.h>
 #include <stdio.h>

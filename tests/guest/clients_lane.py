@@ -4,8 +4,8 @@
 Run by tools/clients (tests/run-guest clients_lane), not by the main guest
 suite: rdma-core's own dma-buf tests through pyverbs with the patches of
 libibverbs/patches, libfabric (fi_pingpong MSG and RDM over RxM, and
-FI_MR_DMABUF), UCX's verbs transports, Open MPI over libfabric, NCCL's and
-UCX's dma-buf call pattern, and perftest over rdma_cm.  docs/clients.md
+FI_MR_DMABUF), UCX's verbs transports, Open MPI (over libfabric and over UCX) and
+MPICH, NCCL's and UCX's dma-buf call pattern, and perftest over rdma_cm.  docs/clients.md
 lists what each needs and what it showed.
 """
 import json
@@ -247,29 +247,70 @@ class UcxTest(unittest.TestCase):
 
 
 class MpiTest(unittest.TestCase):
-    """Open MPI 6 (the ofi MTL over verbs;ofi_rxm), one rank per port,
-    through mpi4py: ping-pong and allreduce.  The one-sided window is not
-    run: Open MPI's ofi BTL takes no verbs;ofi_rxm domain (docs/clients.md)."""
+    """Two ranks, one per port: ping-pong, allreduce and a one-sided window
+    (Put and Get under fences), results checked, traffic seen on both
+    devices.  Open MPI 6 through mpi4py over libfabric and over UCX; MPICH 5
+    (built ch4:ucx) with tests/clients/mpi_check.c."""
 
-    def test_openmpi_ofi(self):
-        env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT='1',
-                   OMPI_ALLOW_RUN_AS_ROOT_CONFIRM='1')
-        prog = ['python3', 'tests/clients/mpi_check.py']
-        cmd = ['mpirun.openmpi', '--allow-run-as-root',
-               '--mca', 'pml', 'cm', '--mca', 'mtl', 'ofi',
-               '--mca', 'mtl_ofi_provider_include', RXM,
-               '--mca', 'btl', 'self',
-               '-np', '1', '-x', 'FI_VERBS_DEVICE_NAME=phyrdma0'] + prog + \
-              [':', '-np', '1', '-x', 'FI_VERBS_DEVICE_NAME=phyrdma1'] + prog
+    OMPI_ENV = {'OMPI_ALLOW_RUN_AS_ROOT': '1', 'OMPI_ALLOW_RUN_AS_ROOT_CONFIRM': '1'}
+    UCX_ENV = {'LD_LIBRARY_PATH': f'{UCX}/lib/x86_64-linux-gnu', 'UCX_TLS': 'rc_v',
+               'UCX_UD_VERBS_ETH_DGID_CHECK': 'n'}
+    PY = ['python3', 'tests/clients/mpi_check.py', 'rma']
+
+    def job(self, cmd):
         before = {d: stats(d)['wqes'] for d in ('phyrdma0', 'phyrdma1')}
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                           env=dict(os.environ, **self.OMPI_ENV))
         out = r.stdout + r.stderr
         self.assertEqual(r.returncode, 0, out[-3000:])
-        for step in ('pingpong', 'allreduce'):
+        for step in ('pingpong', 'allreduce', 'rma'):
             for rank in (0, 1):
                 self.assertIn(f'ok {step} rank {rank}', out)
         for d in ('phyrdma0', 'phyrdma1'):
             self.assertGreater(stats(d)['wqes'], before[d], f'no traffic on {d}')
+
+    def ompi(self, mca, per_rank, prog):
+        cmd = ['mpirun.openmpi', '--allow-run-as-root'] + mca
+        for i, extra in enumerate(per_rank):
+            cmd += ([':'] if i else []) + ['-np', '1'] + extra + prog
+        return cmd
+
+    def test_openmpi_ofi(self):
+        """The ofi MTL over verbs;ofi_rxm; the window through osc rdma on
+        the ofi BTL, which refuses ofi_rxm by name and so takes
+        verbs;ofi_rxd (UD)."""
+        self.job(self.ompi(
+            ['--mca', 'pml', 'cm', '--mca', 'mtl', 'ofi',
+             '--mca', 'mtl_ofi_provider_include', f'{RXM},verbs;ofi_rxd',
+             '--mca', 'btl', 'self,ofi', '--mca', 'btl_ofi_mode', '0',
+             '--mca', 'osc', 'rdma'],
+            [['-x', f'FI_VERBS_DEVICE_NAME={d}'] for d in ('phyrdma0', 'phyrdma1')],
+            self.PY))
+
+    @unittest.skipUnless(os.path.exists(f'{UCX}/bin/ucx_perftest'), 'no UCX with verbs')
+    def test_openmpi_ucx(self):
+        """The UCX PML and OSC over rc_verbs (UCX 1.18 under a build for
+        1.23: UCX warns that the API is older; see docs/clients.md)."""
+        env = [x for k, v in self.UCX_ENV.items() for x in ('-x', f'{k}={v}')]
+        self.job(self.ompi(
+            ['--mca', 'pml', 'ucx', '--mca', 'osc', 'ucx'] + env,
+            [['-x', f'UCX_NET_DEVICES={d}:1'] for d in ('phyrdma0', 'phyrdma1')],
+            self.PY))
+
+    @unittest.skipUnless(os.path.exists(f'{UCX}/bin/ucx_perftest'), 'no UCX with verbs')
+    def test_mpich_ucx(self):
+        """MPICH 5 as Debian builds it (ch4:ucx), over rc_verbs."""
+        with tempfile.TemporaryDirectory() as d:
+            exe = f'{d}/mpi_check'
+            subprocess.run(['mpicc.mpich', '-O2', '-o', exe,
+                            'tests/clients/mpi_check.c'], check=True, timeout=120)
+            cmd = ['mpiexec.mpich']
+            for i, dev in enumerate(('phyrdma0', 'phyrdma1')):
+                cmd += ([':'] if i else []) + ['-n', '1']
+                for k, v in dict(self.UCX_ENV, UCX_NET_DEVICES=f'{dev}:1').items():
+                    cmd += ['-env', k, v]
+                cmd.append(exe)
+            self.job(cmd)
 
 
 class PerftestTest(unittest.TestCase):
