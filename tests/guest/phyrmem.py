@@ -58,6 +58,22 @@ def ram_create(size, order=0, flags=0):
     return _CREATE.unpack(buf)[3]
 
 
+_HEAP_ALLOC = struct.Struct('=QIIQ')
+DMA_HEAP_IOCTL_ALLOC = ioc(_W | _R, 'H', 0, _HEAP_ALLOC.size)
+
+
+def heap_alloc(length, heap='/dev/phyr_ram', fd_flags=os.O_RDWR | os.O_CLOEXEC,
+               heap_flags=0, fd=0):
+    """DMA_HEAP_IOCTL_ALLOC on @heap (phyr_ram answers it too); the fd."""
+    buf = bytearray(_HEAP_ALLOC.pack(length, fd, fd_flags, heap_flags))
+    h = os.open(heap, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        fcntl.ioctl(h, DMA_HEAP_IOCTL_ALLOC, buf)
+    finally:
+        os.close(h)
+    return _HEAP_ALLOC.unpack(buf)[1]
+
+
 def ram_layout(dmabuf_fd):
     """The buffer's phyr: a list of (paddr, len, kind, cc)."""
     fd = os.open('/dev/phyr_ram', os.O_RDWR | os.O_CLOEXEC)

@@ -57,6 +57,37 @@ class ExporterTest(unittest.TestCase):
         self.assertEqual((rc, err), (-1, errno.EFAULT))
         self.assertEqual(open_fds(), before, 'a dma-buf fd was left installed')
 
+    def test_heap_alloc(self):
+        """DMA_HEAP_IOCTL_ALLOC on /dev/phyr_ram: a page-rounded buffer of
+        large folios, mmapable, its fd flags as asked; the dma-heap core's
+        refusals."""
+        fd = pm.heap_alloc(3 * MiB + 1)
+        try:
+            self.assertEqual(os.fstat(fd).st_size, 3 * MiB + PAGE)
+            self.assertTrue(fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC)
+            runs = pm.ram_layout(fd)
+            self.assertEqual(sum(r[1] for r in runs), 3 * MiB + PAGE)
+            # folios of up to 2 MiB where memory gives them
+            self.assertGreater(max(r[1] for r in runs), PAGE)
+            m = mmap.mmap(fd, 3 * MiB + PAGE)
+            m[-1:] = b'x'
+            self.assertEqual(m[-1:], b'x')
+            m.close()
+        finally:
+            os.close(fd)
+        fd = pm.heap_alloc(PAGE, fd_flags=os.O_RDWR)
+        self.assertFalse(fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC)
+        os.close(fd)
+        for kw in ({'length': 0}, {'length': 1 << 62}, {'fd_flags': os.O_NONBLOCK},
+                   {'heap_flags': 1}, {'fd': 3}):
+            with self.subTest(**kw):
+                args = dict({'length': PAGE}, **kw)
+                before = open_fds()
+                with self.assertRaises(OSError) as cm:
+                    pm.heap_alloc(**args)
+                self.assertEqual(cm.exception.errno, errno.EINVAL)
+                self.assertEqual(open_fds(), before)
+
     def test_private_mapping_refused(self):
         """A copy-on-write mapping would put a PFN in /proc/self/maps; it is
         refused alike for a one-run and a many-run buffer."""
