@@ -123,7 +123,9 @@ noinline int phyrdma_hw_ring_alloc(struct phyrdma_hw *hw, u32 entries,
 					ring->size, GFP_KERNEL_ACCOUNT);
 	if (ret)
 		goto err_pages;
-	if (dma_map_sgtable(hw->dma_dev, &ring->sgt, DMA_BIDIRECTIONAL, 0)) {
+	/* coherent or nothing: a bounced ring would part the two views */
+	if (dma_map_sgtable(hw->dma_dev, &ring->sgt, DMA_BIDIRECTIONAL,
+			    DMA_ATTR_REQUIRE_COHERENT)) {
 		sg_free_table(&ring->sgt);
 		goto err_pages;
 	}
@@ -147,7 +149,8 @@ void phyrdma_hw_ring_free(struct phyrdma_hw *hw, struct phyrdma_hw_ring *ring)
 {
 	if (!ring->va || ring->external)
 		return;
-	dma_unmap_sgtable(hw->dma_dev, &ring->sgt, DMA_BIDIRECTIONAL, 0);
+	dma_unmap_sgtable(hw->dma_dev, &ring->sgt, DMA_BIDIRECTIONAL,
+			  DMA_ATTR_REQUIRE_COHERENT);
 	sg_free_table(&ring->sgt);
 	phyrdma_hw_ring_release(hw, ring, ring->size >> PAGE_SHIFT);
 	atomic64_sub(ring->size, &hw->queue_bytes);
