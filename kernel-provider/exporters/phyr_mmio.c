@@ -452,10 +452,37 @@ static const struct file_operations phyr_mmio_fops = {
 
 /* ---- the PCI driver ------------------------------------------------------ */
 
+/*
+ * ivshmem functions serve other purposes on other hosts (shared memory
+ * between VMs): phyr_mmio takes only those it is told to take.
+ */
+static char *devices;
+module_param(devices, charp, 0444);
+MODULE_PARM_DESC(devices,
+		 "PCI functions to take, comma-separated (0000:00:05.0,...); no other is bound");
+
+static bool phyr_mmio_named(struct pci_dev *pdev)
+{
+	const char *name = pci_name(pdev), *p = devices;
+	size_t n = strlen(name);
+
+	while (p && *p) {
+		if (!strncmp(p, name, n) && (p[n] == ',' || p[n] == '\0'))
+			return true;
+		p = strchr(p, ',');
+		if (p)
+			p++;
+	}
+	return false;
+}
+
 static int phyr_mmio_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct phyr_mmio_gpu *gpu;
 	int ret;
+
+	if (!phyr_mmio_named(pdev))
+		return -ENODEV;
 
 	if (!(pci_resource_flags(pdev, PHYR_MMIO_BAR) & IORESOURCE_MEM) ||
 	    pci_resource_len(pdev, PHYR_MMIO_BAR) < PHYR_MMIO_PAGE)

@@ -18,8 +18,10 @@ bridge does no peer-to-peer is p2p_isolated.py's.
 import errno
 import mmap
 import os
+import subprocess
 import threading
 import time
+import unittest
 
 import phyrmem as pm
 from phyrmem import KiB, MiB, PAGE
@@ -299,3 +301,44 @@ class RevokeTest(P2pBase):
               f'{outcome["refused"]} refused', flush=True)
         self.assertEqual(outcome['other'], [])
         self.assertGreater(outcome['ok'], 0)
+
+
+class BindTest(unittest.TestCase):
+    """phyr_mmio takes only the PCI functions its devices= parameter names."""
+
+    ROOT = '/sys/bus/pci/drivers/phyr_mmio'
+
+    @staticmethod
+    def ivshmem():
+        out = []
+        for d in sorted(os.listdir('/sys/bus/pci/devices')):
+            p = f'/sys/bus/pci/devices/{d}'
+            with open(f'{p}/vendor') as v, open(f'{p}/device') as i:
+                if (v.read().strip(), i.read().strip()) == ('0x1af4', '0x1110'):
+                    out.append(d)
+        return out
+
+    def bound(self):
+        return sorted(d for d in os.listdir(self.ROOT) if ':' in d)
+
+    def reload(self, *params):
+        r = subprocess.run(['rmmod', 'phyr_mmio'], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = subprocess.run(['modprobe', 'phyr_mmio', *params], capture_output=True,
+                           text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_only_named_functions(self):
+        gpus = self.ivshmem()
+        self.assertEqual(len(gpus), 2)
+        self.assertEqual(self.bound(), gpus, 'the runner names both GPUs')
+        try:
+            self.reload()
+            self.assertEqual(self.bound(), [], 'bound a function not named')
+            self.reload(f'devices={gpus[1]}')
+            self.assertEqual(self.bound(), [gpus[1]])
+            self.reload('devices=0000:00:1f.7,' + gpus[0])
+            self.assertEqual(self.bound(), [gpus[0]])
+        finally:
+            self.reload('devices=' + ','.join(gpus))
+        self.assertEqual(self.bound(), gpus)
