@@ -24,13 +24,10 @@
  * Exits 0 when every step passed.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/dma-heap.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -69,20 +66,6 @@ struct side {
 	int gid_index;
 	union ibv_gid gid;
 };
-
-static int heap_alloc(const char *heap, size_t len)
-{
-	struct dma_heap_allocation_data d = {
-		.len = len, .fd_flags = O_RDWR | O_CLOEXEC,
-	};
-	int hfd = open(heap, O_RDWR | O_CLOEXEC), ret;
-
-	if (hfd < 0)
-		return -1;
-	ret = ioctl(hfd, DMA_HEAP_IOCTL_ALLOC, &d);
-	close(hfd);
-	return ret ? -1 : (int)d.fd;
-}
 
 static int side_open(struct side *s, const char *name)
 {
@@ -185,7 +168,7 @@ int main(int argc, char **argv)
 	if (mr)
 		ibv_dereg_mr(mr);
 
-	fd = heap_alloc(argv[3], BUF_SIZE);
+	fd = pv_heap_alloc(argv[3], BUF_SIZE);
 	if (fd < 0) {
 		perror(argv[3]);
 		return 1;

@@ -14,13 +14,10 @@
  * Prints "ok STEP" or "FAIL STEP: why" and exits 0 when all passed.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/dma-heap.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +28,8 @@
 #include <rdma/fi_endpoint.h>
 #include <rdma/fi_errno.h>
 #include <rdma/fi_rma.h>
+
+#include "verbs_util.h"
 
 #define BUF_SIZE	(4UL << 20)
 #define XFER		(512UL << 10)
@@ -94,20 +93,6 @@ static void side_open(struct side *s, const char *prov, const char *dom)
 	CHECK(fi_enable(s->ep));
 	s->namelen = sizeof(s->name);
 	CHECK(fi_getname(&s->ep->fid, s->name, &s->namelen));
-}
-
-static int heap_alloc(const char *heap, size_t len)
-{
-	struct dma_heap_allocation_data d = {
-		.len = len, .fd_flags = O_RDWR | O_CLOEXEC,
-	};
-	int hfd = open(heap, O_RDWR | O_CLOEXEC), ret;
-
-	if (hfd < 0)
-		return -1;
-	ret = ioctl(hfd, DMA_HEAP_IOCTL_ALLOC, &d);
-	close(hfd);
-	return ret ? -1 : (int)d.fd;
 }
 
 static int reg_dmabuf(struct side *s, int fd, void *base)
@@ -192,7 +177,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	fd = heap_alloc(argv[4], BUF_SIZE);
+	fd = pv_heap_alloc(argv[4], BUF_SIZE);
 	if (fd < 0) {
 		perror(argv[4]);
 		return 1;

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/dma-heap.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "verbs_util.h"
 
@@ -113,4 +117,20 @@ int pv_ud_ready(struct ibv_qp *qp, uint8_t port, uint32_t qkey)
 	memset(&a, 0, sizeof(a));
 	a.qp_state = IBV_QPS_RTS;
 	return pv_modify(qp, &a, IBV_QP_STATE | IBV_QP_SQ_PSN);
+}
+
+int pv_heap_alloc(const char *heap, size_t len)
+{
+	struct dma_heap_allocation_data d = {
+		.len = len, .fd_flags = O_RDWR | O_CLOEXEC,
+	};
+	int hfd = open(heap, O_RDWR | O_CLOEXEC), ret, err;
+
+	if (hfd < 0)
+		return -1;
+	ret = ioctl(hfd, DMA_HEAP_IOCTL_ALLOC, &d);
+	err = errno;
+	close(hfd);
+	errno = err;
+	return ret ? -1 : (int)d.fd;
 }

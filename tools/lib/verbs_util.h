@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * The few libibverbs steps every phyrdma tool and C test repeats: open a
- * device by name, find a port's RoCE v2 GID of an IPv4 address, and bring a
- * QP to RTS.  Each returns 0 or -1 with errno set, so that a benchmark can
- * die and a test can report.
+ * The few steps every phyrdma tool and C test repeats: open a device by
+ * name, find a port's RoCE v2 GID of an IPv4 address, bring a QP to RTS,
+ * and take a dma-buf from a DMA heap.  Each returns 0 (or an fd) or -1 with
+ * errno set, so that a benchmark can die and a test can report.
  */
 #ifndef PHYRDMA_VERBS_UTIL_H
 #define PHYRDMA_VERBS_UTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <infiniband/verbs.h>
 
@@ -37,5 +38,12 @@ int pv_rc_connect(struct ibv_qp *qp, const struct pv_rc_conn *c);
 
 /* RESET -> INIT -> RTR -> RTS for a UD QP with Q_Key @qkey. */
 int pv_ud_ready(struct ibv_qp *qp, uint8_t port, uint32_t qkey);
+
+/*
+ * A dma-buf of @len bytes from @heap, a device answering
+ * DMA_HEAP_IOCTL_ALLOC (/dev/dma_heap/system, /dev/phyr_ram): its fd,
+ * O_RDWR | O_CLOEXEC, or -1 with errno set.
+ */
+int pv_heap_alloc(const char *heap, size_t len);
 
 #endif
