@@ -55,14 +55,16 @@ int phyrdma_hw_dma_rw(struct phyrdma_hw *hw, dma_addr_t dma, void *buf,
 	return 0;
 }
 
-static void phyrdma_hw_ring_release(struct phyrdma_hw *hw,
-				    struct phyrdma_hw_ring *ring, u32 nr_pages)
+/* Undo what phyrdma_hw_ring_alloc() got, however far it got. */
+static void phyrdma_hw_ring_release(struct phyrdma_hw_ring *ring)
 {
-	u32 i;
+	size_t i;
 
 	if (ring->va)
 		vunmap(ring->va);
-	for (i = 0; i < nr_pages; i++)
+	/* the page array is zeroed: the pages allocated come first */
+	for (i = 0; ring->pages && i < ring->size >> PAGE_SHIFT &&
+		    ring->pages[i]; i++)
 		put_page(ring->pages[i]);
 	kvfree(ring->page_dma);
 	kvfree(ring->pages);
@@ -92,7 +94,6 @@ noinline int phyrdma_hw_ring_alloc(struct phyrdma_hw *hw, u32 entries,
 {
 	struct sg_dma_page_iter it;
 	u32 nr_pages, i;
-	int ret;
 
 	memset(ring, 0, sizeof(*ring));
 	ring->log_entries = ilog2(entries);
@@ -104,30 +105,25 @@ noinline int phyrdma_hw_ring_alloc(struct phyrdma_hw *hw, u32 entries,
 	ring->pages = kvcalloc(nr_pages, sizeof(*ring->pages), GFP_KERNEL_ACCOUNT);
 	ring->page_dma = kvcalloc(nr_pages, sizeof(*ring->page_dma),
 				  GFP_KERNEL_ACCOUNT);
-	if (!ring->pages || !ring->page_dma) {
-		phyrdma_hw_ring_release(hw, ring, 0);
-		return -ENOMEM;
-	}
+	if (!ring->pages || !ring->page_dma)
+		goto err;
 	for (i = 0; i < nr_pages; i++) {
 		ring->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO |
 					    __GFP_NOWARN);
-		if (!ring->pages[i]) {
-			phyrdma_hw_ring_release(hw, ring, i);
-			return -ENOMEM;
-		}
+		if (!ring->pages[i])
+			goto err;
 	}
 	ring->va = vmap(ring->pages, nr_pages, VM_MAP, PAGE_KERNEL);
 	if (!ring->va)
-		goto err_pages;
-	ret = sg_alloc_table_from_pages(&ring->sgt, ring->pages, nr_pages, 0,
-					ring->size, GFP_KERNEL_ACCOUNT);
-	if (ret)
-		goto err_pages;
+		goto err;
+	if (sg_alloc_table_from_pages(&ring->sgt, ring->pages, nr_pages, 0,
+				      ring->size, GFP_KERNEL_ACCOUNT))
+		goto err;
 	/* coherent or nothing: a bounced ring would part the two views */
 	if (dma_map_sgtable(hw->dma_dev, &ring->sgt, DMA_BIDIRECTIONAL,
 			    DMA_ATTR_REQUIRE_COHERENT)) {
 		sg_free_table(&ring->sgt);
-		goto err_pages;
+		goto err;
 	}
 	i = 0;
 	for_each_sgtable_dma_page(&ring->sgt, &it, 0)
@@ -135,8 +131,8 @@ noinline int phyrdma_hw_ring_alloc(struct phyrdma_hw *hw, u32 entries,
 	atomic64_add(ring->size, &hw->queue_bytes);
 	return 0;
 
-err_pages:
-	phyrdma_hw_ring_release(hw, ring, nr_pages);
+err:
+	phyrdma_hw_ring_release(ring);
 	return -ENOMEM;
 }
 ALLOW_ERROR_INJECTION(phyrdma_hw_ring_alloc, ERRNO);
@@ -152,7 +148,7 @@ void phyrdma_hw_ring_free(struct phyrdma_hw *hw, struct phyrdma_hw_ring *ring)
 	dma_unmap_sgtable(hw->dma_dev, &ring->sgt, DMA_BIDIRECTIONAL,
 			  DMA_ATTR_REQUIRE_COHERENT);
 	sg_free_table(&ring->sgt);
-	phyrdma_hw_ring_release(hw, ring, ring->size >> PAGE_SHIFT);
+	phyrdma_hw_ring_release(ring);
 	atomic64_sub(ring->size, &hw->queue_bytes);
 }
 
