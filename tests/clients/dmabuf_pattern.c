@@ -21,7 +21,7 @@
  *              range into the peer's, RDMA READ of it back into a third,
  *              the bytes checked through the mapping
  *
- * Exits 0 when every step passed.
+ * Then "pattern: N passed, N failed"; exits 0 when every step passed.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -43,19 +43,6 @@
 /* UCX's probe access (UCT_IB_MEM_ACCESS_FLAGS) */
 #define UCX_ACCESS (IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
 		    IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_ATOMIC)
-
-static int failures;
-
-static void result(const char *step, int ok, const char *why)
-{
-	if (ok) {
-		printf("ok %s\n", step);
-	} else {
-		printf("FAIL %s: %s\n", step, why);
-		failures++;
-	}
-	fflush(stdout);
-}
 
 struct side {
 	struct ibv_context *ctx;
@@ -137,7 +124,6 @@ int main(int argc, char **argv)
 	unsigned char *map, *start;
 	struct ibv_mr *mr;
 	uint64_t offset, len;
-	char why[160];
 	int fd, e;
 	size_t i;
 
@@ -154,8 +140,8 @@ int main(int argc, char **argv)
 	errno = 0;
 	mr = ibv_reg_dmabuf_mr(a.pd, 0, page, 0, -1, UCX_ACCESS);
 	e = errno;
-	snprintf(why, sizeof(why), "errno %d (%s), UCX wants EBADF", e, strerror(e));
-	result("probe-ucx", !mr && e == EBADF, why);
+	pv_check(!mr && e == EBADF, "probe-ucx", "errno %d (%s), UCX wants EBADF",
+		 e, strerror(e));
 	if (mr)
 		ibv_dereg_mr(mr);
 
@@ -163,8 +149,8 @@ int main(int argc, char **argv)
 	errno = 0;
 	mr = ibv_reg_dmabuf_mr(a.pd, 0ULL, 0ULL, 0ULL, -1, 0);
 	e = errno;
-	snprintf(why, sizeof(why), "errno %d (%s)", e, strerror(e));
-	result("probe-nccl", !mr && e != EOPNOTSUPP && e != EPROTONOSUPPORT, why);
+	pv_check(!mr && e != EOPNOTSUPP && e != EPROTONOSUPPORT, "probe-nccl",
+		 "errno %d (%s)", e, strerror(e));
 	if (mr)
 		ibv_dereg_mr(mr);
 
@@ -191,8 +177,7 @@ int main(int argc, char **argv)
 				 NCCL_ACCESS);
 	b.mr = ibv_reg_dmabuf_mr(b.pd, offset, len, (uintptr_t)start, fd,
 				 NCCL_ACCESS);
-	snprintf(why, sizeof(why), "%s", strerror(errno));
-	result("reg", a.mr && b.mr, why);
+	pv_check(a.mr && b.mr, "reg", "%s", strerror(errno));
 	if (!a.mr || !b.mr)
 		return 1;
 	if (connect_to(&a, &b) || connect_to(&b, &a)) {
@@ -208,14 +193,14 @@ int main(int argc, char **argv)
 	}
 	e = rdma(&a, IBV_WR_RDMA_WRITE, start, a.mr->lkey,
 		 (uintptr_t)start + XFER, b.mr->rkey, XFER);
-	snprintf(why, sizeof(why), "%s", e ? strerror(errno) : "bytes differ");
-	result("write", !e && !memcmp(start, start + XFER, XFER), why);
+	pv_check(!e && !memcmp(start, start + XFER, XFER), "write", "%s",
+		 e ? strerror(errno) : "bytes differ");
 
 	/* read it back into part 2 */
 	e = rdma(&a, IBV_WR_RDMA_READ, start + 2 * XFER, a.mr->lkey,
 		 (uintptr_t)start + XFER, b.mr->rkey, XFER);
-	snprintf(why, sizeof(why), "%s", e ? strerror(errno) : "bytes differ");
-	result("read", !e && !memcmp(start, start + 2 * XFER, XFER), why);
+	pv_check(!e && !memcmp(start, start + 2 * XFER, XFER), "read", "%s",
+		 e ? strerror(errno) : "bytes differ");
 
 	ibv_destroy_qp(a.qp);
 	ibv_destroy_qp(b.qp);
@@ -223,6 +208,5 @@ int main(int argc, char **argv)
 	ibv_dereg_mr(b.mr);
 	munmap(map, BUF_SIZE);
 	close(fd);
-	printf("pattern: %d failed\n", failures);
-	return failures ? 1 : 0;
+	return pv_summary("pattern");
 }

@@ -11,7 +11,8 @@
  * FI_MR_DMABUF (struct fi_mr_dmabuf: the fd, an offset, the length and the
  * mapping's address as base).  Then fi_write() from A into B's
  * registration and fi_read() back, the bytes checked through the mapping.
- * Prints "ok STEP" or "FAIL STEP: why" and exits 0 when all passed.
+ * Prints "ok STEP" or "FAIL STEP: why", then "fi-dmabuf: N passed, N
+ * failed", and exits 0 when all passed.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -47,19 +48,6 @@ struct side {
 	size_t namelen;
 };
 
-static int failures;
-
-static void result(const char *step, int ok, const char *why)
-{
-	if (ok) {
-		printf("ok %s\n", step);
-	} else {
-		printf("FAIL %s: %s\n", step, why);
-		failures++;
-	}
-	fflush(stdout);
-}
-
 #define CHECK(call) do {						\
 	int _r = (call);						\
 	if (_r) {							\
@@ -93,6 +81,18 @@ static void side_open(struct side *s, const char *prov, const char *dom)
 	CHECK(fi_enable(s->ep));
 	s->namelen = sizeof(s->name);
 	CHECK(fi_getname(&s->ep->fid, s->name, &s->namelen));
+}
+
+/* Everything side_open() and reg_dmabuf() opened, in reverse. */
+static void side_close(struct side *s)
+{
+	fi_close(&s->mr->fid);
+	fi_close(&s->ep->fid);
+	fi_close(&s->av->fid);
+	fi_close(&s->cq->fid);
+	fi_close(&s->domain->fid);
+	fi_close(&s->fabric->fid);
+	fi_freeinfo(s->info);
 }
 
 static int reg_dmabuf(struct side *s, int fd, void *base)
@@ -160,7 +160,6 @@ int main(int argc, char **argv)
 {
 	struct side a = {}, b = {};
 	unsigned char *map;
-	char why[160];
 	int fd, r;
 	size_t i;
 
@@ -190,9 +189,7 @@ int main(int argc, char **argv)
 	r = reg_dmabuf(&a, fd, map);
 	if (!r)
 		r = reg_dmabuf(&b, fd, map);
-	snprintf(why, sizeof(why), "fi_mr_regattr(FI_MR_DMABUF): %s",
-		 fi_strerror(-r));
-	result("regattr", !r, why);
+	pv_check(!r, "regattr", "fi_mr_regattr(FI_MR_DMABUF): %s", fi_strerror(-r));
 	if (r)
 		return 1;
 
@@ -202,29 +199,16 @@ int main(int argc, char **argv)
 		map[2 * XFER + i] = 0;
 	}
 	r = xfer(&a, &b, 1, map, map + XFER);
-	snprintf(why, sizeof(why), "%s", r ? fi_strerror(-r) : "bytes differ");
-	result("fi_write", !r && !memcmp(map, map + XFER, XFER), why);
+	pv_check(!r && !memcmp(map, map + XFER, XFER), "fi_write", "%s",
+		 r ? fi_strerror(-r) : "bytes differ");
 
 	r = xfer(&a, &b, 0, map + 2 * XFER, map + XFER);
-	snprintf(why, sizeof(why), "%s", r ? fi_strerror(-r) : "bytes differ");
-	result("fi_read", !r && !memcmp(map, map + 2 * XFER, XFER), why);
+	pv_check(!r && !memcmp(map, map + 2 * XFER, XFER), "fi_read", "%s",
+		 r ? fi_strerror(-r) : "bytes differ");
 
-	fi_close(&a.mr->fid);
-	fi_close(&b.mr->fid);
-	fi_close(&a.ep->fid);
-	fi_close(&b.ep->fid);
-	fi_close(&a.av->fid);
-	fi_close(&b.av->fid);
-	fi_close(&a.cq->fid);
-	fi_close(&b.cq->fid);
-	fi_close(&a.domain->fid);
-	fi_close(&b.domain->fid);
-	fi_close(&a.fabric->fid);
-	fi_close(&b.fabric->fid);
-	fi_freeinfo(a.info);
-	fi_freeinfo(b.info);
+	side_close(&a);
+	side_close(&b);
 	munmap(map, BUF_SIZE);
 	close(fd);
-	printf("fi-dmabuf: %d failed\n", failures);
-	return failures ? 1 : 0;
+	return pv_summary("fi-dmabuf");
 }

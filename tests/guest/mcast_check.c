@@ -22,7 +22,6 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,29 +49,11 @@ struct node {
 	union ibv_gid gid;
 };
 
-static int passed, failed;
 
 static void die(const char *what)
 {
 	fprintf(stderr, "phyrdma-mcast-check: %s: %s\n", what, strerror(errno));
 	exit(2);
-}
-
-static void check(int ok, const char *name, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		printf("ok %s\n", name);
-		passed++;
-		return;
-	}
-	printf("FAIL %s: ", name);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	failed++;
 }
 
 /* The group of IPv4 multicast address 239.7.7.@n, as RoCE v2 names it. */
@@ -242,22 +223,22 @@ static void check_delivery(struct node *s, struct node *a, struct node *b)
 	struct ibv_wc wc;
 	int ok;
 
-	check(!ibv_attach_mcast(a->qp, &g, 0) && !ibv_attach_mcast(b->qp, &g, 0),
-	      "attach", "%s", strerror(errno));
+	pv_check(!ibv_attach_mcast(a->qp, &g, 0) && !ibv_attach_mcast(b->qp, &g, 0),
+		 "attach", "%s", strerror(errno));
 	/* attaching again is no error */
-	check(!ibv_attach_mcast(a->qp, &g, 0), "attach_again", "%s", strerror(errno));
+	pv_check(!ibv_attach_mcast(a->qp, &g, 0), "attach_again", "%s", strerror(errno));
 
 	post_recv(a);
 	post_recv(b);
 	send_to_group(s, g, 1);
 	ok = received(a, s, g, 1, why, sizeof(why)) &&
 	     received(b, s, g, 1, why, sizeof(why));
-	check(ok, "both_members_within_and_across_devices", "%s", why);
-	check(poll_for(s, &wc, 1, 200) == 0, "non_member_sender_receives_nothing",
-	      "a completion with opcode %d", wc.opcode);
+	pv_check(ok, "both_members_within_and_across_devices", "%s", why);
+	pv_check(poll_for(s, &wc, 1, 200) == 0, "non_member_sender_receives_nothing",
+		 "a completion with opcode %d", wc.opcode);
 
 	/* a member sender receives its own message */
-	check(!ibv_attach_mcast(s->qp, &g, 0), "attach_sender", "%s", strerror(errno));
+	pv_check(!ibv_attach_mcast(s->qp, &g, 0), "attach_sender", "%s", strerror(errno));
 	post_recv(a);
 	post_recv(b);
 	post_recv(s);
@@ -265,23 +246,23 @@ static void check_delivery(struct node *s, struct node *a, struct node *b)
 	ok = received(s, s, g, 2, why, sizeof(why)) &&
 	     received(a, s, g, 2, why, sizeof(why)) &&
 	     received(b, s, g, 2, why, sizeof(why));
-	check(ok, "member_sender_gets_its_own_copy", "%s", why);
-	check(!ibv_detach_mcast(s->qp, &g, 0), "detach_sender", "%s", strerror(errno));
+	pv_check(ok, "member_sender_gets_its_own_copy", "%s", why);
+	pv_check(!ibv_detach_mcast(s->qp, &g, 0), "detach_sender", "%s", strerror(errno));
 
 	/* B leaves: A alone gets the next message, B's receive stays posted */
-	check(!ibv_detach_mcast(b->qp, &g, 0), "detach", "%s", strerror(errno));
+	pv_check(!ibv_detach_mcast(b->qp, &g, 0), "detach", "%s", strerror(errno));
 	post_recv(a);
 	post_recv(b);
 	send_to_group(s, g, 3);
-	check(received(a, s, g, 3, why, sizeof(why)), "remaining_member", "%s", why);
-	check(poll_for(b, &wc, 1, 200) == 0, "detached_member_gets_nothing",
-	      "status %d", wc.status);
+	pv_check(received(a, s, g, 3, why, sizeof(why)), "remaining_member", "%s", why);
+	pv_check(poll_for(b, &wc, 1, 200) == 0, "detached_member_gets_nothing",
+		 "status %d", wc.status);
 
 	/* another group's traffic does not reach A */
 	send_to_group(s, group(2), 4);
-	check(poll_for(a, &wc, 1, 200) == 0, "other_group_not_delivered",
-	      "status %d", wc.status);
-	check(!ibv_detach_mcast(a->qp, &g, 0), "detach_last", "%s", strerror(errno));
+	pv_check(poll_for(a, &wc, 1, 200) == 0, "other_group_not_delivered",
+		 "status %d", wc.status);
+	pv_check(!ibv_detach_mcast(a->qp, &g, 0), "detach_last", "%s", strerror(errno));
 }
 
 static void check_errors(struct node *s)
@@ -296,16 +277,16 @@ static void check_errors(struct node *s)
 	int e;
 
 	e = err_of(ibv_attach_mcast(s->qp, &s->gid, 0));
-	check(e == EINVAL, "unicast_gid_is_einval", "errno %d", e);
+	pv_check(e == EINVAL, "unicast_gid_is_einval", "errno %d", e);
 	rc = ibv_create_qp(s->pd, &ia);
 	if (!rc)
 		die("RC QP");
 	e = err_of(ibv_attach_mcast(rc, &g, 0));
-	check(e == EINVAL, "rc_qp_is_einval", "errno %d", e);
+	pv_check(e == EINVAL, "rc_qp_is_einval", "errno %d", e);
 	if (ibv_destroy_qp(rc))
 		die("destroy RC QP");
 	e = err_of(ibv_detach_mcast(s->qp, &g, 0));
-	check(e == EINVAL, "detach_unattached_is_einval", "errno %d", e);
+	pv_check(e == EINVAL, "detach_unattached_is_einval", "errno %d", e);
 }
 
 /* Exactly max_mcast_qp_attach QPs fit in a group, max_mcast_grp groups in the table. */
@@ -318,10 +299,10 @@ static void check_limits(struct node *s)
 
 	if (ibv_query_device(s->ctx, &da))
 		die("ibv_query_device");
-	check(da.max_mcast_grp > 0 && da.max_mcast_qp_attach > 0 &&
-	      da.max_total_mcast_qp_attach >= da.max_mcast_qp_attach,
-	      "limits_reported", "grp %d qp_attach %d total %d", da.max_mcast_grp,
-	      da.max_mcast_qp_attach, da.max_total_mcast_qp_attach);
+	pv_check(da.max_mcast_grp > 0 && da.max_mcast_qp_attach > 0 &&
+		 da.max_total_mcast_qp_attach >= da.max_mcast_qp_attach,
+		 "limits_reported", "grp %d qp_attach %d total %d", da.max_mcast_grp,
+		 da.max_mcast_qp_attach, da.max_total_mcast_qp_attach);
 	n = da.max_mcast_qp_attach + 1;
 	qps = calloc(n, sizeof(*qps));
 	if (!qps)
@@ -332,11 +313,11 @@ static void check_limits(struct node *s)
 		if (e)
 			break;
 	}
-	check(attached == n - 1 && e == ENOMEM, "group_full_is_enomem",
-	      "attach %d failed with errno %d (limit %d)", attached, e, n - 1);
+	pv_check(attached == n - 1 && e == ENOMEM, "group_full_is_enomem",
+		 "attach %d failed with errno %d (limit %d)", attached, e, n - 1);
 
 	e = err_of(ibv_destroy_qp(qps[0]));
-	check(e == EBUSY, "destroy_attached_is_ebusy", "errno %d", e);
+	pv_check(e == EBUSY, "destroy_attached_is_ebusy", "errno %d", e);
 	for (i = 0; i < attached; i++)
 		if (ibv_detach_mcast(qps[i], &g, 0))
 			die("detach");
@@ -353,8 +334,8 @@ static void check_limits(struct node *s)
 		if (e)
 			break;
 	}
-	check(i == da.max_mcast_grp && e == ENOMEM, "table_full_is_enomem",
-	      "group %d failed with errno %d (limit %d)", i, e, da.max_mcast_grp);
+	pv_check(i == da.max_mcast_grp && e == ENOMEM, "table_full_is_enomem",
+		 "group %d failed with errno %d (limit %d)", i, e, da.max_mcast_grp);
 	while (i--) {
 		g.raw[13] = 8 + i / 256;
 		g.raw[14] = i % 256;
@@ -402,6 +383,5 @@ int main(int argc, char **argv)
 	node_close(&b);
 	ibv_close_device(c0);
 	ibv_close_device(c1);
-	printf("mcast: %d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return pv_summary("mcast");
 }

@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/dma-heap.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -133,4 +135,30 @@ int pv_heap_alloc(const char *heap, size_t len)
 	close(hfd);
 	errno = err;
 	return ret ? -1 : (int)d.fd;
+}
+
+static int pv_passed, pv_failed;
+
+void pv_check(int ok, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ok) {
+		printf("ok %s\n", name);
+		pv_passed++;
+	} else {
+		printf("FAIL %s: ", name);
+		va_start(ap, fmt);
+		vprintf(fmt, ap);
+		va_end(ap);
+		printf("\n");
+		pv_failed++;
+	}
+	fflush(stdout);
+}
+
+int pv_summary(const char *suite)
+{
+	printf("%s: %d passed, %d failed\n", suite, pv_passed, pv_failed);
+	return pv_failed ? 1 : 0;
 }

@@ -3,7 +3,9 @@
  * The few steps every phyrdma tool and C test repeats: open a device by
  * name, find a port's RoCE v2 GID of an IPv4 address, bring a QP to RTS,
  * and take a dma-buf from a DMA heap.  Each returns 0 (or an fd) or -1 with
- * errno set, so that a benchmark can die and a test can report.
+ * errno set, so that a benchmark can die and a test can report, which the
+ * C tests do alike: "ok NAME" or "FAIL NAME: why" per check, then one
+ * summary line.
  */
 #ifndef PHYRDMA_VERBS_UTIL_H
 #define PHYRDMA_VERBS_UTIL_H
@@ -45,5 +47,12 @@ int pv_ud_ready(struct ibv_qp *qp, uint8_t port, uint32_t qkey);
  * O_RDWR | O_CLOEXEC, or -1 with errno set.
  */
 int pv_heap_alloc(const char *heap, size_t len);
+
+/* Print "ok @name", or "FAIL @name: " and @fmt, and count which. */
+void pv_check(int ok, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Print "@suite: N passed, N failed"; the exit status: 1 if any failed. */
+int pv_summary(const char *suite);
 
 #endif
