@@ -34,15 +34,17 @@ def rxe_up():
         subprocess.run(['tools/guest/rxe-up'], check=True, timeout=60)
 
 
-def pair(server, client, timeout=180, env=None, delay=2.0):
-    """Start @server, then run @client; both must succeed.  Returns outputs."""
+def pair(server, client, timeout=180, env=None, delay=2.0, server_env=None,
+         client_env=None):
+    """Start @server, then run @client, with @env for both and
+    @server_env/@client_env for one.  Returns both exit codes and outputs."""
     e = dict(os.environ, **(env or {}))
     s = subprocess.Popen(server, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         text=True, env=e)
+                         text=True, env=dict(e, **(server_env or {})))
     time.sleep(delay)
     try:
         c = subprocess.run(client, capture_output=True, text=True, timeout=timeout,
-                           env=e)
+                           env=dict(e, **(client_env or {})))
         out, _ = s.communicate(timeout=timeout)
     finally:
         if s.poll() is None:
@@ -189,61 +191,43 @@ class UcxTest(unittest.TestCase):
             self.assertIn(f'Transport: rc_verbs\n#         Device: {dev}:1', section)
             self.assertIn(f'Transport: ud_verbs\n#         Device: {dev}:1', section)
 
-    def perftest(self, test, extra, server_extra=(), env=None):
-        pt = f'{UCX}/bin/ucx_perftest'
-        port = str(13000 + (hash(test) % 1000))
-        e = dict(self.env, **(env or {}))
-        base = [pt, '-P', '0', '-p', port]
+    def perftest(self, label, server_args, client_args, server_env=None,
+                 client_env=None):
+        """ucx_perftest between the ports (its own sockets, -P 0); the
+        client's 'Final:' line must come."""
+        base = [f'{UCX}/bin/ucx_perftest', '-P', '0', '-p', '13337']
         srv_rc, srv, cli_rc, cli = pair(
-            base + list(server_extra),
-            base + ['10.77.0.1', '-t', test] + list(extra), env=e, timeout=240)
+            base + server_args, base + ['10.77.0.1'] + client_args, env=self.env,
+            timeout=240, server_env=server_env, client_env=client_env)
         self.assertEqual(cli_rc, 0, cli[-2000:])
         self.assertEqual(srv_rc, 0, srv[-2000:])
         m = re.search(r'^Final:\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)',
                       cli, re.M)
         self.assertIsNotNone(m, cli[-2000:])
-        print(f'ucx_perftest {test} {" ".join(extra)}: {m.group(3)} us avg, '
-              f'{m.group(5)} MB/s', flush=True)
+        print(f'ucx_perftest {label}: {m.group(3)} us avg, {m.group(5)} MB/s',
+              flush=True)
 
     def test_uct_rc_verbs(self):
-        dev = ['-x', 'rc_verbs']
+        """UCT over rc_verbs; the server keeps its own device."""
         for test, extra in (('put_bw', ['-s', '65536', '-n', '2000', '-D', 'zcopy']),
                             ('put_lat', ['-s', '8', '-n', '2000']),
                             ('get_bw', ['-s', '65536', '-n', '2000', '-D', 'zcopy'])):
             with self.subTest(test=test):
-                self.perftest(test, dev + ['-d', 'phyrdma1:1'] + extra,
-                              server_extra=dev + ['-d', 'phyrdma0:1'])
+                self.perftest(f'{test} {" ".join(extra)} (UCT, rc_verbs)',
+                              ['-x', 'rc_verbs', '-d', 'phyrdma0:1'],
+                              ['-x', 'rc_verbs', '-d', 'phyrdma1:1', '-t', test] + extra)
 
     def test_ucp_tag(self):
+        """UCP over rc_verbs: each process names its port in the environment,
+        which UCP reads locally."""
         for test, extra in (('tag_bw', ['-s', '1048576', '-n', '300']),
                             ('tag_lat', ['-s', '8', '-n', '2000'])):
             with self.subTest(test=test):
-                # each process its own port: UCP reads the env locally
-                self.perftest_ucp(test, extra)
-
-    def perftest_ucp(self, test, extra):
-        pt = f'{UCX}/bin/ucx_perftest'
-        e0 = dict(os.environ, **self.env, UCX_TLS='rc_v', UCX_NET_DEVICES='phyrdma0:1')
-        e1 = dict(os.environ, **self.env, UCX_TLS='rc_v', UCX_NET_DEVICES='phyrdma1:1')
-        s = subprocess.Popen([pt, '-P', '0', '-p', '13999'], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, env=e0)
-        time.sleep(2)
-        try:
-            c = subprocess.run([pt, '-P', '0', '-p', '13999', '10.77.0.1', '-t', test]
-                               + extra, capture_output=True, text=True, timeout=240,
-                               env=e1)
-            out, _ = s.communicate(timeout=60)
-        finally:
-            if s.poll() is None:
-                s.kill()
-                s.wait()
-        self.assertEqual(c.returncode, 0, (c.stdout + c.stderr)[-2000:])
-        self.assertEqual(s.returncode, 0, out[-2000:])
-        m = re.search(r'^Final:\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)',
-                      c.stdout, re.M)
-        self.assertIsNotNone(m, c.stdout[-2000:])
-        print(f'ucx_perftest {test} (UCP, rc_verbs): {m.group(3)} us avg, '
-              f'{m.group(5)} MB/s', flush=True)
+                self.perftest(f'{test} (UCP, rc_verbs)', [], ['-t', test] + extra,
+                              server_env={'UCX_TLS': 'rc_v',
+                                          'UCX_NET_DEVICES': 'phyrdma0:1'},
+                              client_env={'UCX_TLS': 'rc_v',
+                                          'UCX_NET_DEVICES': 'phyrdma1:1'})
 
 
 class MpiTest(unittest.TestCase):
