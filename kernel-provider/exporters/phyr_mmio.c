@@ -611,3 +611,4 @@ module_exit(phyr_mmio_exit);
 MODULE_DESCRIPTION("dma-buf exporter of PCI BAR memory that speaks phyr");
 MODULE_LICENSE("GPL");
 MODULE_IMPORT_NS("DMA_BUF");
+MODULE_IMPORT_NS("PHYR");

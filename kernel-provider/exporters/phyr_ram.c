@@ -455,3 +455,4 @@ module_exit(phyr_ram_exit);
 MODULE_DESCRIPTION("dma-buf exporter of CPU RAM that speaks phyr");
 MODULE_LICENSE("GPL");
 MODULE_IMPORT_NS("DMA_BUF");
+MODULE_IMPORT_NS("PHYR");

@@ -111,7 +111,7 @@ int phyr_dma_granule_run(const struct phyr_iter *it,
 	*len = end - start;
 	return 0;
 }
-EXPORT_SYMBOL_GPL(phyr_dma_granule_run);
+EXPORT_SYMBOL_NS_GPL(phyr_dma_granule_run, "PHYR");
 
 /* Reserve IOVA so that the slice can be placed as the hint asks. */
 static int phyr_dma_iova_reserve(struct phyr_dma_map *map,
@@ -373,7 +373,7 @@ int phyr_dma_map(struct phyr_dma_map *map, struct device *dev,
 	}
 	return 0;
 }
-EXPORT_SYMBOL_GPL(phyr_dma_map);
+EXPORT_SYMBOL_NS_GPL(phyr_dma_map, "PHYR");
 ALLOW_ERROR_INJECTION(phyr_dma_map, ERRNO);
 
 /**
@@ -389,4 +389,4 @@ void phyr_dma_unmap(struct phyr_dma_map *map)
 	else
 		phyr_dma_direct_teardown(map);
 }
-EXPORT_SYMBOL_GPL(phyr_dma_unmap);
+EXPORT_SYMBOL_NS_GPL(phyr_dma_unmap, "PHYR");

@@ -77,7 +77,7 @@ struct sg_table *phyr_to_sgt(const struct phyr_slice *slice, gfp_t gfp)
 	}
 	return sgt;
 }
-EXPORT_SYMBOL_GPL(phyr_to_sgt);
+EXPORT_SYMBOL_NS_GPL(phyr_to_sgt, "PHYR");
 
 /**
  * phyr_free_sgt - free a table from phyr_to_sgt()
@@ -88,7 +88,7 @@ void phyr_free_sgt(struct sg_table *sgt)
 	sg_free_table(sgt);
 	kfree(sgt);
 }
-EXPORT_SYMBOL_GPL(phyr_free_sgt);
+EXPORT_SYMBOL_NS_GPL(phyr_free_sgt, "PHYR");
 
 /*
  * The DMA-only table of a P2P MMIO phyr.  The dma-buf core's helper for
@@ -317,7 +317,7 @@ struct sg_table *phyr_dmabuf_map_sgt(struct dma_buf_attachment *attach,
 	}
 	return sgt;
 }
-EXPORT_SYMBOL_GPL(phyr_dmabuf_map_sgt);
+EXPORT_SYMBOL_NS_GPL(phyr_dmabuf_map_sgt, "PHYR");
 
 /**
  * phyr_dmabuf_unmap_sgt - an exporter's unmap_dma_buf
@@ -342,7 +342,7 @@ void phyr_dmabuf_unmap_sgt(struct dma_buf_attachment *attach,
 	dma_unmap_sgtable(attach->dev, sgt, dir, DMA_ATTR_REQUIRE_COHERENT);
 	phyr_free_sgt(sgt);
 }
-EXPORT_SYMBOL_GPL(phyr_dmabuf_unmap_sgt);
+EXPORT_SYMBOL_NS_GPL(phyr_dmabuf_unmap_sgt, "PHYR");
 
 static vm_fault_t phyr_dmabuf_fault(struct vm_fault *vmf)
 {
@@ -410,7 +410,7 @@ int phyr_dmabuf_mmap(const struct phyr *phyr, struct vm_area_struct *vma)
 	}
 	return 0;
 }
-EXPORT_SYMBOL_GPL(phyr_dmabuf_mmap);
+EXPORT_SYMBOL_NS_GPL(phyr_dmabuf_mmap, "PHYR");
 
 static LIST_HEAD(phyr_exporters);
 static DEFINE_MUTEX(phyr_exporters_lock);
@@ -425,7 +425,7 @@ void phyr_dmabuf_register(struct phyr_dmabuf_exporter *exp)
 	list_add_tail(&exp->node, &phyr_exporters);
 	mutex_unlock(&phyr_exporters_lock);
 }
-EXPORT_SYMBOL_GPL(phyr_dmabuf_register);
+EXPORT_SYMBOL_NS_GPL(phyr_dmabuf_register, "PHYR");
 
 /**
  * phyr_dmabuf_unregister - withdraw an exporter
@@ -437,7 +437,7 @@ void phyr_dmabuf_unregister(struct phyr_dmabuf_exporter *exp)
 	list_del(&exp->node);
 	mutex_unlock(&phyr_exporters_lock);
 }
-EXPORT_SYMBOL_GPL(phyr_dmabuf_unregister);
+EXPORT_SYMBOL_NS_GPL(phyr_dmabuf_unregister, "PHYR");
 
 static struct phyr_dmabuf_exporter *phyr_dmabuf_find(const struct dma_buf *dmabuf)
 {
@@ -462,7 +462,7 @@ bool phyr_dmabuf_supported(const struct dma_buf *dmabuf)
 {
 	return phyr_dmabuf_find(dmabuf);
 }
-EXPORT_SYMBOL_GPL(phyr_dmabuf_supported);
+EXPORT_SYMBOL_NS_GPL(phyr_dmabuf_supported, "PHYR");
 
 /**
  * phyr_dmabuf_map - get the phyr of an attachment's buffer
@@ -484,7 +484,7 @@ const struct phyr *phyr_dmabuf_map(struct dma_buf_attachment *attach)
 		return ERR_PTR(-EOPNOTSUPP);
 	return exp->map_phyr(attach);
 }
-EXPORT_SYMBOL_GPL(phyr_dmabuf_map);
+EXPORT_SYMBOL_NS_GPL(phyr_dmabuf_map, "PHYR");
 
 /**
  * phyr_dmabuf_unmap - release a phyr from phyr_dmabuf_map()
@@ -502,4 +502,4 @@ void phyr_dmabuf_unmap(struct dma_buf_attachment *attach,
 	if (exp && exp->unmap_phyr)
 		exp->unmap_phyr(attach, phyr);
 }
-EXPORT_SYMBOL_GPL(phyr_dmabuf_unmap);
+EXPORT_SYMBOL_NS_GPL(phyr_dmabuf_unmap, "PHYR");

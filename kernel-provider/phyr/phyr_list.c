@@ -25,7 +25,7 @@ void phyr_init(struct phyr *phyr)
 {
 	memset(phyr, 0, sizeof(*phyr));
 }
-EXPORT_SYMBOL_GPL(phyr_init);
+EXPORT_SYMBOL_NS_GPL(phyr_init, "PHYR");
 
 /**
  * phyr_free - release the arrays of a phyr and leave it empty
@@ -37,7 +37,7 @@ void phyr_free(struct phyr *phyr)
 	kvfree(phyr->segs);
 	phyr_init(phyr);
 }
-EXPORT_SYMBOL_GPL(phyr_free);
+EXPORT_SYMBOL_NS_GPL(phyr_free, "PHYR");
 
 static bool phyr_meta_equal(const struct phyr_meta *a,
 			    const struct phyr_meta *b)
@@ -140,7 +140,7 @@ int phyr_append(struct phyr *phyr, phys_addr_t paddr, u64 len,
 	phyr->len = total;
 	return 0;
 }
-EXPORT_SYMBOL_GPL(phyr_append);
+EXPORT_SYMBOL_NS_GPL(phyr_append, "PHYR");
 
 static int phyr_cmp_paddr(const void *a, const void *b)
 {
@@ -210,7 +210,7 @@ int phyr_validate(const struct phyr *phyr)
 	kvfree(sorted);
 	return ret;
 }
-EXPORT_SYMBOL_GPL(phyr_validate);
+EXPORT_SYMBOL_NS_GPL(phyr_validate, "PHYR");
 
 /**
  * phyr_slice_init - name a byte range of a phyr
@@ -238,7 +238,7 @@ int phyr_slice_init(struct phyr_slice *slice, const struct phyr *phyr,
 	slice->len = len;
 	return 0;
 }
-EXPORT_SYMBOL_GPL(phyr_slice_init);
+EXPORT_SYMBOL_NS_GPL(phyr_slice_init, "PHYR");
 
 /**
  * phyr_slice_check_meta - may common code map this slice at all?
@@ -268,7 +268,7 @@ int phyr_slice_check_meta(const struct phyr_slice *slice)
 	}
 	return 0;
 }
-EXPORT_SYMBOL_GPL(phyr_slice_check_meta);
+EXPORT_SYMBOL_NS_GPL(phyr_slice_check_meta, "PHYR");
 
 static void phyr_iter_load(struct phyr_iter *it, u64 skip)
 {
@@ -307,7 +307,7 @@ bool phyr_iter_start(struct phyr_iter *it, const struct phyr_slice *slice)
 	phyr_iter_load(it, skip);
 	return true;
 }
-EXPORT_SYMBOL_GPL(phyr_iter_start);
+EXPORT_SYMBOL_NS_GPL(phyr_iter_start, "PHYR");
 
 /**
  * phyr_iter_next - step to the next piece of the slice
@@ -328,7 +328,7 @@ bool phyr_iter_next(struct phyr_iter *it)
 	phyr_iter_load(it, 0);
 	return true;
 }
-EXPORT_SYMBOL_GPL(phyr_iter_next);
+EXPORT_SYMBOL_NS_GPL(phyr_iter_next, "PHYR");
 
 /**
  * phyr_slice_nr_runs - how many pieces phyr_iter walks a slice in
@@ -346,7 +346,7 @@ u32 phyr_slice_nr_runs(const struct phyr_slice *slice)
 		n++;
 	return n;
 }
-EXPORT_SYMBOL_GPL(phyr_slice_nr_runs);
+EXPORT_SYMBOL_NS_GPL(phyr_slice_nr_runs, "PHYR");
 
 /* Fill the output for the block starting at it->pos, or flag the layout. */
 static bool phyr_block_load(struct phyr_block_iter *it)
@@ -404,7 +404,7 @@ bool phyr_block_iter_start(struct phyr_block_iter *it,
 	it->pos = iova & ~(pgsz - 1);
 	return phyr_block_load(it);
 }
-EXPORT_SYMBOL_GPL(phyr_block_iter_start);
+EXPORT_SYMBOL_NS_GPL(phyr_block_iter_start, "PHYR");
 
 /**
  * phyr_block_iter_next - step to the next device block
@@ -421,4 +421,4 @@ bool phyr_block_iter_next(struct phyr_block_iter *it)
 	it->index++;
 	return phyr_block_load(it);
 }
-EXPORT_SYMBOL_GPL(phyr_block_iter_next);
+EXPORT_SYMBOL_NS_GPL(phyr_block_iter_next, "PHYR");

@@ -88,7 +88,7 @@ enum phyr_p2p_type phyr_p2p_pci_map_type(struct pci_dev *owner,
 		return PHYR_P2P_HOST_BRIDGE;
 	return PHYR_P2P_BUS_ADDR;
 }
-EXPORT_SYMBOL_GPL(phyr_p2p_pci_map_type);
+EXPORT_SYMBOL_NS_GPL(phyr_p2p_pci_map_type, "PHYR");
 
 /**
  * phyr_p2p_map_type - how @dev reaches the memory of @provider
@@ -104,7 +104,7 @@ enum phyr_p2p_type phyr_p2p_map_type(const struct p2pdma_provider *provider,
 		return PHYR_P2P_NOT_SUPPORTED;
 	return phyr_p2p_pci_map_type(to_pci_dev(provider->owner), dev);
 }
-EXPORT_SYMBOL_GPL(phyr_p2p_map_type);
+EXPORT_SYMBOL_NS_GPL(phyr_p2p_map_type, "PHYR");
 
 /**
  * phyr_dma_p2p_type - how @dev reaches a slice
@@ -132,4 +132,4 @@ int phyr_dma_p2p_type(struct device *dev, const struct phyr_slice *slice)
 	ret = phyr_p2p_map_type(it.meta->provider, dev);
 	return ret == PHYR_P2P_NOT_SUPPORTED ? -EREMOTEIO : ret;
 }
-EXPORT_SYMBOL_GPL(phyr_dma_p2p_type);
+EXPORT_SYMBOL_NS_GPL(phyr_dma_p2p_type, "PHYR");

@@ -47,7 +47,7 @@ u64 phyr_nr_blocks(u64 iova, u64 len, u64 pgsz)
 	/* split so that nothing overflows even for lengths near 2^64 */
 	return len / pgsz + (head + len % pgsz + pgsz - 1) / pgsz;
 }
-EXPORT_SYMBOL_GPL(phyr_nr_blocks);
+EXPORT_SYMBOL_NS_GPL(phyr_nr_blocks, "PHYR");
 
 /* Supported sizes above the smallest one that covers [va, last] in a block. */
 static u64 phyr_pgsz_beyond_cover(u64 bitmap, u64 va, u64 last)
@@ -114,7 +114,7 @@ u64 phyr_slice_phase(const struct phyr_slice *slice, u64 first)
 			phyr_pow2_floor(it.phyr->runs[it.run].len);
 	return mask & -mask;
 }
-EXPORT_SYMBOL_GPL(phyr_slice_phase);
+EXPORT_SYMBOL_NS_GPL(phyr_slice_phase, "PHYR");
 
 /**
  * phyr_iova_place - where the mapper puts a slice in IOVA space
@@ -157,7 +157,7 @@ int phyr_iova_place(u64 iova, u64 pgoff, u64 len, u64 pgsz,
 	out->waste = out->reserve - span;
 	return 0;
 }
-EXPORT_SYMBOL_GPL(phyr_iova_place);
+EXPORT_SYMBOL_NS_GPL(phyr_iova_place, "PHYR");
 
 /*
  * The mapper links the runs back to back, so every inner boundary must
@@ -247,4 +247,4 @@ int phyr_best_pgsz(const struct phyr_slice *slice,
 	out->iova_waste = waste;
 	return 0;
 }
-EXPORT_SYMBOL_GPL(phyr_best_pgsz);
+EXPORT_SYMBOL_NS_GPL(phyr_best_pgsz, "PHYR");

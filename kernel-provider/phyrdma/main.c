@@ -11,6 +11,7 @@
 #include <linux/pci.h>
 
 MODULE_IMPORT_NS("DMA_BUF");
+MODULE_IMPORT_NS("PHYR");
 
 #include "phyrdma.h"
 

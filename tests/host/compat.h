@@ -31,6 +31,7 @@ struct phys_vec {
 #define GFP_KERNEL 0u
 #define U32_MAX UINT32_MAX
 #define EXPORT_SYMBOL_GPL(sym)
+#define EXPORT_SYMBOL_NS_GPL(sym, ns)
 
 #define check_add_overflow(a, b, d) __builtin_add_overflow(a, b, d)
 #define min(a, b) ((a) < (b) ? (a) : (b))
