@@ -528,6 +528,8 @@ static int phyrdma_mr_enable(struct phyrdma_mr *mr, struct ib_pd *ibpd,
 		.length = length,
 		.access = phyrdma_hw_access(access),
 		.page_shift = mr->page_shift,
+		/* a table of its own starts in the block of @iova */
+		.mtt_offset = iova & ((1ULL << mr->page_shift) - 1),
 		.on_demand = mr->odp != NULL,
 	};
 	int ret;

@@ -647,7 +647,7 @@ static int phyrdma_hw_cursor_piece(struct phyrdma_hw_cursor *c, u64 max,
 	const struct phyrdma_hw_seg *seg;
 	struct phyrdma_hw *hw = c->sgl->hw;
 	dma_addr_t dma;
-	u64 addr, n, blk;
+	u64 addr, n;
 	int ret;
 
 	while (c->i < c->sgl->n && c->off == c->sgl->seg[c->i].len) {
@@ -669,8 +669,7 @@ static int phyrdma_hw_cursor_piece(struct phyrdma_hw_cursor *c, u64 max,
 		}
 		if (ret)
 			return ret;
-		blk = 1ULL << seg->mr->params.page_shift;
-		n = min(n, blk - (addr & (blk - 1)));
+		n = min(n, phyrdma_hw_mr_block_left(seg->mr, addr));
 	} else {
 		dma = addr;
 		ret = phyrdma_hw_route(hw, dma, phys, io);

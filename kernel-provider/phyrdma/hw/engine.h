@@ -30,6 +30,15 @@ struct phyrdma_hw_mtt_cache {
 	phys_addr_t phys;
 };
 
+/* Bytes from @va to the end of its MTT block, in the key's table. */
+static inline u64 phyrdma_hw_mr_block_left(const struct phyrdma_hw_mr_entry *e,
+					   u64 va)
+{
+	u64 mask = (1ULL << e->params.page_shift) - 1;
+
+	return mask + 1 - ((va - e->params.iova + e->params.mtt_offset) & mask);
+}
+
 int phyrdma_hw_mr_locate(struct phyrdma_hw *hw,
 			 const struct phyrdma_hw_mr_entry *e, u64 va, bool write,
 			 struct phyrdma_hw_mtt_cache *cache, dma_addr_t *dma,

@@ -125,6 +125,12 @@ struct phyrdma_hw_mtt {
  * @length: bytes
  * @access: PHYRDMA_HW_ACCESS_*
  * @page_shift: log2 of the MTT's block size
+ * @mtt_offset: where @iova is in the MTT: block k of the table covers table
+ *	addresses [k << @page_shift, (k + 1) << @page_shift), and byte @iova + x
+ *	of the MR is at table address @mtt_offset + x.  A table of its own
+ *	starts the MR in its first block (@iova's offset in a block); a key
+ *	over a shared table starts wherever its slice is, so that its page
+ *	size does not depend on @iova (the page offset of a NIC's memory key)
  * @on_demand: leaf entries may be absent or read-only; an access that meets
  *	one raises a page fault (&phyrdma_hw.page_fault) instead of an error
  */
@@ -134,6 +140,7 @@ struct phyrdma_hw_mr_params {
 	u64 length;
 	u32 access;
 	u32 page_shift;
+	u64 mtt_offset;
 	bool on_demand;
 };
 
@@ -146,8 +153,6 @@ struct phyrdma_hw_mr_params {
  * @valid: usable
  * @priv: the verbs layer's object, for its own queries
  * @kind: enum phyrdma_hw_key_kind
- * @mtt_iova: the address the MTT's first block starts at (the MR's iova,
- *	also for a window bound into it)
  * @parent: for a bound window, the key of its MR
  * @mw_pdn: for a window, its own PD (@params.pdn is the bound range's)
  * @odp_priv: for an on-demand MR and the windows bound into it, what the
@@ -164,7 +169,6 @@ struct phyrdma_hw_mr_entry {
 	bool valid;
 	void *priv;
 	u8 kind;
-	u64 mtt_iova;
 	u32 parent;
 	u32 mw_pdn;
 	void *odp_priv;
@@ -314,6 +318,8 @@ int phyrdma_hw_mr_enable(struct phyrdma_hw *hw,
 			 struct phyrdma_hw_mtt *mtt, void *priv, u32 *key);
 void phyrdma_hw_mr_disable(struct phyrdma_hw *hw, u32 key);
 void phyrdma_hw_mr_revoke(struct phyrdma_hw *hw, u32 key);
+void phyrdma_hw_mr_revoke_start(struct phyrdma_hw *hw, u32 key);
+void phyrdma_hw_mr_revoke_wait(void);
 int phyrdma_hw_mr_swap(struct phyrdma_hw *hw, u32 a, u32 b);
 int phyrdma_hw_mw_alloc(struct phyrdma_hw *hw, u32 pdn, u8 kind, u32 *key);
 void phyrdma_hw_mw_free(struct phyrdma_hw *hw, u32 key);

@@ -151,7 +151,6 @@ int phyrdma_hw_mr_enable(struct phyrdma_hw *hw,
 	e->root = phyrdma_hw_mtt_root(mtt);
 	e->priv = priv;
 	e->kind = PHYRDMA_HW_KEY_MR;
-	e->mtt_iova = params->iova;
 	e->odp_priv = params->on_demand ? priv : NULL;
 	refcount_set(&e->users, 1);
 	init_completion(&e->idle);
@@ -239,6 +238,20 @@ DEFINE_STATIC_SRCU(phyrdma_hw_access_srcu);
  */
 void phyrdma_hw_mr_revoke(struct phyrdma_hw *hw, u32 key)
 {
+	phyrdma_hw_mr_revoke_start(hw, key);
+	phyrdma_hw_mr_revoke_wait();
+}
+
+/**
+ * phyrdma_hw_mr_revoke_start - phyrdma_hw_mr_revoke() without the wait
+ * @hw: the device
+ * @key: a key from phyrdma_hw_mr_enable()
+ *
+ * For revoking many keys at once (every key over a shared import): start
+ * each, then phyrdma_hw_mr_revoke_wait() once.
+ */
+void phyrdma_hw_mr_revoke_start(struct phyrdma_hw *hw, u32 key)
+{
 	struct phyrdma_hw_mr_entry *e;
 
 	mutex_lock(&hw->mr_lock);
@@ -251,6 +264,11 @@ void phyrdma_hw_mr_revoke(struct phyrdma_hw *hw, u32 key)
 		WRITE_ONCE(e->valid, false);
 	xa_unlock(&hw->mrs);
 	mutex_unlock(&hw->mr_lock);
+}
+
+/* Wait for the engine accesses that may still use a key revoke_start()ed. */
+void phyrdma_hw_mr_revoke_wait(void)
+{
 	synchronize_srcu_expedited(&phyrdma_hw_access_srcu);
 }
 
@@ -276,7 +294,6 @@ phyrdma_hw_mr_clone(const struct phyrdma_hw_mr_entry *from, u32 key)
 	e->root = from->root;
 	e->priv = from->priv;
 	e->kind = from->kind;
-	e->mtt_iova = from->mtt_iova;
 	e->parent = from->parent;
 	e->mw_pdn = from->mw_pdn;
 	e->odp_priv = from->odp_priv;
@@ -438,6 +455,9 @@ int phyrdma_hw_mw_bind(struct phyrdma_hw *hw, u32 qp_pdn,
 	n->parent = mr->key;
 	n->priv = NULL;
 	atomic_set(&n->bound_windows, 0);
+	/* the window starts where its range is in the MR's table */
+	n->params.mtt_offset = mr->params.mtt_offset +
+			       (wqe->bind.addr - mr->params.iova);
 	n->params.iova = wqe->bind.addr;
 	n->params.length = wqe->bind.length;
 	n->params.access = access | (mr->params.access & PHYRDMA_HW_ACCESS_LOCAL_WRITE);
@@ -725,19 +745,20 @@ int phyrdma_hw_mr_locate(struct phyrdma_hw *hw,
 			 phys_addr_t *phys, void __iomem **io)
 {
 	u32 shift = e->params.page_shift;
-	u64 index = (va >> shift) - (e->mtt_iova >> shift);
+	/* bounds were checked: @va is inside the key's range */
+	u64 at = va - e->params.iova + e->params.mtt_offset;
 	u64 leaf;
 	int ret;
 
 	/* revoked since the work request looked the key up */
 	if (!READ_ONCE(e->valid))
 		return -EKEYREVOKED;
-	ret = phyrdma_hw_mtt_walk(hw, e, index, cache, &leaf);
+	ret = phyrdma_hw_mtt_walk(hw, e, at >> shift, cache, &leaf);
 	if (ret)
 		return ret;
 	if (write && (leaf & PHYRDMA_MTT_READ_ONLY))
 		return e->params.on_demand ? -EAGAIN : -EFAULT;
-	*dma = (leaf & PHYRDMA_MTT_ADDR_MASK) + (va & ((1ULL << shift) - 1));
+	*dma = (leaf & PHYRDMA_MTT_ADDR_MASK) + (at & ((1ULL << shift) - 1));
 	return phyrdma_hw_route(hw, *dma, phys, io);
 }
 
@@ -908,7 +929,7 @@ int phyrdma_hw_mr_xfer(struct phyrdma_hw *hw, u32 key, u64 va, void *buf,
 	void __iomem *io;
 	phys_addr_t phys;
 	dma_addr_t dma;
-	u64 pgmask, chunk = 0;
+	u64 chunk = 0;
 	int ret, idx, faults = 0;
 	void *p;
 
@@ -918,14 +939,13 @@ int phyrdma_hw_mr_xfer(struct phyrdma_hw *hw, u32 key, u64 va, void *buf,
 	ret = phyrdma_hw_mr_check(e, va, len, need);
 	if (ret)
 		goto out;
-	pgmask = (1ULL << e->params.page_shift) - 1;
 	while (len) {
 		idx = phyrdma_hw_access_begin();
 		ret = phyrdma_hw_mr_locate(hw, e, va, dir == PHYRDMA_HW_XFER_TO_MR,
 					   &cache, &dma, &phys, &io);
 		if (!ret) {
 			/* stay within the block, the IOMMU page and the CPU page */
-			chunk = min3(len, pgmask + 1 - (va & pgmask),
+			chunk = min3(len, phyrdma_hw_mr_block_left(e, va),
 				     (u64)(PAGE_SIZE - offset_in_page(dma)));
 			chunk = min_t(u64, chunk, PAGE_SIZE - offset_in_page(phys));
 			p = io ? NULL : kmap_local_pfn(PHYS_PFN(phys)) +
