@@ -73,6 +73,8 @@ static int counters_show(struct seq_file *s, void *unused)
 		seq_printf(s, "%s %lld\n", phyrdma_counter_names[i],
 			   atomic64_read(&dev->counters[i]));
 	seq_printf(s, "mtt_pages %lld\n", atomic64_read(&dev->hw.mtt_pages));
+	/* of dmabuf_imports, those kept after their last MR (a cache) */
+	seq_printf(s, "imports_kept %u\n", READ_ONCE(dev->importer.nr_kept));
 	seq_printf(s, "queue_bytes %lld\n", atomic64_read(&dev->hw.queue_bytes));
 	return 0;
 }
@@ -86,6 +88,12 @@ static int stats_show(struct seq_file *s, void *unused)
 	for (i = 0; i < PHYRDMA_STAT_MAX; i++)
 		seq_printf(s, "%s %lld\n", phyrdma_stat_names[i],
 			   atomic64_read(&dev->stats[i]));
+	seq_printf(s, "imports_made %lld\n",
+		   atomic64_read(&dev->importer.stats.imports));
+	seq_printf(s, "imports_reused %lld\n",
+		   atomic64_read(&dev->importer.stats.kept));
+	seq_printf(s, "imports_released %lld\n",
+		   atomic64_read(&dev->importer.stats.released));
 	seq_printf(s, "wqes %lld\n", atomic64_read(&dev->hw.stats.wqes));
 	seq_printf(s, "bytes %lld\n", atomic64_read(&dev->hw.stats.bytes));
 	seq_printf(s, "cqes %lld\n", atomic64_read(&dev->hw.stats.cqes));

@@ -386,7 +386,9 @@ int phyrdma_fill_res_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
 	    rdma_nl_put_driver_u64(msg, "iova_bytes", l.iova_bytes) ||
 	    rdma_nl_put_driver_u64(msg, "iommu_page_size", l.iommu_page_size) ||
 	    rdma_nl_put_driver_u32(msg, "revoked",
-				   !!(l.flags & PHYRDMA_MR_REVOKED)))
+				   !!(l.flags & PHYRDMA_MR_REVOKED)) ||
+	    rdma_nl_put_driver_u32(msg, "shared",
+				   !!(l.flags & PHYRDMA_MR_SHARED)))
 		goto err;
 	nla_nest_end(msg, table);
 	return 0;
@@ -411,12 +413,18 @@ static const struct rdma_stat_desc phyrdma_hw_stat_descs[] = {
 	{ .name = "iova_realigned" },
 	{ .name = "reg_p2p" },
 	{ .name = "revokes" },
+	{ .name = "reg_shared" },
+	{ .name = "import_fallbacks" },
 	{ .name = "mrs" },
 	{ .name = "mtt_entries" },
 	{ .name = "iova_bytes" },
+	{ .name = "dmabuf_imports" },
+	{ .name = "imports_made" },
+	{ .name = "imports_reused" },
+	{ .name = "imports_released" },
 };
 
-static_assert(ARRAY_SIZE(phyrdma_hw_stat_descs) == PHYRDMA_STAT_MAX + 3);
+static_assert(ARRAY_SIZE(phyrdma_hw_stat_descs) == PHYRDMA_STAT_MAX + 7);
 
 struct rdma_hw_stats *phyrdma_alloc_hw_device_stats(struct ib_device *ibdev)
 {
@@ -442,5 +450,9 @@ int phyrdma_get_hw_stats(struct ib_device *ibdev, struct rdma_hw_stats *stats,
 	stats->value[i++] = atomic64_read(&dev->counters[PHYRDMA_CNT_MRS]);
 	stats->value[i++] = atomic64_read(&dev->counters[PHYRDMA_CNT_MTT_ENTRIES]);
 	stats->value[i++] = atomic64_read(&dev->counters[PHYRDMA_CNT_IOVA_BYTES]);
+	stats->value[i++] = atomic64_read(&dev->counters[PHYRDMA_CNT_IMPORTS]);
+	stats->value[i++] = atomic64_read(&dev->importer.stats.imports);
+	stats->value[i++] = atomic64_read(&dev->importer.stats.kept);
+	stats->value[i++] = atomic64_read(&dev->importer.stats.released);
 	return i;
 }

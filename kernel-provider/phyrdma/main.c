@@ -30,6 +30,7 @@ const char *const phyrdma_counter_names[PHYRDMA_CNT_MAX] = {
 	[PHYRDMA_CNT_SRQS] = "srqs",
 	[PHYRDMA_CNT_MWS] = "mws",
 	[PHYRDMA_CNT_MCAST] = "mcast_attachments",
+	[PHYRDMA_CNT_IMPORTS] = "dmabuf_imports",
 };
 
 const char *const phyrdma_stat_names[PHYRDMA_STAT_MAX] = {
@@ -42,6 +43,8 @@ const char *const phyrdma_stat_names[PHYRDMA_STAT_MAX] = {
 	[PHYRDMA_STAT_IOVA_REALIGNED] = "iova_realigned",
 	[PHYRDMA_STAT_REG_P2P] = "reg_p2p",
 	[PHYRDMA_STAT_REVOKES] = "revokes",
+	[PHYRDMA_STAT_REG_SHARED] = "reg_shared",
+	[PHYRDMA_STAT_IMPORT_FALLBACKS] = "import_fallbacks",
 };
 
 /*
@@ -107,6 +110,9 @@ static int phyrdma_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (ret)
 		goto err_dealloc_device;
 	phyrdma_odp_init(dev);
+	ret = phyrdma_importer_init(dev);
+	if (ret)
+		goto err_hw_only;
 
 	dev->ibdev.node_type = RDMA_NODE_IB_CA;
 	dev->ibdev.node_guid = phyrdma_node_guid(pdev);
@@ -146,6 +152,8 @@ err_fabric:
 err_netdev:
 	phyrdma_netdev_fini(dev);
 err_hw_fini:
+	phyr_importer_fini(&dev->importer);
+err_hw_only:
 	phyrdma_hw_fini(&dev->hw);
 err_dealloc_device:
 	ib_dealloc_device(&dev->ibdev);
@@ -161,6 +169,8 @@ static void phyrdma_remove(struct pci_dev *pdev)
 	ib_unregister_device(&dev->ibdev);
 	/* every QP is gone: no other port's engine can reach this one */
 	phyrdma_hw_fabric_leave(&dev->hw);
+	/* kept imports go with the device; anything else left is a leak */
+	phyr_importer_fini(&dev->importer);
 	phyrdma_check_leaks(dev);
 	ib_device_set_netdev(&dev->ibdev, NULL, PHYRDMA_PORT);
 	phyrdma_netdev_fini(dev);

@@ -2,11 +2,14 @@
 /*
  * phyrdma verbs layer: memory registration.
  *
- * One mapping path for all memory.  A dma-buf whose exporter speaks phyr,
- * and ordinary user memory once pinned, are both described as a phyr
- * slice; the page-size policy picks the device page size for the slice and
+ * One mapping path for all memory.  A dma-buf whose exporter speaks phyr
+ * is imported once per device by the phyr importer (phyr/phyr_import.c):
+ * mapped whole, streamed into one MTT, and every MR over a slice of it is
+ * a key into that MTT.  Ordinary user memory is pinned into a phyr
+ * (phyr/phyr_user.c), and a dma-buf MR with layout hints maps its own
+ * slice: the page-size policy picks the device page size for the slice and
  * the user iova, and the streaming mapper maps it and writes each block's
- * DMA address straight into the MTT.
+ * DMA address straight into the MR's own MTT.
  *
  * The legacy path is what mainline drivers do and stays for every other
  * exporter: ib_core's umem (dma_buf_map_attachment(), or pinned pages
@@ -38,6 +41,21 @@ static unsigned long max_iova_waste = SZ_2M;
 module_param(max_iova_waste, ulong, 0644);
 MODULE_PARM_DESC(max_iova_waste,
 		 "IOVA bytes an MR may reserve beyond its pages to reach a larger device page size (default 2 MiB; never more than the MR's own pages span)");
+
+static bool share_imports = true;
+module_param(share_imports, bool, 0644);
+MODULE_PARM_DESC(share_imports,
+		 "register dma-buf MRs as keys over one import per buffer and device (default on)");
+
+static unsigned int import_keep_ms = 1000;
+module_param(import_keep_ms, uint, 0644);
+MODULE_PARM_DESC(import_keep_ms,
+		 "keep a dma-buf's import this long after its last MR, while the buffer has other holders, for the next registration (default 1000; 0: never)");
+
+static unsigned int import_cache_max = 16;
+module_param(import_cache_max, uint, 0644);
+MODULE_PARM_DESC(import_cache_max,
+		 "imports kept after their last MR at most, per device (default 16)");
 
 u64 phyrdma_mr_default_iova_waste(void)
 {
@@ -93,6 +111,12 @@ static struct phyrdma_mr *phyrdma_mr_new(struct ib_pd *ibpd, int source)
 	return mr;
 }
 
+/* The MTT an MR's key reads: its own, or its import's shared one. */
+static struct phyrdma_hw_mtt *phyrdma_mr_table(const struct phyrdma_mr *mr)
+{
+	return mr->import ? mr->import->priv : (struct phyrdma_hw_mtt *)&mr->mtt;
+}
+
 /*
  * What an MR makes the kernel hold beyond the pages it maps: its MTT
  * pages, the driver's and the device's state for it, the DMA scratch of
@@ -101,13 +125,20 @@ static struct phyrdma_mr *phyrdma_mr_new(struct ib_pd *ibpd, int source)
  */
 static u64 phyrdma_mr_kernel_bytes(const struct phyrdma_mr *mr)
 {
-	u64 bytes = (u64)mr->mtt.layout.total_pages * PHYRDMA_MTT_PAGE_SIZE +
+	const struct phyrdma_hw_mtt *mtt = phyrdma_mr_table(mr);
+	u64 bytes = (u64)mtt->layout.total_pages * PHYRDMA_MTT_PAGE_SIZE +
 		    sizeof(*mr) + sizeof(struct phyrdma_hw_mr_entry) +
 		    mr->report.scratch_bytes;
 
 	if (mr->odp)
 		bytes += (u64)ib_umem_odp_num_pages(mr->odp) * sizeof(u64);
 	return bytes;
+}
+
+/* The IOVA cap in force when an import is made is the one it gets. */
+static void phyrdma_importer_sync(struct phyrdma_dev *dev)
+{
+	WRITE_ONCE(dev->importer.max_iova_waste, READ_ONCE(max_iova_waste));
 }
 
 static int phyrdma_mr_emit(void *ctx, u64 index, dma_addr_t addr)
@@ -171,13 +202,6 @@ static u64 phyrdma_iommu_pgsizes(struct phyrdma_dev *dev)
 	return dev->hw.domain->pgsize_bitmap;
 }
 
-/* The largest size of @bitmap that is at most @limit, 0 if none. */
-static u64 phyrdma_pgsz_at_most(u64 bitmap, u64 limit)
-{
-	bitmap &= limit >= (1ULL << 63) ? ~0ULL : GENMASK_ULL(ilog2(limit), 0);
-	return bitmap ? 1ULL << (fls64(bitmap) - 1) : 0;
-}
-
 /**
  * phyrdma_mr_advise - where to register a slice, and what that gets
  * @dev: the device
@@ -187,69 +211,16 @@ static u64 phyrdma_pgsz_at_most(u64 bitmap, u64 limit)
  * @bus_addr: the device reaches it by bus address (no IOMMU in between)
  * @bitmap: the device page sizes allowed
  * @waste_cap: the IOVA the MR may spend on alignment
- * @adv: output
+ * @adv: output, as phyr_advise() gives it for the device's IOMMU
  *
- * The iova is advised congruent to @first modulo the slice's phase (the
- * alignment its physical layout follows, phyr_slice_phase()) capped by the
- * largest page that helps, so that DMA addresses can agree with the
- * physical ones for the IOMMU's large pages and with the iova for the
- * device's.  Under a translating IOMMU the mapper places the IOVA, so the
- * bits above the phase are free: they are advised zero up to the largest
- * device page the length can use, for the fewest entries.  The outcome is
- * what the policy chooses at iova = iova_align + iova_offset.
- *
- * Return: 0, or what phyr_best_pgsz() returns.
+ * Return: what phyr_advise() returns.
  */
 int phyrdma_mr_advise(struct phyrdma_dev *dev, const struct phyr_slice *slice,
 		      u64 first, bool bus_addr, u64 bitmap, u64 waste_cap,
-		      struct phyrdma_advice *adv)
+		      struct phyr_advice *adv)
 {
-	u64 iommu = bus_addr ? 0 : phyrdma_iommu_pgsizes(dev);
-	u64 cover = roundup_pow_of_two(offset_in_page(first) + slice->len);
-	u64 phase = phyr_slice_phase(slice, first);
-	u64 span = PAGE_ALIGN(offset_in_page(first) + slice->len);
-	struct phyr_pgsz_req req = {
-		.pgsz_bitmap = bitmap,
-		.translating = iommu != 0,
-		.max_iova_waste = min(waste_cap, span),
-	};
-	struct phyr_iova_place place;
-	struct phyr_pgsz pgsz;
-	u64 p, g;
-	int ret;
-
-	if (!bitmap)
-		return -ERANGE;
-	p = min(phase, cover);
-	if (iommu) {
-		p = max_t(u64, phyrdma_pgsz_at_most(iommu, p), PAGE_SIZE);
-		g = max_t(u64, phyrdma_pgsz_at_most(bitmap, cover), PAGE_SIZE);
-		adv->iova_align = max(p, g);
-	} else {
-		p = max_t(u64, phyrdma_pgsz_at_most(bitmap, p), PAGE_SIZE);
-		adv->iova_align = p;
-	}
-	adv->iova_offset = first & (p - 1);
-	req.iova = adv->iova_align + adv->iova_offset;
-	ret = phyr_best_pgsz(slice, &req, &pgsz);
-	if (ret)
-		return ret;
-	adv->page_size = pgsz.pgsz;
-	adv->mtt_entries = pgsz.nr_blocks;
-	adv->iova_bytes = 0;
-	adv->iommu_page_size = 0;
-	if (iommu) {
-		if (!phyr_iova_place(req.iova, offset_in_page(first), slice->len,
-				     max_t(u64, pgsz.pgsz, PAGE_SIZE), &place))
-			adv->iova_bytes = place.reserve;
-		/*
-		 * DMA follows the iova modulo the device page, and the
-		 * reservation's alignment above it
-		 */
-		g = adv->iova_offset >> ilog2(pgsz.pgsz) ? pgsz.pgsz : p;
-		adv->iommu_page_size = phyrdma_pgsz_at_most(iommu, min(p, g));
-	}
-	return 0;
+	return phyr_advise(slice, first, bus_addr ? 0 : phyrdma_iommu_pgsizes(dev),
+			   bitmap, waste_cap, adv);
 }
 
 /*
@@ -264,7 +235,7 @@ static u64 phyrdma_mr_prefer_iommu(struct phyrdma_dev *dev,
 				   struct phyr_dma_hint *hint)
 {
 	u64 cover = roundup_pow_of_two(offset_in_page(first) + slice->len);
-	u64 q = phyrdma_pgsz_at_most(phyrdma_iommu_pgsizes(dev),
+	u64 q = phyr_pgsz_at_most(phyrdma_iommu_pgsizes(dev),
 				     min(phyr_slice_phase(slice, first), cover));
 	u64 x = (iova ^ first) | (1ULL << 62);
 	u64 px = x & -x;
@@ -305,7 +276,7 @@ static int phyrdma_mr_map_phyr(struct phyrdma_mr *mr,
 		.max_iova_waste = min(waste, span),
 	};
 	struct phyr_dma_hint hint = {};
-	struct phyrdma_advice adv;
+	struct phyr_advice adv;
 	struct phyr_pgsz pgsz;
 	u64 iova = *iovap;
 	int ret, p2p;
@@ -383,7 +354,7 @@ static int phyrdma_mr_map_phyr(struct phyrdma_mr *mr,
 	mr->report.emit_ns = mr->map.stats.emit_ns;
 	if (mr->map.use_iova)
 		mr->report.iommu_page_size =
-			phyrdma_pgsz_at_most(phyrdma_iommu_pgsizes(dev),
+			phyr_pgsz_at_most(phyrdma_iommu_pgsizes(dev),
 					     mr->map.stats.iova_phase);
 	phyrdma_stat(dev, PHYRDMA_STAT_RUNS_LINKED, mr->map.stats.runs_linked);
 	phyrdma_stat(dev, PHYRDMA_STAT_SYNCS, mr->map.stats.syncs);
@@ -452,7 +423,7 @@ static int phyrdma_mr_map_umem(struct phyrdma_mr *mr, struct ib_umem *umem,
 		}
 		va = (umem->address & ~PAGE_MASK) + umem->length;
 		mask = min(mask & -mask, roundup_pow_of_two(va));
-		mask = max_t(u64, phyrdma_pgsz_at_most(bitmap, mask), PAGE_SIZE);
+		mask = max_t(u64, phyr_pgsz_at_most(bitmap, mask), PAGE_SIZE);
 		iova = mask + (umem->address & (mask - 1));
 	}
 
@@ -522,6 +493,7 @@ static int phyrdma_mr_enable(struct phyrdma_mr *mr, struct ib_pd *ibpd,
 			     u64 iova, u64 length, int access)
 {
 	struct phyrdma_dev *dev = mr->dev;
+	struct phyrdma_hw_mtt *mtt = phyrdma_mr_table(mr);
 	struct phyrdma_hw_mr_params params = {
 		.pdn = to_ppd(ibpd)->pdn,
 		.iova = iova,
@@ -529,7 +501,8 @@ static int phyrdma_mr_enable(struct phyrdma_mr *mr, struct ib_pd *ibpd,
 		.access = phyrdma_hw_access(access),
 		.page_shift = mr->page_shift,
 		/* a table of its own starts in the block of @iova */
-		.mtt_offset = iova & ((1ULL << mr->page_shift) - 1),
+		.mtt_offset = mr->import ? mr->mtt_offset :
+			      iova & ((1ULL << mr->page_shift) - 1),
 		.on_demand = mr->odp != NULL,
 	};
 	int ret;
@@ -538,7 +511,7 @@ static int phyrdma_mr_enable(struct phyrdma_mr *mr, struct ib_pd *ibpd,
 				     &mr->locked_bytes);
 	if (ret)
 		return ret;
-	ret = phyrdma_hw_mr_enable(&dev->hw, &params, &mr->mtt, mr, &mr->key);
+	ret = phyrdma_hw_mr_enable(&dev->hw, &params, mtt, mr, &mr->key);
 	if (ret) {
 		phyrdma_memlock_uncharge(mr->uctx, mr->locked_bytes);
 		return ret;
@@ -550,13 +523,16 @@ static int phyrdma_mr_enable(struct phyrdma_mr *mr, struct ib_pd *ibpd,
 	mr->ibmr.rkey = mr->key;
 	mr->ibmr.page_size = 1U << min(mr->page_shift, 31U);
 	mr->report.page_size = 1ULL << mr->page_shift;
-	mr->report.mtt_entries = mr->mtt.nr_entries;
-	mr->report.mtt_pages = mr->mtt.layout.total_pages;
-	mr->report.mtt_levels = mr->mtt.layout.levels;
+	mr->report.mtt_entries = mtt->nr_entries;
+	mr->report.mtt_pages = mtt->layout.total_pages;
+	mr->report.mtt_levels = mtt->layout.levels;
 	phyrdma_count(dev, PHYRDMA_CNT_MRS, 1);
 	phyrdma_count(dev, PHYRDMA_CNT_MTT_ENTRIES, mr->mtt.nr_entries);
-	phyrdma_count(dev, PHYRDMA_CNT_IOVA_BYTES, mr->report.iova_bytes);
-	mr->iova_counted = true;
+	/* a shared import's IOVA is counted once, by the import */
+	if (!mr->import) {
+		phyrdma_count(dev, PHYRDMA_CNT_IOVA_BYTES, mr->report.iova_bytes);
+		mr->iova_counted = true;
+	}
 	phyrdma_stat(dev, mr->path == PHYRDMA_PATH_PHYR ? PHYRDMA_STAT_REG_PHYR :
 		     mr->path == PHYRDMA_PATH_ODP ? PHYRDMA_STAT_REG_ODP :
 		     PHYRDMA_STAT_REG_LEGACY, 1);
@@ -694,15 +670,251 @@ static void phyrdma_mr_unpin(struct phyrdma_mr *mr);
 /* Give back the memory an MR was built on, whichever path built it. */
 static void phyrdma_mr_release(struct phyrdma_mr *mr)
 {
-	if (mr->umem) {
+	if (mr->import) {
+		/* the key is dead and off the import's list */
+		phyr_import_put(mr->import);
+		mr->import = NULL;
+	} else if (mr->umem) {
 		if (mr->source == PHYRDMA_MR_SRC_DMABUF)
 			phyrdma_count(mr->dev, PHYRDMA_CNT_ATTACHMENTS, -1);
 		ib_umem_release(mr->umem);
 	} else if (mr->dmabuf) {
 		phyrdma_mr_release_dmabuf(mr);
-	} else if (mr->mm) {
+	} else if (mr->user.mm) {
 		phyrdma_mr_unpin(mr);
 	}
+}
+
+/* ---- shared imports ------------------------------------------------------ */
+
+/*
+ * A dma-buf is imported once per device (kernel-provider/phyr/phyr_import.c):
+ * the first MR over it attaches, pins, maps the whole buffer and streams it
+ * into one MTT; every MR over a slice of it is then a key into that MTT at
+ * the slice's place (struct phyrdma_hw_mr_params.mtt_offset).  The key gets
+ * the import's page size whatever its iova, and the import's IOVA keeps
+ * the IOMMU's large pages.  A registration with a layout hint (a page-size
+ * bound, an IOVA waste cap, an advised iova or a preference for the IOMMU)
+ * asks for a mapping of its own and takes the private path below; so does
+ * every registration with share_imports off.
+ */
+
+/* The import's MTT, and whether its IOVA is in the device's gauge. */
+struct phyrdma_import_table {
+	struct phyrdma_hw_mtt mtt;
+	bool iova_counted;
+};
+
+static struct phyrdma_dev *phyrdma_import_dev(const struct phyr_import *imp)
+{
+	return container_of(imp->importer, struct phyrdma_dev, importer);
+}
+
+static int phyrdma_import_table_alloc(struct phyr_import *imp)
+{
+	struct phyrdma_dev *dev = phyrdma_import_dev(imp);
+	struct phyrdma_import_table *t;
+	int ret;
+
+	t = kzalloc_obj(*t, GFP_KERNEL_ACCOUNT);
+	if (!t)
+		return -ENOMEM;
+	ret = phyrdma_hw_mtt_alloc(&dev->hw, imp->nr_blocks, &t->mtt);
+	if (ret) {
+		kfree(t);
+		return ret;
+	}
+	imp->priv = t;
+	phyrdma_count(dev, PHYRDMA_CNT_IMPORTS, 1);
+	phyrdma_count(dev, PHYRDMA_CNT_ATTACHMENTS, 1);
+	phyrdma_count(dev, PHYRDMA_CNT_MTT_ENTRIES, t->mtt.nr_entries);
+	return 0;
+}
+
+static int phyrdma_import_table_set(void *ctx, u64 index, dma_addr_t addr)
+{
+	struct phyr_import *imp = ctx;
+	struct phyrdma_import_table *t = imp->priv;
+
+	if (index >= t->mtt.nr_entries)
+		return -EINVAL;
+	phyrdma_hw_mtt_set(&t->mtt, index, addr);
+	return 0;
+}
+
+/* The import's mapping goes: its IOVA leaves the gauge. */
+static void phyrdma_import_uncount_iova(struct phyr_import *imp)
+{
+	struct phyrdma_import_table *t = imp->priv;
+
+	if (t && t->iova_counted)
+		phyrdma_count(phyrdma_import_dev(imp), PHYRDMA_CNT_IOVA_BYTES,
+			      -(long)imp->map.stats.iova_reserved);
+	if (t)
+		t->iova_counted = false;
+}
+
+static void phyrdma_import_table_free(struct phyr_import *imp)
+{
+	struct phyrdma_dev *dev = phyrdma_import_dev(imp);
+	struct phyrdma_import_table *t = imp->priv;
+
+	phyrdma_import_uncount_iova(imp);
+	phyrdma_count(dev, PHYRDMA_CNT_MTT_ENTRIES, -(long)t->mtt.nr_entries);
+	phyrdma_count(dev, PHYRDMA_CNT_ATTACHMENTS, -1);
+	phyrdma_count(dev, PHYRDMA_CNT_IMPORTS, -1);
+	phyrdma_hw_mtt_free(&dev->hw, &t->mtt);
+	kfree(t);
+	imp->priv = NULL;
+}
+
+/*
+ * The exporter takes a shared import back: every key over it dies, with
+ * one wait for the engine's accesses under way for all of them.
+ */
+static void phyrdma_import_revoke(struct phyr_import *imp)
+{
+	struct phyrdma_dev *dev = phyrdma_import_dev(imp);
+	struct phyr_import_key *k;
+	struct phyrdma_mr *mr;
+
+	phyr_import_for_each_key(imp, k) {
+		mr = container_of(k, struct phyrdma_mr, import_key);
+		if (!mr->revoked && !mr->dying)
+			phyrdma_stat(dev, PHYRDMA_STAT_REVOKES, 1);
+		if (mr->live && !mr->revoked)
+			phyrdma_hw_mr_revoke_start(&dev->hw, mr->key);
+		WRITE_ONCE(mr->revoked, true);
+	}
+	phyrdma_hw_mr_revoke_wait();
+	phyrdma_import_uncount_iova(imp);
+}
+
+static const struct phyr_importer_ops phyrdma_importer_ops = {
+	.table_alloc = phyrdma_import_table_alloc,
+	.table_set = phyrdma_import_table_set,
+	.table_free = phyrdma_import_table_free,
+	.revoke = phyrdma_import_revoke,
+};
+
+/* The device's importer, at probe (after phyrdma_hw_init()). */
+int phyrdma_importer_init(struct phyrdma_dev *dev)
+{
+	struct phyr_importer *imr = &dev->importer;
+
+	imr->dma_dev = dev->hw.dma_dev;
+	imr->pgsz_bitmap = dev->hw.caps.page_size_cap;
+	imr->iommu_pgsizes = phyrdma_iommu_pgsizes(dev);
+	imr->max_iova_waste = READ_ONCE(max_iova_waste);
+	/* continuous coherence, as every MR promises (phyrdma_mr_map_phyr()) */
+	imr->dma_attrs = DMA_ATTR_REQUIRE_COHERENT;
+	imr->keep_ms = &import_keep_ms;
+	imr->max_kept = &import_cache_max;
+	imr->ops = &phyrdma_importer_ops;
+	return phyr_importer_init(imr, pci_name(dev->pdev));
+}
+
+/* Hints that ask for a layout of the MR's own, which a shared table is not. */
+static bool phyrdma_mr_can_share(const struct phyrdma_reg_mr_hints *h)
+{
+	return READ_ONCE(share_imports) &&
+	       !(h->flags & (PHYRDMA_HINT_CHOOSE_IOVA |
+			     PHYRDMA_HINT_MAX_IOVA_WASTE |
+			     PHYRDMA_HINT_PREFER_IOMMU)) &&
+	       !h->min_page_shift && !h->max_page_shift;
+}
+
+/*
+ * Why an import of the whole buffer may fail where a slice of it would
+ * not: part of the buffer is memory no device maps (private interconnect,
+ * -EOPNOTSUPP; mixed encryption, -EINVAL), or the whole is too big for the
+ * IOVA space (-ENOSPC), the MTT (-E2BIG), the page sizes (-ERANGE) or the
+ * memory at hand (-ENOMEM).  The slice then registers on the private path.
+ * A revoke (-ENODEV), a signal or the exporter's own refusal is final.
+ */
+static bool phyrdma_mr_import_fallback(int err)
+{
+	return err == -EOPNOTSUPP || err == -EINVAL || err == -ENOSPC ||
+	       err == -E2BIG || err == -ERANGE || err == -ENOMEM;
+}
+
+/*
+ * A key over the buffer's import.  The import takes a reference of its
+ * own on @dmabuf; the caller keeps its.  *@fallback is set when no import
+ * could be made of the whole buffer but the slice may be mapped alone.
+ */
+static int phyrdma_mr_reg_dmabuf_shared(struct phyrdma_mr *mr,
+					struct ib_pd *ibpd,
+					struct dma_buf *dmabuf, u64 offset,
+					u64 length, u64 iova, int access,
+					const struct phyrdma_reg_mr_hints *h,
+					bool *fallback)
+{
+	struct phyrdma_dev *dev = mr->dev;
+	struct phyrdma_import_table *t;
+	struct phyr_import *imp;
+	struct phyr_slice slice;
+	int ret;
+
+	phyrdma_importer_sync(dev);
+	imp = phyr_import_get_locked(&dev->importer, dmabuf);
+	if (IS_ERR(imp)) {
+		*fallback = phyrdma_mr_import_fallback(PTR_ERR(imp));
+		return PTR_ERR(imp);
+	}
+	mr->import = imp;
+	t = imp->priv;
+	if (!t->iova_counted) {
+		phyrdma_count(dev, PHYRDMA_CNT_IOVA_BYTES,
+			      imp->map.stats.iova_reserved);
+		t->iova_counted = true;
+	}
+	ret = phyr_import_slice(imp, offset, length, &slice);
+	if (ret)
+		goto out;
+	mr->report.p2p_type = imp->p2p_type;
+	mr->report.mem_kinds = phyrdma_slice_kinds(&slice);
+	ret = phyrdma_mr_check_kinds(mr->report.mem_kinds, h);
+	if (ret)
+		goto out;
+	mr->path = PHYRDMA_PATH_PHYR;
+	mr->page_shift = __ffs64(imp->pgsz);
+	mr->mtt_offset = imp->table_offset + offset;
+	/* what the import cost, which this key shares */
+	mr->report.iova_bytes = imp->map.stats.iova_reserved;
+	mr->report.iova_waste = imp->map.stats.iova_wasted;
+	mr->report.runs = phyr_slice_nr_runs(&slice);
+	mr->report.dma_first = imp->map.use_iova ?
+			       imp->map.dma_first + offset : 0;
+	if (imp->map.use_iova)
+		mr->report.iommu_page_size =
+			phyr_pgsz_at_most(phyrdma_iommu_pgsizes(dev),
+					  imp->map.stats.iova_phase);
+	ret = phyrdma_mr_enable(mr, ibpd, iova, length, access);
+	if (ret)
+		goto out;
+	phyr_import_add_key(imp, &mr->import_key);
+	mr->keyed = true;
+	phyrdma_stat(dev, PHYRDMA_STAT_REG_SHARED, 1);
+	phyrdma_stat(dev, PHYRDMA_STAT_REG_P2P, imp->p2p_type != PHYR_P2P_NONE);
+out:
+	phyr_import_unlock(imp);
+	return ret;
+}
+
+/* Dereg of a shared key: it dies and leaves the import, which may go. */
+static void phyrdma_mr_release_import(struct phyrdma_mr *mr)
+{
+	struct phyr_import *imp = mr->import;
+
+	dma_resv_lock(imp->dmabuf->resv, NULL);
+	if (mr->live && !mr->revoked)
+		phyrdma_hw_mr_revoke(&mr->dev->hw, mr->key);
+	WRITE_ONCE(mr->revoked, true);
+	if (mr->keyed)
+		phyr_import_del_key(imp, &mr->import_key);
+	mr->keyed = false;
+	dma_resv_unlock(imp->dmabuf->resv);
 }
 
 /* The phyr path, for exporters that speak phyr. */
@@ -767,9 +979,9 @@ struct ib_mr *phyrdma_reg_user_mr_dmabuf(struct ib_pd *ibpd, u64 offset,
 					 struct uverbs_attr_bundle *attrs)
 {
 	struct phyrdma_reg_mr_hints h;
+	bool phyr, use_phyr, fallback = false;
 	struct phyrdma_mr *mr;
 	struct dma_buf *dmabuf;
-	bool phyr;
 	int ret;
 
 	if (dmah)
@@ -809,8 +1021,19 @@ struct ib_mr *phyrdma_reg_user_mr_dmabuf(struct ib_pd *ibpd, u64 offset,
 		ret = -ENOPROTOOPT;
 		goto err_free;
 	}
-	if (phyr && !(h.flags & PHYRDMA_HINT_FORCE_LEGACY) &&
-	    ((h.flags & PHYRDMA_HINT_REQUIRE_PHYR) || !READ_ONCE(legacy))) {
+	use_phyr = phyr && !(h.flags & PHYRDMA_HINT_FORCE_LEGACY) &&
+		   ((h.flags & PHYRDMA_HINT_REQUIRE_PHYR) || !READ_ONCE(legacy));
+	if (use_phyr && phyrdma_mr_can_share(&h)) {
+		ret = phyrdma_mr_reg_dmabuf_shared(mr, ibpd, dmabuf, offset,
+						   length, iova, access, &h,
+						   &fallback);
+		if (!fallback) {
+			dma_buf_put(dmabuf);
+			goto done;
+		}
+		phyrdma_stat(mr->dev, PHYRDMA_STAT_IMPORT_FALLBACKS, 1);
+	}
+	if (use_phyr) {
 		ret = phyrdma_mr_reg_dmabuf_phyr(mr, ibpd, dmabuf, offset,
 						 length, &iova, access, &h);
 	} else {
@@ -818,6 +1041,7 @@ struct ib_mr *phyrdma_reg_user_mr_dmabuf(struct ib_pd *ibpd, u64 offset,
 		ret = phyrdma_mr_reg_dmabuf_umem(mr, ibpd, offset, length,
 						 &iova, fd, access, &h);
 	}
+done:
 	if (ret)
 		goto err_release;
 	ret = phyrdma_hints_put_iova(attrs, &h, iova);
@@ -856,8 +1080,8 @@ err_free:
 int phyrdma_mr_advise_dmabuf(struct phyrdma_dev *dev, int fd, u64 offset,
 			     u64 length, struct phyrdma_dmabuf_advice *out)
 {
-	struct phyrdma_advice adv;
-	struct phyr_slice slice;
+	struct phyr_slice slice, whole;
+	struct phyr_advice adv;
 	struct dma_buf *dmabuf;
 	struct phyrdma_mr *mr;
 	u64 end;
@@ -900,6 +1124,21 @@ int phyrdma_mr_advise_dmabuf(struct phyrdma_dev *dev, int fd, u64 offset,
 	out->p2p_type = p2p;
 	out->mem_kinds = phyrdma_slice_kinds(&slice);
 	out->runs = phyr_slice_nr_runs(&slice);
+	/* without layout hints the registration is a key over the import */
+	if (READ_ONCE(share_imports) &&
+	    !phyr_slice_init(&whole, mr->dphyr, 0, mr->dphyr->len)) {
+		phyrdma_importer_sync(dev);
+		if (!phyr_import_layout(&dev->importer, &whole, p2p, &adv)) {
+			out->flags |= PHYRDMA_ADVICE_LAYOUT | PHYRDMA_ADVICE_SHARED;
+			out->iova_align = PAGE_SIZE;
+			out->iova_offset = offset & ~PAGE_MASK;
+			out->page_size = adv.page_size;
+			out->mtt_entries = adv.blocks;
+			out->iova_bytes = adv.iova_bytes;
+			out->iommu_page_size = adv.iommu_page_size;
+			goto unlock;
+		}
+	}
 	ret = phyrdma_mr_advise(dev, &slice, offset, p2p == PHYR_P2P_BUS_ADDR,
 				dev->hw.caps.page_size_cap,
 				READ_ONCE(max_iova_waste), &adv);
@@ -909,7 +1148,7 @@ int phyrdma_mr_advise_dmabuf(struct phyrdma_dev *dev, int fd, u64 offset,
 	out->iova_align = adv.iova_align;
 	out->iova_offset = adv.iova_offset;
 	out->page_size = adv.page_size;
-	out->mtt_entries = adv.mtt_entries;
+	out->mtt_entries = adv.blocks;
 	out->iova_bytes = adv.iova_bytes;
 	out->iommu_page_size = adv.iommu_page_size;
 unlock:
@@ -933,7 +1172,8 @@ void phyrdma_mr_layout(struct ib_mr *ibmr, struct phyrdma_mr_layout *out)
 	out->flags = (mr->source == PHYRDMA_MR_SRC_DMABUF ?
 		      PHYRDMA_MR_DMABUF | PHYRDMA_MR_REVOCABLE : 0) |
 		     (READ_ONCE(mr->revoked) ? PHYRDMA_MR_REVOKED : 0) |
-		     (mr->odp ? PHYRDMA_MR_ON_DEMAND : 0);
+		     (mr->odp ? PHYRDMA_MR_ON_DEMAND : 0) |
+		     (mr->import ? PHYRDMA_MR_SHARED : 0);
 	out->mem_kinds = mr->odp ? PHYRDMA_MEM_RAM : mr->report.mem_kinds;
 	out->p2p_type = mr->report.p2p_type;
 	out->mtt_levels = mr->report.mtt_levels;
@@ -955,100 +1195,20 @@ void phyrdma_mr_layout(struct ib_mr *ibmr, struct phyrdma_mr_layout *out)
 
 static void phyrdma_mr_unpin(struct phyrdma_mr *mr)
 {
-	unsigned long pfn, end, n;
-	struct phyr_slice all;
-	struct phyr_iter it;
-	struct page *page;
-	bool more;
-
-	if (mr->user_phyr.len) {
-		phyr_slice_init(&all, &mr->user_phyr, 0, mr->user_phyr.len);
-		for (more = phyr_iter_start(&it, &all); more;
-		     more = phyr_iter_next(&it)) {
-			pfn = PHYS_PFN(it.paddr);
-			end = pfn + (it.len >> PAGE_SHIFT);
-			/*
-			 * A merged run may cross memory sections; the memmap
-			 * is contiguous within a MAX_PAGE_ORDER block.
-			 */
-			for (; pfn < end; pfn += n) {
-				n = min(end, ALIGN(pfn + 1, MAX_ORDER_NR_PAGES)) - pfn;
-				page = pfn_to_page(pfn);
-				unpin_user_page_range_dirty_lock(page, n,
-								 mr->writable);
-			}
-		}
-	}
-	phyr_free(&mr->user_phyr);
-	atomic64_sub(mr->npages, &mr->mm->pinned_vm);
-	phyrdma_count(mr->dev, PHYRDMA_CNT_PINNED_PAGES, -(long)mr->npages);
-	mmdrop(mr->mm);
-	mr->mm = NULL;
+	phyrdma_count(mr->dev, PHYRDMA_CNT_PINNED_PAGES,
+		      -(long)mr->user.npages);
+	phyr_user_unpin(&mr->user);
 }
 
 /* Pin [start, start + length) and describe its pages as a phyr. */
 static int phyrdma_mr_pin(struct phyrdma_mr *mr, u64 start, u64 length)
 {
-	static const struct phyr_meta ram = { .kind = PHYR_MEM_RAM };
-	unsigned int gup = FOLL_LONGTERM | (mr->writable ? FOLL_WRITE : 0);
-	u64 first = start & PAGE_MASK, addr, left, npages;
-	unsigned long lock_limit;
-	struct page **pages;
-	long n, i;
-	int ret = 0;
+	int ret = phyr_user_pin(&mr->user, start, length, mr->writable);
 
-	npages = (PAGE_ALIGN(start + length) - first) >> PAGE_SHIFT;
-	lock_limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
-	mr->mm = current->mm;
-	mmgrab(mr->mm);
-	mr->npages = npages;
-	phyrdma_count(mr->dev, PHYRDMA_CNT_PINNED_PAGES, npages);
-	if (atomic64_add_return(npages, &mr->mm->pinned_vm) > lock_limit &&
-	    !capable(CAP_IPC_LOCK)) {
-		ret = -ENOMEM;
-		goto err;
-	}
-
-	pages = (struct page **)__get_free_page(GFP_KERNEL);
-	if (!pages) {
-		ret = -ENOMEM;
-		goto err;
-	}
-	mr->report.scratch_bytes = PAGE_SIZE;
-	phyr_init(&mr->user_phyr);
-	for (addr = first, left = npages; left; left -= n) {
-		if (fatal_signal_pending(current)) {
-			ret = -EINTR;
-			break;
-		}
-		n = min_t(u64, left, PAGE_SIZE / sizeof(*pages));
-		n = pin_user_pages_fast(addr, n, gup, pages);
-		if (n <= 0) {
-			ret = n ? n : -EFAULT;
-			break;
-		}
-		for (i = 0; i < n; i++) {
-			ret = phyr_append(&mr->user_phyr, page_to_phys(pages[i]),
-					  PAGE_SIZE, &ram, GFP_KERNEL_ACCOUNT);
-			if (ret) {
-				unpin_user_pages(pages + i, n - i);
-				break;
-			}
-		}
-		if (ret)
-			break;
-		addr += n << PAGE_SHIFT;
-	}
-	free_page((unsigned long)pages);
-	mr->report.scratch_bytes +=
-		(u64)mr->user_phyr.max_runs * sizeof(struct phys_vec) +
-		(u64)mr->user_phyr.max_segs * sizeof(struct phyr_seg);
-	if (ret)
-		goto err;
-	return 0;
-
-err:
-	phyrdma_mr_unpin(mr);
+	mr->report.scratch_bytes = mr->user.scratch_bytes;
+	if (!ret)
+		phyrdma_count(mr->dev, PHYRDMA_CNT_PINNED_PAGES,
+			      mr->user.npages);
 	return ret;
 }
 
@@ -1117,7 +1277,7 @@ struct ib_mr *phyrdma_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 		ret = phyrdma_mr_pin(mr, start, length);
 		if (ret)
 			goto err_free;
-		ret = phyr_slice_init(&slice, &mr->user_phyr,
+		ret = phyr_slice_init(&slice, &mr->user.phyr,
 				      offset_in_page(start), length);
 		if (!ret)
 			ret = phyrdma_mr_map_phyr(mr, &slice, start, &iova, &h);
@@ -1231,7 +1391,9 @@ int phyrdma_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 	 * dma-buf MR revokes itself, serialised with its exporter's revoke.
 	 */
 	mr->dying = true;
-	if (mr->dmabuf) {
+	if (mr->import) {
+		phyrdma_mr_release_import(mr);
+	} else if (mr->dmabuf) {
 		dma_resv_lock(mr->dmabuf->resv, NULL);
 		phyrdma_mr_revoke_locked(mr);
 		dma_resv_unlock(mr->dmabuf->resv);

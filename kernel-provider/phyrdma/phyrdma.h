@@ -12,6 +12,8 @@
 #include <linux/pci.h>
 #include <rdma/ib_verbs.h>
 #include <phyr/phyr_dma.h>
+#include <phyr/phyr_import.h>
+#include <phyr/phyr_user.h>
 #include <rdma/uverbs_ioctl.h>
 
 #include "hw/hw.h"
@@ -38,6 +40,7 @@ enum phyrdma_counter {
 	PHYRDMA_CNT_SRQS,
 	PHYRDMA_CNT_MWS,
 	PHYRDMA_CNT_MCAST,
+	PHYRDMA_CNT_IMPORTS,
 	PHYRDMA_CNT_MAX,
 };
 
@@ -52,6 +55,8 @@ enum phyrdma_stat {
 	PHYRDMA_STAT_IOVA_REALIGNED,
 	PHYRDMA_STAT_REG_P2P,
 	PHYRDMA_STAT_REVOKES,
+	PHYRDMA_STAT_REG_SHARED,
+	PHYRDMA_STAT_IMPORT_FALLBACKS,
 	PHYRDMA_STAT_MAX,
 };
 
@@ -62,6 +67,8 @@ struct phyrdma_dev {
 	struct ib_device ibdev;
 	struct pci_dev *pdev;
 	struct phyrdma_hw hw;
+	/* dma-bufs imported once, shared by every MR over them (mr.c) */
+	struct phyr_importer importer;
 	/* the RoCE port's Ethernet function */
 	struct net_device *netdev;
 	atomic64_t counters[PHYRDMA_CNT_MAX];
@@ -227,9 +234,12 @@ struct phyrdma_mr {
 	const struct phyr *dphyr;
 	bool pinned;
 	/* user memory through the phyr path */
-	struct phyr user_phyr;
-	struct mm_struct *mm;
-	u64 npages;
+	struct phyr_user user;
+	/* a key over its dma-buf's shared import, at @mtt_offset in its table */
+	struct phyr_import *import;
+	struct phyr_import_key import_key;
+	bool keyed;		/* @import_key is on the import's list */
+	u64 mtt_offset;
 	/* legacy path */
 	struct ib_umem *umem;
 	/* on demand: nothing pinned, leaves written as pages fault in */
@@ -393,29 +403,12 @@ extern const struct uapi_definition phyrdma_ext_uapi_defs[];
 
 /* ---- the verbs extension (ext.c, and its registration side in mr.c) ---- */
 
-/**
- * struct phyrdma_advice - where to register, and what that gets
- * @iova_align: register at an iova with iova % @iova_align == @iova_offset
- * @iova_offset: see @iova_align
- * @page_size: the device page size there
- * @mtt_entries: MTT leaf entries there
- * @iova_bytes: IOVA reserved there (0 without a translating IOMMU)
- * @iommu_page_size: the largest IOMMU page there (0 without one)
- */
-struct phyrdma_advice {
-	u64 iova_align;
-	u64 iova_offset;
-	u64 page_size;
-	u64 mtt_entries;
-	u64 iova_bytes;
-	u64 iommu_page_size;
-};
-
 u64 phyrdma_mr_default_iova_waste(void);
 u32 phyrdma_slice_kinds(const struct phyr_slice *slice);
 int phyrdma_mr_advise(struct phyrdma_dev *dev, const struct phyr_slice *slice,
 		      u64 first, bool bus_addr, u64 bitmap, u64 waste_cap,
-		      struct phyrdma_advice *adv);
+		      struct phyr_advice *adv);
+int phyrdma_importer_init(struct phyrdma_dev *dev);
 int phyrdma_mr_advise_dmabuf(struct phyrdma_dev *dev, int fd, u64 offset,
 			     u64 length, struct phyrdma_dmabuf_advice *out);
 void phyrdma_mr_layout(struct ib_mr *ibmr, struct phyrdma_mr_layout *out);

@@ -78,6 +78,7 @@ enum phyrdv_p2p_type {
 enum phyrdv_advice_flags {
 	PHYRDV_ADVICE_PHYR = 1 << 0,	/* the exporter speaks phyr */
 	PHYRDV_ADVICE_LAYOUT = 1 << 1,	/* the layout fields are valid */
+	PHYRDV_ADVICE_SHARED = 1 << 2,	/* ... and are the buffer's import's */
 };
 
 struct phyrdv_dmabuf_advice {
@@ -140,6 +141,7 @@ enum phyrdv_mr_flags {
 	PHYRDV_MR_REVOKED = 1 << 1,
 	PHYRDV_MR_ON_DEMAND = 1 << 2,
 	PHYRDV_MR_DMABUF = 1 << 3,
+	PHYRDV_MR_SHARED = 1 << 4,
 };
 
 struct phyrdv_mr_attr {

@@ -33,6 +33,7 @@ cdef extern from 'infiniband/phyrdv.h':
     cdef enum phyrdv_advice_flags:
         PHYRDV_ADVICE_PHYR
         PHYRDV_ADVICE_LAYOUT
+        PHYRDV_ADVICE_SHARED
 
     cdef enum phyrdv_reg_mr_flags:
         PHYRDV_REG_MR_REQUIRE_PHYR
@@ -51,6 +52,7 @@ cdef extern from 'infiniband/phyrdv.h':
         PHYRDV_MR_REVOKED
         PHYRDV_MR_ON_DEMAND
         PHYRDV_MR_DMABUF
+        PHYRDV_MR_SHARED
 
     cdef struct phyrdv_dma_attr:
         uint64_t comp_mask

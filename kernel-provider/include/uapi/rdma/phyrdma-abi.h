@@ -432,6 +432,13 @@ enum phyrdma_advice_flags {
 	PHYRDMA_ADVICE_PHYR = 1 << 0,
 	/* The layout fields are filled (phyr exporters only). */
 	PHYRDMA_ADVICE_LAYOUT = 1 << 1,
+	/*
+	 * A registration without layout hints becomes a key over the
+	 * device's one import of the whole buffer: the layout fields are the
+	 * import's, at any iova ≡ offset (mod page), so iova_align is the
+	 * page size.
+	 */
+	PHYRDMA_ADVICE_SHARED = 1 << 2,
 };
 
 struct phyrdma_dmabuf_advice {
@@ -514,6 +521,12 @@ enum phyrdma_mr_layout_flags {
 	PHYRDMA_MR_ON_DEMAND = 1 << 2,
 	/* The memory is a dma-buf. */
 	PHYRDMA_MR_DMABUF = 1 << 3,
+	/*
+	 * A key over its dma-buf's import, shared with every MR of the
+	 * device over the same buffer: the layout (page size, MTT, IOVA) is
+	 * the import's, of the whole buffer.
+	 */
+	PHYRDMA_MR_SHARED = 1 << 4,
 };
 
 struct phyrdma_mr_layout {
