@@ -21,6 +21,7 @@ from rawverbs import Pd, Mr, _lib
 # Nothing here imports pyverbs: the stock pyverbs is built for the stock
 # library's private ABI, which the lane's library does not have.
 DEV = 'phyrdma0'
+KEEP = '/sys/module/phyrdma/parameters/import_keep_ms'
 
 
 def debugfs_dir(ibdev):
@@ -41,6 +42,12 @@ class MrTestBase(unittest.TestCase):
     """What test_mr's base does, without pyverbs."""
 
     def setUp(self):
+        # no import kept after its last MR: the counters are checked at
+        # the end of each test
+        with open(KEEP) as f:
+            self.keep = f.read().strip()
+        with open(KEEP, 'w') as f:
+            f.write('0')
         with open(f'{debugfs_dir(DEV)}/iommu') as f:
             self.translating = f.read().strip() == 'translating'
         self.oracle = pm.Oracle(debugfs_dir(DEV))
@@ -49,6 +56,8 @@ class MrTestBase(unittest.TestCase):
     def tearDown(self):
         self.pd.close()
         self.oracle.close()
+        with open(KEEP, 'w') as f:
+            f.write(self.keep)
         c = counters(DEV)
         for name in ('mrs', 'dmabuf_attachments', 'mtt_entries',
                      'iova_bytes'):

@@ -196,6 +196,65 @@ class AdviceTest(ExtBase):
         self.assertEqual(cm.exception.errno, errno.EINVAL)
 
 
+class SharedAdviceTest(ExtBase):
+    """With shared imports (the driver's default) the advice and the layout
+    of a registration without hints are the buffer's import's."""
+    SHARE = True
+
+    def test_advice_is_the_imports(self):
+        """A slice of scattered 2 MiB folios: at any iova the key gets the
+        page size of the whole buffer's import, and (with an IOMMU) 2 MiB
+        IOMMU pages; what the advice says is what the key gets."""
+        size = 64 * MiB
+        fd = self.ram(size, 9, pm.SHUFFLE)
+        off, length = 2 * MiB + 3 * PAGE + 0x10, 4 * MiB
+        adv = dv.advise_dmabuf(self.pd.ctx, fd, off, length)
+        self.assertEqual(adv['flags'], dv.ADVICE_PHYR | dv.ADVICE_LAYOUT |
+                         dv.ADVICE_SHARED)
+        self.assertEqual((adv['iova_align'], adv['iova_offset']),
+                         (PAGE, off % PAGE))
+        if self.translating:
+            self.assertEqual(adv['page_size'], 64 * MiB)
+            self.assertEqual(adv['iommu_page_size'], 2 * MiB)
+        else:
+            self.assertEqual(adv['page_size'], 2 * MiB)
+        for iova in (off % PAGE, 0x7f0000001000 + off % PAGE,
+                     0x7f0000200000 + off % (2 * MiB)):
+            with dv.reg_dmabuf_mr(self.pd, off, length, iova, fd, LW) as mr:
+                lay = mr.query()
+                self.same_as_oracle(mr, lay)
+                self.assertEqual(lay['flags'], dv.MR_DMABUF | dv.MR_REVOCABLE |
+                                 dv.MR_SHARED)
+                for k in ('page_size', 'mtt_entries', 'iova_bytes',
+                          'iommu_page_size'):
+                    self.assertEqual(lay[k], adv[k], f'{k} at iova {iova:#x}')
+                got = self.oracle.read(mr.lkey, iova, length)
+                self.assertEqual(len(got), length)
+
+    def test_layout_hints_map_their_own(self):
+        """A registration with a layout hint is not a key over the import."""
+        fd = self.ram(8 * MiB, 9)
+        with dv.reg_dmabuf_mr(self.pd, 0, 4 * MiB, 0, fd, LW,
+                              dv.reg_attr(flags=dv.CHOOSE_IOVA)) as mr:
+            self.assertFalse(mr.query()['flags'] & dv.MR_SHARED)
+        with dv.reg_dmabuf_mr(self.pd, 0, 4 * MiB, 0, fd, LW,
+                              dv.reg_attr(flags=dv.REQUIRE_PHYR)) as mr:
+            self.assertTrue(mr.query()['flags'] & dv.MR_SHARED)
+
+    def test_res_show_shared(self):
+        fd = self.ram(4 * MiB, 9)
+        with dv.reg_dmabuf_mr(self.pd, 0, 2 * MiB, 0, fd, LW) as mr:
+            out = subprocess.run(['rdma', '-j', '-dd', 'res', 'show', 'mr',
+                                  'dev', self.dev_name],
+                                 capture_output=True, text=True, timeout=30)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            m = [m for m in json.loads(out.stdout)
+                 if int(m.get('lkey', '-1'), 16) == mr.lkey]
+            self.assertEqual(len(m), 1, out.stdout)
+            self.assertEqual(m[0]['drv_shared'], 1)
+            self.assertEqual(m[0]['drv_page_size'], mr.query()['page_size'])
+
+
 class HintTest(ExtBase):
     def test_choose_iova(self):
         size = 8 * MiB

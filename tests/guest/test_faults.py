@@ -25,7 +25,8 @@ import os
 import subprocess
 import unittest
 
-from phyrdma_base import PhyrdmaTestCase, counters, phyrdma_devices
+from phyrdma_base import (PhyrdmaTestCase, counters, drop_kept_imports, pci_address,
+                          phyrdma_devices)
 
 FAIL_NTH = '/proc/thread-self/fail-nth'
 DEBUGFS = '/sys/kernel/debug'
@@ -137,6 +138,7 @@ class FaultSweepTest(PhyrdmaTestCase):
                 if op in ('ah', 'modify_qp'):
                     clean |= {errno.ENOBUFS}
                 self.assertIn(int(result.split('=')[1]), clean, f'{op}: {line}')
+        drop_kept_imports()
         for d in phyrdma_devices():
             c = counters(d)
             for name in COUNTERS:
@@ -236,6 +238,7 @@ class FailFunctionTest(PhyrdmaTestCase):
             self.assertEqual(cm.exception.error_code, err, func)
         finally:
             write(f'{FAIL_FUNCTION}/inject', '\n')
+        drop_kept_imports()
         for d in phyrdma_devices():
             c = counters(d)
             for name in COUNTERS:
@@ -256,6 +259,47 @@ class FailFunctionTest(PhyrdmaTestCase):
         pd = PD(self.ctx)
         self.addCleanup(pd.close)
         self.inject('phyrdma_hw_mtt_alloc', errno.ENOMEM, lambda: MR(pd, 1 << 20, 1))
+
+    def test_import_refused(self):
+        """A dma-buf's import fails for good (the exporter revoked it):
+        the registration fails with that errno, nothing is left."""
+        import phyrmem as pm
+        from pyverbs.mr import DmaBufMR
+        from pyverbs.pd import PD
+        pd = PD(self.ctx)
+        self.addCleanup(pd.close)
+        fd = pm.ram_create(2 << 20, 9)
+        self.addCleanup(os.close, fd)
+        self.inject('phyr_import_get_locked', errno.ENODEV,
+                    lambda: DmaBufMR(pd, 1 << 20, 1, dmabuf=fd))
+
+    def test_import_without_iova_falls_back(self):
+        """No IOVA for the whole buffer: the slice is mapped on its own."""
+        import phyrmem as pm
+        from pyverbs.mr import DmaBufMR
+        from pyverbs.pd import PD
+        pd = PD(self.ctx)
+        self.addCleanup(pd.close)
+        fd = pm.ram_create(2 << 20, 9)
+        self.addCleanup(os.close, fd)
+        stats = f'{DEBUGFS}/phyrdma/{pci_address(self.dev_name)}/stats'
+        before = int(dict(l.split() for l in read(stats).splitlines())
+                     ['import_fallbacks'])
+        write(f'{FAIL_FUNCTION}/inject', 'phyr_import_get_locked')
+        try:
+            write(f'{FAIL_FUNCTION}/phyr_import_get_locked/retval',
+                  hex((1 << 64) - errno.ENOSPC))
+            write(f'{FAIL_FUNCTION}/task-filter', 'N')
+            write(f'{FAIL_FUNCTION}/probability', '100')
+            write(f'{FAIL_FUNCTION}/interval', '1')
+            write(f'{FAIL_FUNCTION}/times', '1')
+            write(f'{FAIL_FUNCTION}/verbose', '0')
+            DmaBufMR(pd, 1 << 20, 1, dmabuf=fd).close()
+        finally:
+            write(f'{FAIL_FUNCTION}/inject', '\n')
+        after = int(dict(l.split() for l in read(stats).splitlines())
+                    ['import_fallbacks'])
+        self.assertEqual(after, before + 1)
 
     def test_ring_allocation(self):
         from pyverbs.cq import CQ

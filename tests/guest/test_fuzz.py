@@ -13,7 +13,8 @@ the same program for longer (docs/man/phyrdma-fuzz.1.md).
 import re
 import subprocess
 
-from phyrdma_base import PhyrdmaTestCase, counters, phyrdma_devices
+from phyrdma_base import (PhyrdmaTestCase, counters, drop_kept_imports,
+                          phyrdma_devices)
 
 # fixed seeds: a failure here is reproducible with `phyrdma-fuzz -s SEED`
 SEEDS = (1, 2, 0x5eed)
@@ -42,6 +43,7 @@ class FuzzTest(PhyrdmaTestCase):
         for target in ('udata', 'mmap', 'ram', 'wqe'):
             self.assertRegex(r.stdout, rf'(?m)^{target}: ok=\d+', target)
         self.assertRegex(r.stdout, r'(?m)^wqe-completions: success=\d+.* error=\d+')
+        drop_kept_imports()
         for dev in phyrdma_devices():
             got = counters(dev)
             for name in COUNTERS:

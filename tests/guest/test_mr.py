@@ -118,9 +118,18 @@ def pattern(n):
 
 
 class MrTestBase(PhyrdmaTestCase):
+    # dma-buf MRs as keys over one import per buffer (the driver's default)
+    # or each mapping its own slice; the layout rules below are the latter's
+    SHARE = False
+    # imports are not kept after their last key, so that the counters are
+    # back to zero at the end of each test (test_import.KeepTest keeps)
+    KEEP_MS = 0
+
     def setUp(self):
         super().setUp()
         self.set_legacy(False)
+        self.set_share(self.SHARE)
+        self.set_param('import_keep_ms', self.KEEP_MS)
         self.iommu = read(f'{debugfs_dir(self.dev_name)}/iommu')
         self.translating = self.iommu == 'translating'
         self.cap = int(read(f'{PARAM}/max_iova_waste'))
@@ -131,16 +140,68 @@ class MrTestBase(PhyrdmaTestCase):
         self.pd.close()
         self.oracle.close()
         self.set_legacy(False)
+        self.set_share(True)
+        self.set_param('import_keep_ms', 1000)
         super().tearDown()
         c = counters(self.dev_name)
         for name in ('mrs', 'dmabuf_attachments', 'pinned_pages',
-                     'mtt_entries', 'iova_bytes', 'mtt_pages'):
+                     'mtt_entries', 'iova_bytes', 'mtt_pages',
+                     'dmabuf_imports'):
             self.assertEqual(c[name], 0, f'counter {name} after the test')
 
     @staticmethod
     def set_legacy(on):
         with open(f'{PARAM}/legacy', 'w') as f:
             f.write('1' if on else '0')
+
+    def assertErrno(self, err, func, *args):
+        with self.assertRaises(OSError) as cm:
+            func(*args).close()
+        self.assertEqual(cm.exception.errno, err,
+                         f'expected {errno.errorcode[err]}, got {cm.exception}')
+
+    @staticmethod
+    def set_param(name, value):
+        with open(f'{PARAM}/{name}', 'w') as f:
+            f.write(str(value))
+
+    @staticmethod
+    def set_share(on):
+        with open(f'{PARAM}/share_imports', 'w') as f:
+            f.write('1' if on else '0')
+
+    def expect_shared_layout(self, q, size, runs, offset):
+        """A key over its buffer's import: the import's page size for the
+        whole buffer, whatever the key's iova.  Returns the buffer address
+        (iova - offset) block boundaries are counted from."""
+        self.assertEqual(q['path'], pm.PATH_PHYR)
+        p = q['page_size']
+        # where the buffer's first byte is in its first block: DMA
+        # addresses agree with table addresses modulo the page, and behind
+        # a translating IOMMU the import's IOVA starts a block
+        lead = 0 if self.translating else runs[0][0] % p
+        # the table covers the whole buffer and no more
+        self.assertEqual(q['mtt_entries'], nr_blocks(lead, size, p))
+        if self.translating:
+            # the import's first byte is placed at an address aligned to
+            # the buffer's power-of-two cover: the policy at that iova
+            cover = 1 << (size - 1).bit_length()
+            span = -(-size // PAGE) * PAGE
+            self.assertEqual(p, translated_pgsz(cover, size,
+                                                min(self.cap, span)))
+            self.assertEqual(q['dma_first'] % p, offset % p)
+        else:
+            # every run's physical address agrees with its buffer offset
+            # modulo the page: the table holds physical blocks
+            pos = 0
+            for pa, ln in runs:
+                self.assertEqual((pa - pos) % p, runs[0][0] % p,
+                                 f'run at +{pos:#x} out of phase with {p:#x}')
+                if pos:
+                    # an inner run boundary falls on a block boundary
+                    self.assertEqual((lead + pos) % p, 0)
+                pos += ln
+        return q['iova'] - offset - lead
 
     def expect_layout(self, q, iova, length, phys_runs, path):
         """Page size and MTT entries the rules predict for this MR."""
@@ -165,10 +226,13 @@ class MrTestBase(PhyrdmaTestCase):
             # the placement the device needs: dma ≡ iova (mod P)
             self.assertEqual(q['dma_first'] % want, iova % want)
 
-    def probe_points(self, iova, length, pgsz, phys_runs):
-        """First and last bytes, both sides of every block and run boundary."""
+    def probe_points(self, iova, length, pgsz, phys_runs, base=None):
+        """First and last bytes, both sides of every block and run boundary
+        (blocks counted from base, the iova's own alignment by default)."""
         pts = {0, length - 1}
-        b = (iova // pgsz + 1) * pgsz
+        if base is None:
+            base = 0
+        b = base + ((iova - base) // pgsz + 1) * pgsz
         while b < iova + length and len(pts) < 600:
             pts |= {b - iova - 1, b - iova}
             b += pgsz
@@ -178,9 +242,9 @@ class MrTestBase(PhyrdmaTestCase):
             pts |= {pos - 1, pos}
         return sorted(p for p in pts if 0 <= p < length)
 
-    def verify_content(self, key, iova, length, cpu, q, phys_runs):
+    def verify_content(self, key, iova, length, cpu, q, phys_runs, base=None):
         """Oracle reads see what the CPU wrote, and the reverse."""
-        pts = self.probe_points(iova, length, q['page_size'], phys_runs)
+        pts = self.probe_points(iova, length, q['page_size'], phys_runs, base)
         for p in pts:
             n = min(3, length - p)
             self.assertEqual(self.oracle.read(key, iova + p, n),
@@ -208,9 +272,15 @@ class DmabufMrTest(MrTestBase):
             self.assertEqual(q['source'], pm.SRC_DMABUF)
             self.assertEqual((q['iova'], q['length']), (iova, length))
             runs = slice_runs(layout, offset, length)
-            self.expect_layout(q, iova, length, runs, path)
+            base = None
+            if self.SHARE and path == pm.PATH_PHYR:
+                size = sum(r[1] for r in layout)
+                base = self.expect_shared_layout(
+                    q, size, slice_runs(layout, 0, size), offset)
+            else:
+                self.expect_layout(q, iova, length, runs, path)
             view = memoryview(cpu)[offset:offset + length]
-            self.verify_content(mr.lkey, iova, length, view, q, runs)
+            self.verify_content(mr.lkey, iova, length, view, q, runs, base)
         return q
 
     def test_layouts_both_paths(self):
@@ -513,12 +583,6 @@ class BadInputTest(MrTestBase):
     """Each refusal with its documented errno, and no splat (the runner
     fails the run on any)."""
 
-    def assertErrno(self, err, func, *args):
-        with self.assertRaises(OSError) as cm:
-            func(*args).close()
-        self.assertEqual(cm.exception.errno, err,
-                         f'expected {errno.errorcode[err]}, got {cm.exception}')
-
     def test_dmabuf_bad_input(self):
         size = 2 * MiB
         fd = pm.ram_create(size, 0)
@@ -612,6 +676,27 @@ class BadInputTest(MrTestBase):
         with self.assertRaises(OSError) as cm:
             self.oracle.query(k)
         self.assertEqual(cm.exception.errno, errno.ENOENT)
+
+
+class SharedDmabufMrTest(DmabufMrTest):
+    """Every dma-buf MR test again, with MRs as keys over one import per
+    buffer: content through the oracle at every block boundary, and the
+    import's layout in place of each slice's."""
+    SHARE = True
+
+    def test_large_page_for_aligned_iova(self):
+        """Over 4 KiB-scattered memory a key gets the import's page: with
+        an IOMMU the whole 16 MiB buffer is one block at any iova."""
+        size = 16 * MiB
+        fd, cpu, layout = self.ram(size, 0, pm.SHUFFLE)
+        for iova in (0x7f0000201000, 0x7f0000200000, 0x5000):
+            q = self.check_dmabuf(fd, cpu, layout, 0, size, iova,
+                                  pm.PATH_PHYR)
+            if self.translating:
+                self.assertEqual((q['page_size'], q['mtt_entries']),
+                                 (16 * MiB, 1))
+            else:
+                self.assertEqual(q['page_size'], PAGE)
 
 
 if __name__ == '__main__':

@@ -303,6 +303,13 @@ class RevokeTest(P2pBase):
         self.assertGreater(outcome['ok'], 0)
 
 
+class SharedRevokeTest(RevokeTest):
+    """The revoke tests again, with MRs as keys over one import per GPU
+    buffer: the exporter's revoke reaches the import, which kills its
+    keys before its mapping goes."""
+    SHARE = True
+
+
 class BindTest(unittest.TestCase):
     """phyr_mmio takes only the PCI functions its devices= parameter names."""
 

@@ -16,9 +16,11 @@ import unittest
 
 import phyrmem as pm
 from phyrmem import MiB, PAGE
-from phyrdma_base import PhyrdmaTestCase, counters, debugfs_dir
+from phyrdma_base import PhyrdmaTestCase, counters, debugfs_dir, drop_kept_imports
 from phyrdma_base import read as pm_read
 from rawverbs import Pd
+
+SHARE = '/sys/module/phyrdma/parameters/share_imports'
 
 LW = 1  # IBV_ACCESS_LOCAL_WRITE
 
@@ -189,6 +191,7 @@ class ChargeTest(PhyrdmaTestCase):
 
     def tearDown(self):
         super().tearDown()
+        drop_kept_imports()
         c = counters(self.dev_name)
         for name in ('mrs', 'mws', 'mtt_pages', 'dmabuf_attachments'):
             self.assertEqual(c[name], 0, f'counter {name} after the test')
@@ -270,9 +273,41 @@ class IovaTest(PhyrdmaTestCase):
         self.oracle = pm.Oracle(debugfs_dir(self.dev_name))
         self.addCleanup(self.oracle.close)
 
+    def share(self, on):
+        """Each MR mapping its own slice (the mapper's bounds are tested
+        here) or keys over one import per buffer."""
+        with open(SHARE, 'w') as f:
+            f.write('1' if on else '0')
+        self.addCleanup(self.share_reset)
+
+    @staticmethod
+    def share_reset():
+        with open(SHARE, 'w') as f:
+            f.write('1')
+
+    def test_keys_share_the_import_iova(self):
+        """1024 MRs over one 1 GiB buffer (1 TiB registered) are keys over
+        one import: the IOVA of one buffer, where MRs mapping their own
+        slice run out of IOVA space below."""
+        size = 1 << 30
+        fd = pm.ram_create(size, 9)
+        self.addCleanup(os.close, fd)
+        with Pd(self.dev_name) as pd:
+            mrs = []
+            try:
+                for _ in range(1024):
+                    mrs.append(pd.reg_dmabuf_mr(0, size, 0, fd, LW))
+                c = counters(self.dev_name)
+                self.assertEqual(c['dmabuf_imports'], 1)
+                self.assertLessEqual(c['iova_bytes'], size + 2 * MiB)
+            finally:
+                for mr in mrs:
+                    mr.close()
+
     def test_small_mr_spends_little_iova(self):
         """An 8 KiB MR across a 1 MiB boundary would reach a 2 MiB page by
         reserving 2 MiB of IOVA; it may spend no more than its own span."""
+        self.share(False)
         fd = pm.ram_create(2 * MiB, 0)
         self.addCleanup(os.close, fd)
         with Pd(self.dev_name) as pd:
@@ -284,6 +319,7 @@ class IovaTest(PhyrdmaTestCase):
     def test_exhaustion_is_enospc(self):
         """With the IOVA space full the mapper says so, instead of mapping
         run by run with a page size meant for one range (EINVAL)."""
+        self.share(False)
         size = 1 << 30
         fd = pm.ram_create(size, 9)
         self.addCleanup(os.close, fd)

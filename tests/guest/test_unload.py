@@ -33,6 +33,10 @@ HOLDER = textwrap.dedent('''
     mrs.append(DmaBufMR(pds[2], 2 * MiB, 1, dmabuf=fd,
                         offset=2 * MiB))
     open('/sys/module/phyrdma/parameters/legacy', 'w').write('0')
+    # and an import kept after its last MR, which goes with the device
+    open('/sys/module/phyrdma/parameters/import_keep_ms', 'w').write('60000')
+    fd2 = ram_create(2 * MiB, 9)
+    DmaBufMR(pds[3], MiB, 1, dmabuf=fd2).close()
     print('ready', flush=True)
     sys.stdin.readline()
     try:
