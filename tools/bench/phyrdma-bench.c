@@ -33,7 +33,25 @@
  *   op=write|read|send mem=… size=… iters=… mib_s=… page_size=…
  *   op=floor size=… iters=… mib_s=…
  *
- * Both need root (debugfs, module parameters).
+ *   phyrdma-bench slices [-d DEVICE] [-s SIZE] [-n MRS] [-l LEN] [-c CYCLES]
+ *
+ * What applications that register slices of one big buffer cost (the
+ * users of ibv_reg_dmabuf_mr register often and do not cache).  On one
+ * SIZE-byte buffer of 2 MiB folios (default 512 MiB), for each mode -
+ * shared (keys over the buffer's import, kept after the last key), alone
+ * (each MR maps its own slice: share_imports=0), legacy (ib_umem, which
+ * maps the whole buffer for every MR) - registers LEN-byte MRs (default
+ * 64 KiB) at random offsets and 4 KiB-aligned iovas and holds them, up to
+ * MRS (default 4096) or the first failure, then registers and deregisters
+ * one at a time CYCLES times (default 2000):
+ *
+ *   mode=… held=… fail_errno=… first64_us=… last64_us=… mtt_entries=…
+ *   iova_bytes=… kernel_bytes=… cycles_per_s=…
+ *
+ * mtt_entries, iova_bytes (the device's gauges) and kernel_bytes (the
+ * memlock charge, from phyrdv_query_mr(3), summed) are with every MR held.
+ *
+ * All need root (debugfs, module parameters).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -96,6 +114,17 @@ static void set_legacy(int on)
 
 	if (!f || fprintf(f, "%d\n", on) < 0 || fclose(f))
 		die(legacy_param);
+}
+
+static void set_param(const char *name, const char *value)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/module/phyrdma/parameters/%s", name);
+	f = fopen(path, "w");
+	if (!f || fprintf(f, "%s\n", value) < 0 || fclose(f))
+		die(path);
 }
 
 static int ram_create(uint64_t size, unsigned int order, unsigned int flags)
@@ -608,6 +637,150 @@ static int cmd_bw(int argc, char **argv)
 	return 0;
 }
 
+/* ---- slices: many MRs over one buffer ----------------------------------- */
+
+/* A gauge of the device's, from its debugfs counters. */
+static long long counter(const char *ibdev, const char *name)
+{
+	char path[PATH_MAX], link[PATH_MAX], key[64];
+	long long v, found = -1;
+	ssize_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/device", ibdev);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		die(path);
+	link[n] = 0;
+	snprintf(path, sizeof(path), "/sys/kernel/debug/phyrdma/%s/counters",
+		 basename(link));
+	f = fopen(path, "r");
+	if (!f)
+		die(path);
+	while (fscanf(f, "%63s %lld", key, &v) == 2)
+		if (!strcmp(key, name))
+			found = v;
+	fclose(f);
+	return found;
+}
+
+static uint64_t rnd(uint64_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state;
+}
+
+static void bench_slices(struct ibv_pd *pd, const char *dev, const char *mode,
+			 uint64_t size, int nmrs, uint64_t len, int cycles)
+{
+	uint64_t *reg = calloc(nmrs, sizeof(*reg)), seed = 0x9e3779b97f4a7c15ULL;
+	struct ibv_mr **mrs = calloc(nmrs, sizeof(*mrs));
+	long long mtt = 0, iova = 0, kbytes = 0;
+	int fd, held, err = 0, i, first;
+	uint64_t t, off, slots = (size - len) / 4096 + 1;
+	double rate;
+
+	if (!reg || !mrs)
+		die("calloc");
+	set_legacy(!strcmp(mode, "legacy"));
+	set_param("share_imports", strcmp(mode, "alone") ? "1" : "0");
+	fd = ram_create(size, 9, PHYR_RAM_SHUFFLE);
+	for (held = 0; held < nmrs; held++) {
+		off = rnd(&seed) % slots * 4096;
+		t = now_ns();
+		mrs[held] = ibv_reg_dmabuf_mr(pd, off, len,
+					      0x10000000000ULL + off, fd,
+					      IBV_ACCESS_LOCAL_WRITE);
+		reg[held] = now_ns() - t;
+		if (!mrs[held]) {
+			err = errno;
+			break;
+		}
+	}
+	if (held) {
+		struct phyrdv_mr_attr lay;
+
+		mtt = counter(dev, "mtt_entries");
+		iova = counter(dev, "iova_bytes");
+		for (i = 0; i < held; i++) {
+			memset(&lay, 0, sizeof(lay));
+			if (!phyrdv_query_mr(mrs[i], &lay, sizeof(lay)))
+				kbytes += lay.kernel_bytes;
+		}
+	}
+	first = held < 64 ? held : 64;
+	printf("mode=%s size=%" PRIu64 " len=%" PRIu64 " held=%d fail_errno=%d"
+	       " first64_us=%.1f last64_us=%.1f mtt_entries=%lld iova_bytes=%lld"
+	       " kernel_bytes=%lld",
+	       mode, size, len, held, err,
+	       first ? median(reg, first) / 1e3 : 0.0,
+	       first ? median(reg + held - first, first) / 1e3 : 0.0,
+	       mtt, iova, kbytes);
+	for (i = 0; i < held; i++)
+		if (ibv_dereg_mr(mrs[i]))
+			die("ibv_dereg_mr");
+	t = now_ns();
+	for (i = 0; i < cycles; i++) {
+		struct ibv_mr *mr;
+
+		off = rnd(&seed) % slots * 4096;
+		mr = ibv_reg_dmabuf_mr(pd, off, len, 0x10000000000ULL + off, fd,
+				       IBV_ACCESS_LOCAL_WRITE);
+		if (!mr)
+			die("ibv_reg_dmabuf_mr (cycles)");
+		if (ibv_dereg_mr(mr))
+			die("ibv_dereg_mr");
+	}
+	rate = cycles ? cycles / ((now_ns() - t) / 1e9) : 0;
+	printf(" cycles_per_s=%.0f\n", rate);
+	fflush(stdout);
+	close(fd);
+	free(reg);
+	free(mrs);
+}
+
+static int cmd_slices(int argc, char **argv)
+{
+	static const char *const modes[] = { "shared", "alone", "legacy" };
+	uint64_t size = 512 * MiB, len = 64 * 1024;
+	const char *dev = "phyrdma0";
+	int nmrs = 4096, cycles = 2000, opt;
+	struct ibv_context *ctx;
+	struct ibv_pd *pd;
+	unsigned int m;
+
+	optind = 2;
+	while ((opt = getopt(argc, argv, "d:s:n:l:c:")) != -1) {
+		switch (opt) {
+		case 'd': dev = optarg; break;
+		case 's': size = parse_size(optarg); break;
+		case 'n': nmrs = atoi(optarg); break;
+		case 'l': len = parse_size(optarg); break;
+		case 'c': cycles = atoi(optarg); break;
+		default: return 2;
+		}
+	}
+	if (nmrs <= 0 || !len || len > size || cycles < 0)
+		return 2;
+	ctx = pv_open_device(dev);
+	if (!ctx)
+		die(dev);
+	pd = ibv_alloc_pd(ctx);
+	if (!pd)
+		die("ibv_alloc_pd");
+	printf("# device=%s buffer=%" PRIu64 " of 2 MiB folios, MRs of %" PRIu64
+	       " bytes\n", dev, size, len);
+	for (m = 0; m < 3; m++)
+		bench_slices(pd, dev, modes[m], size, nmrs, len, cycles);
+	set_legacy(0);
+	set_param("share_imports", "1");
+	ibv_dealloc_pd(pd);
+	ibv_close_device(ctx);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t sizes[16];
@@ -618,10 +791,13 @@ int main(int argc, char **argv)
 
 	if (argc >= 2 && !strcmp(argv[1], "bw"))
 		return cmd_bw(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "slices"))
+		return cmd_slices(argc, argv);
 	if (argc < 2 || strcmp(argv[1], "reg")) {
 		fprintf(stderr, "usage: %s reg [-d DEVICE] [-s SIZE]... [-r REPS]\n"
-			"       %s bw [-d DEVICE] [-D DEVICE] [-s SIZE] [-n ITERS] [-t DEPTH] [-c CYCLE]\n",
-			argv[0], argv[0]);
+			"       %s bw [-d DEVICE] [-D DEVICE] [-s SIZE] [-n ITERS] [-t DEPTH] [-c CYCLE]\n"
+			"       %s slices [-d DEVICE] [-s SIZE] [-n MRS] [-l LEN] [-c CYCLES]\n",
+			argv[0], argv[0], argv[0]);
 		return 2;
 	}
 	optind = 2;
