@@ -814,12 +814,15 @@ int phyrdma_importer_init(struct phyrdma_dev *dev)
 	return phyr_importer_init(imr, pci_name(dev->pdev));
 }
 
-/* Hints that ask for a layout of the MR's own, which a shared table is not. */
+/*
+ * Hints that ask for a layout of the MR's own, which a shared table is
+ * not.  An iova left to the driver is not one: over an import every iova
+ * gets the same layout.
+ */
 static bool phyrdma_mr_can_share(const struct phyrdma_reg_mr_hints *h)
 {
 	return READ_ONCE(share_imports) &&
-	       !(h->flags & (PHYRDMA_HINT_CHOOSE_IOVA |
-			     PHYRDMA_HINT_MAX_IOVA_WASTE |
+	       !(h->flags & (PHYRDMA_HINT_MAX_IOVA_WASTE |
 			     PHYRDMA_HINT_PREFER_IOMMU)) &&
 	       !h->min_page_shift && !h->max_page_shift;
 }
@@ -846,10 +849,13 @@ static bool phyrdma_mr_import_fallback(int err)
 static int phyrdma_mr_reg_dmabuf_shared(struct phyrdma_mr *mr,
 					struct ib_pd *ibpd,
 					struct dma_buf *dmabuf, u64 offset,
-					u64 length, u64 iova, int access,
+					u64 length, u64 *iovap, int access,
 					const struct phyrdma_reg_mr_hints *h,
 					bool *fallback)
 {
+	/* any iova will do; the one the advice names (PHYRDMA_ADVICE_SHARED) */
+	u64 iova = h->flags & PHYRDMA_HINT_CHOOSE_IOVA ?
+		   PAGE_SIZE + (offset & ~PAGE_MASK) : *iovap;
 	struct phyrdma_dev *dev = mr->dev;
 	struct phyrdma_import_table *t;
 	struct phyr_import *imp;
@@ -893,6 +899,7 @@ static int phyrdma_mr_reg_dmabuf_shared(struct phyrdma_mr *mr,
 	ret = phyrdma_mr_enable(mr, ibpd, iova, length, access);
 	if (ret)
 		goto out;
+	*iovap = iova;
 	phyr_import_add_key(imp, &mr->import_key);
 	mr->keyed = true;
 	phyrdma_stat(dev, PHYRDMA_STAT_REG_SHARED, 1);
@@ -1025,7 +1032,7 @@ struct ib_mr *phyrdma_reg_user_mr_dmabuf(struct ib_pd *ibpd, u64 offset,
 		   ((h.flags & PHYRDMA_HINT_REQUIRE_PHYR) || !READ_ONCE(legacy));
 	if (use_phyr && phyrdma_mr_can_share(&h)) {
 		ret = phyrdma_mr_reg_dmabuf_shared(mr, ibpd, dmabuf, offset,
-						   length, iova, access, &h,
+						   length, &iova, access, &h,
 						   &fallback);
 		if (!fallback) {
 			dma_buf_put(dmabuf);

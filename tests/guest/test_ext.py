@@ -232,11 +232,21 @@ class SharedAdviceTest(ExtBase):
                 self.assertEqual(len(got), length)
 
     def test_layout_hints_map_their_own(self):
-        """A registration with a layout hint is not a key over the import."""
+        """A registration with a layout hint is not a key over the import;
+        one that leaves the iova to the driver is, at the advised iova."""
         fd = self.ram(8 * MiB, 9)
-        with dv.reg_dmabuf_mr(self.pd, 0, 4 * MiB, 0, fd, LW,
+        for attr in (dv.reg_attr(flags=dv.MAX_IOVA_WASTE, max_iova_waste=0),
+                     dv.reg_attr(flags=dv.PREFER_IOMMU),
+                     dv.reg_attr(max_page_shift=21)):
+            with dv.reg_dmabuf_mr(self.pd, 0, 4 * MiB, 0, fd, LW, attr) as mr:
+                self.assertFalse(mr.query()['flags'] & dv.MR_SHARED)
+        adv = dv.advise_dmabuf(self.pd.ctx, fd, 0x3000, MiB)
+        with dv.reg_dmabuf_mr(self.pd, 0x3000, MiB, 0, fd, LW,
                               dv.reg_attr(flags=dv.CHOOSE_IOVA)) as mr:
-            self.assertFalse(mr.query()['flags'] & dv.MR_SHARED)
+            lay = mr.query()
+            self.assertTrue(lay['flags'] & dv.MR_SHARED)
+            self.assertEqual(mr.iova, adv['iova_align'] + adv['iova_offset'])
+            self.assertEqual(lay['page_size'], adv['page_size'])
         with dv.reg_dmabuf_mr(self.pd, 0, 4 * MiB, 0, fd, LW,
                               dv.reg_attr(flags=dv.REQUIRE_PHYR)) as mr:
             self.assertTrue(mr.query()['flags'] & dv.MR_SHARED)
