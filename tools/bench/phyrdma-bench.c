@@ -46,10 +46,9 @@
  * one at a time CYCLES times (default 2000):
  *
  *   mode=… held=… fail_errno=… first64_us=… last64_us=… mtt_entries=…
- *   iova_bytes=… kernel_bytes=… cycles_per_s=…
+ *   iova_bytes=… cycles_per_s=…
  *
- * mtt_entries, iova_bytes (the device's gauges) and kernel_bytes (the
- * memlock charge, from phyrdv_query_mr(3), summed) are with every MR held.
+ * mtt_entries and iova_bytes (the device's gauges) are with every MR held.
  *
  * All need root (debugfs, module parameters).
  */
@@ -677,7 +676,7 @@ static void bench_slices(struct ibv_pd *pd, const char *dev, const char *mode,
 {
 	uint64_t *reg = calloc(nmrs, sizeof(*reg)), seed = 0x9e3779b97f4a7c15ULL;
 	struct ibv_mr **mrs = calloc(nmrs, sizeof(*mrs));
-	long long mtt = 0, iova = 0, kbytes = 0;
+	long long mtt = 0, iova = 0;
 	int fd, held, err = 0, i, first;
 	uint64_t t, off, slots = (size - len) / 4096 + 1;
 	double rate;
@@ -700,24 +699,16 @@ static void bench_slices(struct ibv_pd *pd, const char *dev, const char *mode,
 		}
 	}
 	if (held) {
-		struct phyrdv_mr_attr lay;
-
 		mtt = counter(dev, "mtt_entries");
 		iova = counter(dev, "iova_bytes");
-		for (i = 0; i < held; i++) {
-			memset(&lay, 0, sizeof(lay));
-			if (!phyrdv_query_mr(mrs[i], &lay, sizeof(lay)))
-				kbytes += lay.kernel_bytes;
-		}
 	}
 	first = held < 64 ? held : 64;
 	printf("mode=%s size=%" PRIu64 " len=%" PRIu64 " held=%d fail_errno=%d"
-	       " first64_us=%.1f last64_us=%.1f mtt_entries=%lld iova_bytes=%lld"
-	       " kernel_bytes=%lld",
+	       " first64_us=%.1f last64_us=%.1f mtt_entries=%lld iova_bytes=%lld",
 	       mode, size, len, held, err,
 	       first ? median(reg, first) / 1e3 : 0.0,
 	       first ? median(reg + held - first, first) / 1e3 : 0.0,
-	       mtt, iova, kbytes);
+	       mtt, iova);
 	for (i = 0; i < held; i++)
 		if (ibv_dereg_mr(mrs[i]))
 			die("ibv_dereg_mr");
