@@ -151,6 +151,17 @@ static int phyrdma_mr_emit(void *ctx, u64 index, dma_addr_t addr)
 	return 0;
 }
 
+static u32 phyrdma_meta_kinds(const struct phyr_meta *meta, bool cc)
+{
+	u32 kinds = meta->kind == PHYR_MEM_P2P_MMIO ? PHYRDMA_MEM_P2P_MMIO :
+		    PHYRDMA_MEM_RAM;
+
+	if (cc)
+		kinds |= meta->cc == PHYR_CC_DECRYPTED ? PHYRDMA_MEM_DECRYPTED :
+			 PHYRDMA_MEM_ENCRYPTED;
+	return kinds;
+}
+
 /* The memory kinds of a slice (enum phyrdma_mem_kind bits). */
 u32 phyrdma_slice_kinds(const struct phyr_slice *slice)
 {
@@ -159,14 +170,12 @@ u32 phyrdma_slice_kinds(const struct phyr_slice *slice)
 	u32 kinds = 0;
 	bool more;
 
+	/* one segment: one kind, whatever the slice (a key's registration) */
+	if (slice->phyr->nr_segs == 1)
+		return phyrdma_meta_kinds(&slice->phyr->segs[0].meta, cc);
 	for (more = phyr_iter_start(&it, slice); more;
-	     more = phyr_iter_next(&it)) {
-		kinds |= it.meta->kind == PHYR_MEM_P2P_MMIO ?
-			 PHYRDMA_MEM_P2P_MMIO : PHYRDMA_MEM_RAM;
-		if (cc)
-			kinds |= it.meta->cc == PHYR_CC_DECRYPTED ?
-				 PHYRDMA_MEM_DECRYPTED : PHYRDMA_MEM_ENCRYPTED;
-	}
+	     more = phyr_iter_next(&it))
+		kinds |= phyrdma_meta_kinds(it.meta, cc);
 	return kinds;
 }
 
@@ -889,7 +898,7 @@ static int phyrdma_mr_reg_dmabuf_shared(struct phyrdma_mr *mr,
 	/* what the import cost, which this key shares */
 	mr->report.iova_bytes = imp->map.stats.iova_reserved;
 	mr->report.iova_waste = imp->map.stats.iova_wasted;
-	mr->report.runs = phyr_slice_nr_runs(&slice);
+	mr->report.runs = imp->map.stats.runs_linked;
 	mr->report.dma_first = imp->map.use_iova ?
 			       imp->map.dma_first + offset : 0;
 	if (imp->map.use_iova)

@@ -19,7 +19,9 @@
  * phyr mapper's own reserve-link-sync time, measured in the kernel as the
  * floor's reg_us is (so map_us / floor is the mapper's overhead over the
  * bare API), emit_us its streaming into the MTT.  Times are
- * medians over REPS runs.  Sizes and alignments are in bytes.
+ * medians over REPS runs.  Sizes and alignments are in bytes.  With the
+ * driver's share_imports on (the default) path=phyr is a key over the
+ * buffer's import, kept between repetitions: its median is a key's cost.
  *
  *   phyrdma-bench bw [-d DEVICE] [-D DEVICE] [-s SIZE] [-n ITERS] [-t DEPTH]
  *                    [-c CYCLE]
