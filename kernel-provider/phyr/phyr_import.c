@@ -8,11 +8,10 @@
  * anywhere, reclaim included.  An import's state (its mapping, the keys
  * over it, revoked) is guarded by the buffer's reservation lock, as the
  * exporter's invalidate callback runs under it; that callback takes no
- * lock of ours.  The first registration builds the import under the
- * import's init_lock, which later ones take and drop before the
- * reservation lock, so that they wait for it to be built and find it
- * whole.  Order: init_lock, then the reservation lock; the importer's
- * mutex after either, never before.  Imports are released (which takes
+ * lock of ours.  The first registration builds the import with no lock of
+ * ours held; later ones wait for it to be built (its completion, killably)
+ * before they take the reservation lock, and find it whole.  The
+ * importer's mutex comes after the reservation lock, never before.  Imports are released (which takes
  * their reservation lock) with no lock held, by the last put, or by the
  * reaper, a delayed work that also does the shrinker's releases.
  */
@@ -284,7 +283,6 @@ static void phyr_import_free(struct phyr_import *imp)
 	if (imp->priv)
 		imr->ops->table_free(imp);
 	dma_buf_put(dmabuf);
-	mutex_destroy(&imp->init_lock);
 	atomic_dec(&imr->live);
 	kfree(imp);
 }
@@ -525,7 +523,7 @@ void phyr_importer_fini(struct phyr_importer *imr)
 }
 EXPORT_SYMBOL_NS_GPL(phyr_importer_fini, "PHYR");
 
-/* Build a new import of @dmabuf (its init_lock held, no reservation lock). */
+/* Build a new import of @dmabuf (no lock held; waiters wait for @built). */
 static int phyr_import_build(struct phyr_import *imp)
 {
 	struct phyr_importer *imr = imp->importer;
@@ -586,9 +584,8 @@ struct phyr_import *phyr_import_get_locked(struct phyr_importer *imr,
 	new->ref = 1;
 	INIT_LIST_HEAD(&new->keys);
 	INIT_LIST_HEAD(&new->lru);
-	mutex_init(&new->init_lock);
-	/* held until built: a registration that finds it waits */
-	mutex_lock(&new->init_lock);
+	/* a registration that finds it waits until it is built */
+	init_completion(&new->built);
 again:
 	mutex_lock(&imr->lock);
 	imp = phyr_import_find(imr, dmabuf);
@@ -609,13 +606,12 @@ again:
 		}
 		mutex_unlock(&imr->lock);
 		/* wait for the first registration to have built it */
-		if (mutex_lock_killable(&imp->init_lock)) {
+		if (wait_for_completion_killable(&imp->built)) {
 			phyr_import_put(imp);
 			ret = -EINTR;
 			goto err_new;
 		}
 		ret = imp->init_err;
-		mutex_unlock(&imp->init_lock);
 		if (ret) {
 			phyr_import_put(imp);
 			goto err_new;
@@ -628,8 +624,6 @@ again:
 			goto again;
 		}
 		atomic64_inc(&imr->stats.shared);
-		mutex_unlock(&new->init_lock);
-		mutex_destroy(&new->init_lock);
 		kfree(new);
 		return imp;
 	}
@@ -648,7 +642,7 @@ again:
 		phyr_import_unlist(imp);
 		mutex_unlock(&imr->lock);
 	}
-	mutex_unlock(&imp->init_lock);
+	complete_all(&imp->built);
 	if (ret) {
 		phyr_import_put(imp);
 		return ERR_PTR(ret);
@@ -656,8 +650,6 @@ again:
 	return imp;
 
 err_new:
-	mutex_unlock(&new->init_lock);
-	mutex_destroy(&new->init_lock);
 	kfree(new);
 	return ERR_PTR(ret);
 }

@@ -22,6 +22,7 @@
 #ifndef _PHYR_PHYR_IMPORT_H
 #define _PHYR_PHYR_IMPORT_H
 
+#include <linux/completion.h>
 #include <linux/hashtable.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
@@ -175,7 +176,7 @@ struct phyr_import {
 	bool kept;		/* on the importer's kept list, @ref its */
 	unsigned long kept_since;
 	struct list_head lru;
-	struct mutex init_lock;	/* held while the first registration builds it */
+	struct completion built; /* the first registration built it */
 	int init_err;		/* what building it returned */
 	bool mapped;
 	bool pinned;
