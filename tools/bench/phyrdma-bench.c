@@ -156,27 +156,35 @@ static int bar_create(uint64_t size)
 	return ret ? -1 : req.fd;
 }
 
-static int open_oracle(const char *ibdev, char *iommu, size_t iommu_len)
+/* The path of @file in @ibdev's debugfs directory. */
+static void debugfs_path(const char *ibdev, const char *file, char *path,
+			 size_t len)
 {
-	char path[PATH_MAX], link[PATH_MAX];
+	char link[PATH_MAX];
 	ssize_t n;
-	FILE *f;
-	int fd;
 
-	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/device", ibdev);
+	snprintf(path, len, "/sys/class/infiniband/%s/device", ibdev);
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n < 0)
 		die(path);
 	link[n] = 0;
-	snprintf(path, sizeof(path), "/sys/kernel/debug/phyrdma/%s/iommu",
-		 basename(link));
+	snprintf(path, len, "/sys/kernel/debug/phyrdma/%s/%s", basename(link),
+		 file);
+}
+
+static int open_oracle(const char *ibdev, char *iommu, size_t iommu_len)
+{
+	char path[PATH_MAX];
+	FILE *f;
+	int fd;
+
+	debugfs_path(ibdev, "iommu", path, sizeof(path));
 	f = fopen(path, "r");
 	if (!f || !fgets(iommu, iommu_len, f))
 		die(path);
 	fclose(f);
 	iommu[strcspn(iommu, "\n")] = 0;
-	snprintf(path, sizeof(path), "/sys/kernel/debug/phyrdma/%s/oracle",
-		 basename(link));
+	debugfs_path(ibdev, "oracle", path, sizeof(path));
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		die(path);
@@ -643,18 +651,11 @@ static int cmd_bw(int argc, char **argv)
 /* A gauge of the device's, from its debugfs counters. */
 static long long counter(const char *ibdev, const char *name)
 {
-	char path[PATH_MAX], link[PATH_MAX], key[64];
+	char path[PATH_MAX], key[64];
 	long long v, found = -1;
-	ssize_t n;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/sys/class/infiniband/%s/device", ibdev);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		die(path);
-	link[n] = 0;
-	snprintf(path, sizeof(path), "/sys/kernel/debug/phyrdma/%s/counters",
-		 basename(link));
+	debugfs_path(ibdev, "counters", path, sizeof(path));
 	f = fopen(path, "r");
 	if (!f)
 		die(path);
