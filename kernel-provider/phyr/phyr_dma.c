@@ -262,6 +262,30 @@ err:
 	return ret;
 }
 
+/**
+ * phyr_dma_map_runs - the DMA extents of a mapping
+ * @map: a mapping phyr_dma_map() returned 0 for
+ * @nr: output: how many
+ *
+ * Through an IOVA range the slice is one extent; mapped run by run, one
+ * extent per physical run of the slice, in order.  Either way the first
+ * extent starts at the slice's first byte and the lengths add up to the
+ * slice's.
+ *
+ * Return: the extents, valid until phyr_dma_unmap().
+ */
+const struct phys_vec *phyr_dma_map_runs(const struct phyr_dma_map *map,
+					 u32 *nr)
+{
+	if (map->use_iova) {
+		*nr = 1;
+		return &map->one_run;
+	}
+	*nr = map->nr_dma_runs;
+	return map->dma_runs;
+}
+EXPORT_SYMBOL_NS_GPL(phyr_dma_map_runs, "PHYR");
+
 /* Walk the DMA layout in device blocks and hand each to the importer. */
 static int phyr_dma_emit(struct phyr_dma_map *map,
 			 const struct phyr_dma_hint *hint,
@@ -274,13 +298,9 @@ static int phyr_dma_emit(struct phyr_dma_map *map,
 	bool more;
 	int ret;
 
-	if (map->use_iova) {
-		dma_layout.runs = &map->one_run;
-		dma_layout.nr_runs = 1;
-	} else {
-		dma_layout.runs = map->dma_runs;
-		dma_layout.nr_runs = map->nr_dma_runs;
-	}
+	/* read only: the block iterator takes a phyr, whose runs are not const */
+	dma_layout.runs = (struct phys_vec *)phyr_dma_map_runs(map,
+							       &dma_layout.nr_runs);
 	dma_layout.len = map->len;
 	s.phyr = &dma_layout;
 	s.offset = 0;
@@ -308,7 +328,9 @@ static int phyr_dma_emit(struct phyr_dma_map *map,
  * @attrs: DMA attributes, as for dma_map_phys()
  * @emit: called once per @hint->pgsz block, in order, with the block's
  *	index and the DMA address of its first byte (the first block may
- *	start before the slice); a non-zero return aborts the mapping
+ *	start before the slice); a non-zero return aborts the mapping.
+ *	NULL maps without emitting: the caller reads the DMA extents with
+ *	phyr_dma_map_runs() (an sg_table builder, a measurement)
  * @ctx: passed to @emit
  *
  * Context: process context, may sleep.
@@ -365,7 +387,7 @@ int phyr_dma_map(struct phyr_dma_map *map, struct device *dev,
 	t1 = ktime_get_ns();
 	map->stats.map_ns = t1 - t0;
 
-	ret = phyr_dma_emit(map, hint, emit, ctx);
+	ret = emit ? phyr_dma_emit(map, hint, emit, ctx) : 0;
 	map->stats.emit_ns = ktime_get_ns() - t1;
 	if (ret) {
 		phyr_dma_unmap(map);

@@ -91,76 +91,42 @@ void phyr_free_sgt(struct sg_table *sgt)
 EXPORT_SYMBOL_NS_GPL(phyr_free_sgt, "PHYR");
 
 /*
- * The DMA-only table of a P2P MMIO phyr.  The dma-buf core's helper for
- * this, dma_buf_phys_vec_to_sgt(), does not serve here as of 7.2: it links
- * every range at IOVA offset 0 (a buffer of two runs or more through the
- * host bridge fails with -EADDRINUSE), and its dma_buf_free_sgt() frees no
- * scatterlist (orig_nents is 0 when sg_free_table() reads it).  This one
- * maps by the pair's map type from phyr_p2p_map_type() and keeps what its
- * unmap needs beside the table.
+ * The DMA-only table of a P2P MMIO phyr, from the mapper's DMA extents.
+ * The dma-buf core's helper for this, dma_buf_phys_vec_to_sgt(), does not
+ * serve here as of 7.2: it links every range at IOVA offset 0 (a buffer of
+ * two runs or more through the host bridge fails with -EADDRINUSE), and
+ * its dma_buf_free_sgt() frees no scatterlist (orig_nents is 0 when
+ * sg_free_table() reads it).  phyr_dma_map() maps by the pair's P2P map
+ * type; the mapping lives beside the table until the exporter's unmap.
  */
 struct phyr_p2p_sgt {
 	struct sg_table sgt;
-	struct dma_iova_state state;
-	u64 linked;		/* bytes linked from the start of @state */
-	bool bus_addr;
+	struct phyr_dma_map map;
 	u32 nents;		/* entries allocated */
 };
 
-/* Fill table entries for [addr, addr + len), split at the entry limit. */
-static struct scatterlist *phyr_p2p_fill(struct scatterlist *sg,
-					 dma_addr_t addr, u64 len)
+static void phyr_p2p_sgt_free(struct phyr_p2p_sgt *p)
 {
-	u64 n;
-
-	for (; len; len -= n, addr += n) {
-		n = min_t(u64, len, PHYR_SG_MAX);
-		sg_dma_address(sg) = addr;
-		sg_dma_len(sg) = n;
-		sg = sg_next(sg);
-	}
-	return sg;
-}
-
-static void phyr_p2p_sgt_free(struct device *dev, struct phyr_p2p_sgt *p,
-			      u32 mapped_runs, enum dma_data_direction dir)
-{
-	struct scatterlist *sg;
-	u32 i;
-
-	if (dma_use_iova(&p->state)) {
-		/* what was linked, then the whole reservation */
-		if (p->linked)
-			dma_iova_unlink(dev, &p->state, 0, p->linked, dir,
-					DMA_ATTR_MMIO);
-		dma_iova_free(dev, &p->state);
-	} else if (!p->bus_addr) {
-		/* direct: one entry per run (runs were checked to fit one) */
-		for_each_sgtable_dma_sg(&p->sgt, sg, i) {
-			if (i >= mapped_runs)
-				break;
-			dma_unmap_phys(dev, sg_dma_address(sg), sg_dma_len(sg),
-				       dir, DMA_ATTR_MMIO);
-		}
-	}
-	if (p->nents) {
-		p->sgt.orig_nents = p->nents;
-		sg_free_table(&p->sgt);
-	}
+	phyr_dma_unmap(&p->map);
+	p->sgt.orig_nents = p->nents;
+	sg_free_table(&p->sgt);
 	kfree(p);
 }
 
 static struct sg_table *phyr_p2p_map_sgt(struct dma_buf_attachment *attach,
-					 const struct phyr *phyr,
-					 const struct phyr_meta *meta,
+					 const struct phyr_slice *slice,
 					 enum dma_data_direction dir)
 {
-	struct device *dev = attach->dev;
+	/* no device page size: the table's entries are the DMA extents */
+	struct phyr_dma_hint hint = {
+		.pgsz = PHYR_IOVA_GRANULE,
+		.iova = slice->phyr->runs[0].paddr,
+	};
+	const struct phys_vec *runs;
 	struct phyr_p2p_sgt *p;
 	struct scatterlist *sg;
-	u64 nents = 0;
-	u32 i, mapped = 0;
-	dma_addr_t addr;
+	u64 nents = 0, addr, left, n;
+	u32 i, nr;
 	int ret;
 
 	if (!attach->peer2peer)
@@ -168,85 +134,40 @@ static struct sg_table *phyr_p2p_map_sgt(struct dma_buf_attachment *attach,
 	p = kzalloc_obj(*p);
 	if (!p)
 		return ERR_PTR(-ENOMEM);
-	switch (phyr_p2p_map_type(meta->provider, dev)) {
-	case PHYR_P2P_BUS_ADDR:
-		p->bus_addr = true;
-		break;
-	case PHYR_P2P_HOST_BRIDGE:
-		if (dma_iova_try_alloc(dev, &p->state, phyr->runs[0].paddr,
-				       phyr->len))
-			break;
-		/* a translating IOMMU without IOVA to spare: say so */
-		if (dma_get_merge_boundary(dev)) {
-			ret = -ENOSPC;
-			goto err_free;
-		}
-		break;
-	default:
-		ret = -EREMOTEIO;
-		goto err_free;
+	ret = phyr_dma_map(&p->map, attach->dev, slice, &hint, dir, 0, NULL,
+			   NULL);
+	if (ret) {
+		kfree(p);
+		return ERR_PTR(ret);
 	}
-
-	if (dma_use_iova(&p->state)) {
-		nents = DIV_ROUND_UP_ULL(phyr->len, PHYR_SG_MAX);
-	} else {
-		for (i = 0; i < phyr->nr_runs; i++) {
-			/* direct mappings are undone entry by entry */
-			if (!p->bus_addr && phyr->runs[i].len > PHYR_SG_MAX) {
-				ret = -EINVAL;
-				goto err_free;
-			}
-			nents += DIV_ROUND_UP_ULL(phyr->runs[i].len, PHYR_SG_MAX);
-		}
-	}
-	if (nents > UINT_MAX) {
-		ret = -ENOMEM;
-		goto err_unmap;
-	}
+	runs = phyr_dma_map_runs(&p->map, &nr);
+	for (i = 0; i < nr; i++)
+		nents += DIV_ROUND_UP_ULL(runs[i].len, PHYR_SG_MAX);
+	ret = -ENOMEM;
+	if (nents > UINT_MAX)
+		goto err;
 	ret = sg_alloc_table(&p->sgt, nents, GFP_KERNEL | __GFP_ZERO);
 	if (ret)
-		goto err_unmap;
+		goto err;
 	p->nents = nents;
 
+	/* entries of at most PHYR_SG_MAX: the length is an unsigned int */
 	sg = p->sgt.sgl;
-	for (i = 0; i < phyr->nr_runs; i++) {
-		const struct phys_vec *run = &phyr->runs[i];
-
-		if (dma_use_iova(&p->state)) {
-			ret = dma_iova_link(dev, &p->state, run->paddr,
-					    p->linked, run->len, dir,
-					    DMA_ATTR_MMIO);
-			if (ret)
-				goto err_unmap;
-			p->linked += run->len;
-			continue;
+	for (i = 0; i < nr; i++) {
+		for (addr = runs[i].paddr, left = runs[i].len; left;
+		     left -= n, addr += n) {
+			n = min_t(u64, left, PHYR_SG_MAX);
+			sg_dma_address(sg) = addr;
+			sg_dma_len(sg) = n;
+			sg = sg_next(sg);
 		}
-		if (p->bus_addr) {
-			addr = pci_p2pdma_bus_addr_map(meta->provider, run->paddr);
-		} else {
-			addr = dma_map_phys(dev, run->paddr, run->len, dir,
-					    DMA_ATTR_MMIO);
-			ret = dma_mapping_error(dev, addr);
-			if (ret)
-				goto err_unmap;
-			mapped++;
-		}
-		sg = phyr_p2p_fill(sg, addr, run->len);
-	}
-	if (dma_use_iova(&p->state)) {
-		ret = dma_iova_sync(dev, &p->state, 0, p->linked);
-		if (ret)
-			goto err_unmap;
-		phyr_p2p_fill(sg, p->state.addr, p->linked);
 	}
 	/* no CPU list: DMA addresses only, as for any P2P table */
 	p->sgt.orig_nents = 0;
 	return &p->sgt;
 
-err_unmap:
-	phyr_p2p_sgt_free(dev, p, mapped, dir);
-	return ERR_PTR(ret);
-err_free:
+err:
+	phyr_dma_unmap(&p->map);
 	kfree(p);
 	return ERR_PTR(ret);
 }
@@ -300,7 +221,7 @@ struct sg_table *phyr_dmabuf_map_sgt(struct dma_buf_attachment *attach,
 	if (ret)
 		return ERR_PTR(ret);
 	if (meta->kind == PHYR_MEM_P2P_MMIO)
-		return phyr_p2p_map_sgt(attach, phyr, meta, dir);
+		return phyr_p2p_map_sgt(attach, &slice, dir);
 	sgt = phyr_to_sgt(&slice, GFP_KERNEL);
 	if (IS_ERR(sgt))
 		return sgt;
@@ -336,7 +257,7 @@ void phyr_dmabuf_unmap_sgt(struct dma_buf_attachment *attach,
 
 	if (phyr->nr_segs && phyr->segs[0].meta.kind == PHYR_MEM_P2P_MMIO) {
 		p = container_of(sgt, struct phyr_p2p_sgt, sgt);
-		phyr_p2p_sgt_free(attach->dev, p, U32_MAX, dir);
+		phyr_p2p_sgt_free(p);
 		return;
 	}
 	dma_unmap_sgtable(attach->dev, sgt, dir, DMA_ATTR_REQUIRE_COHERENT);

@@ -227,62 +227,38 @@ static const struct dma_buf_attach_ops oracle_attach_ops = {
 	.invalidate_mappings = oracle_invalidate,
 };
 
-/* The bare two-step DMA API over a buffer's runs, timed. */
+/* The mapper's map phase alone, timed: no device page, nothing emitted. */
 static int oracle_link_runs(struct device *ddev, const struct phyr_slice *slice,
 			    struct phyrdma_oracle_link_floor *f)
 {
-	struct dma_iova_state state;
-	unsigned long attrs = 0;
 	struct phyr_iter it;
-	u64 linked = 0, t0, len;
-	phys_addr_t phys;
-	bool more;
-	int ret = 0;
+	struct phyr_dma_hint hint = { .pgsz = PHYR_IOVA_GRANULE, .one_range = true };
+	struct phyr_dma_map map;
+	u64 t0;
+	int ret;
 
-	if (dma_get_merge_boundary(ddev) != PHYR_IOVA_GRANULE - 1)
-		return -EOPNOTSUPP;
 	/* RAM, or P2P MMIO through the host bridge (the IOMMU maps both) */
 	ret = phyr_dma_p2p_type(ddev, slice);
 	if (ret < 0)
 		return ret;
 	if (ret == PHYR_P2P_BUS_ADDR)
 		return -EOPNOTSUPP;
-	if (ret == PHYR_P2P_HOST_BRIDGE)
-		attrs = DMA_ATTR_MMIO;
-	/* untimed: what the mapper would refuse, and the granules to reserve */
-	f->iova_bytes = 0;
-	for (more = phyr_iter_start(&it, slice); more; more = phyr_iter_next(&it)) {
-		if (phyr_dma_granule_run(&it, slice, &phys, &len))
-			return -EOPNOTSUPP;
-		f->iova_bytes += len;
-	}
-	t0 = ktime_get_ns();
-	if (!dma_iova_try_alloc(ddev, &state, 0, f->iova_bytes))
+	phyr_iter_start(&it, slice);
+	hint.iova = it.paddr;
+	ret = phyr_dma_map(&map, ddev, slice, &hint, DMA_BIDIRECTIONAL, 0,
+			   NULL, NULL);
+	/* no IOVA path (or none to be had): there is no floor to measure */
+	if (ret == -ENOSPC)
 		return -EOPNOTSUPP;
-	for (more = phyr_iter_start(&it, slice); more; more = phyr_iter_next(&it)) {
-		phyr_dma_granule_run(&it, slice, &phys, &len);
-		ret = dma_iova_link(ddev, &state, phys, linked, len,
-				    DMA_BIDIRECTIONAL, attrs);
-		if (ret)
-			break;
-		linked += len;
-		f->runs++;
-	}
-	if (!ret)
-		ret = dma_iova_sync(ddev, &state, 0, linked);
-	f->link_ns = ktime_get_ns() - t0;
+	if (ret)
+		return ret;
+	f->runs = map.stats.runs_linked;
+	f->iova_bytes = map.stats.iova_reserved;
+	f->link_ns = map.stats.map_ns;
 	t0 = ktime_get_ns();
-	if (linked == dma_iova_size(&state)) {
-		dma_iova_destroy(ddev, &state, linked, DMA_BIDIRECTIONAL, attrs);
-	} else {
-		/* a failed link: free the whole reservation, not just the part */
-		if (linked)
-			dma_iova_unlink(ddev, &state, 0, linked,
-					DMA_BIDIRECTIONAL, attrs);
-		dma_iova_free(ddev, &state);
-	}
+	phyr_dma_unmap(&map);
 	f->destroy_ns = ktime_get_ns() - t0;
-	return ret;
+	return 0;
 }
 
 static long oracle_link_floor(struct phyrdma_dev *dev, void __user *uarg)

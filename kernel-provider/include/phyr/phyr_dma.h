@@ -134,6 +134,8 @@ int phyr_dma_map(struct phyr_dma_map *map, struct device *dev,
 		 const struct phyr_dma_hint *hint, enum dma_data_direction dir,
 		 unsigned long attrs, phyr_dma_emit_fn emit, void *ctx);
 void phyr_dma_unmap(struct phyr_dma_map *map);
+const struct phys_vec *phyr_dma_map_runs(const struct phyr_dma_map *map,
+					 u32 *nr);
 int phyr_dma_granule_run(const struct phyr_iter *it,
 			 const struct phyr_slice *slice, phys_addr_t *phys,
 			 u64 *len);

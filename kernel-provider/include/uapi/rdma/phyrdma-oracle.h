@@ -78,8 +78,9 @@ struct phyrdma_oracle_translate {
 };
 
 /*
- * The floor of the phyr path: reserve IOVA, dma_iova_link() every run of a
- * phyr-speaking dma-buf's range, sync, and destroy, with nothing else.
+ * The floor of the phyr path: the mapper's map phase alone over a
+ * phyr-speaking dma-buf's range (reserve IOVA, dma_iova_link() every run,
+ * sync), then its unmap, with no device page table and nothing emitted.
  */
 struct phyrdma_oracle_link_floor {
 	__s32 fd;
