@@ -77,7 +77,7 @@ static void phyr_mmio_gpu_free(struct kref *ref)
 {
 	struct phyr_mmio_gpu *gpu = container_of(ref, struct phyr_mmio_gpu, ref);
 
-	bitmap_free(gpu->used);
+	kvfree(gpu->used);
 	ida_free(&phyr_mmio_ida, gpu->id);
 	pci_dev_put(gpu->pdev);
 	kfree(gpu);
@@ -515,7 +515,9 @@ static int phyr_mmio_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		return ret;
 	}
 	ret = -ENOMEM;
-	gpu->used = bitmap_zalloc(gpu->size / PHYR_MMIO_PAGE, GFP_KERNEL);
+	/* 8 MiB for a 256 GiB BAR: more than kmalloc gives */
+	gpu->used = kvcalloc(BITS_TO_LONGS(gpu->size / PHYR_MMIO_PAGE),
+			     sizeof(unsigned long), GFP_KERNEL);
 	if (!gpu->used)
 		goto err;
 	ret = -ENODEV;
