@@ -27,7 +27,7 @@ from phyrmem import KiB, MiB, GiB, PAGE
 from phyrdma_base import PhyrdmaTestCase, counters, debugfs_dir, read, run
 from rawverbs import Pd
 
-DEV_PGSZ = [1 << s for s in range(12, 31)]
+DEV_PGSZ = [1 << s for s in range(12, 40)]
 # enum ibv_access_flags (ABI values)
 LW = 1              # IBV_ACCESS_LOCAL_WRITE
 REMOTE_WRITE = 2    # IBV_ACCESS_REMOTE_WRITE

@@ -48,8 +48,12 @@ struct iommu_domain;
 
 /* Limits of the emulated device. */
 #define PHYRDMA_HW_MAX_PD		BIT(16)
-/* Page sizes the page-table format can express: 4 KiB ... 1 GiB. */
-#define PHYRDMA_HW_PAGE_SIZE_CAP	GENMASK_ULL(30, 12)
+/*
+ * Page sizes the page-table format can express: 4 KiB ... 512 GiB, so that
+ * a GPU BAR of hundreds of GiB is one or two entries (the policy never
+ * takes a size larger than the smallest one that covers the MR).
+ */
+#define PHYRDMA_HW_PAGE_SIZE_CAP	GENMASK_ULL(39, 12)
 #define PHYRDMA_HW_MAX_MSG_SZ		SZ_1G
 /* MR table: the index is the key's upper 24 bits, the low 8 a variant */
 #define PHYRDMA_HW_MR_INDEX_BITS	24
