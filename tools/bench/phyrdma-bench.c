@@ -52,6 +52,22 @@
  *
  * mtt_entries and iova_bytes (the device's gauges) are with every MR held.
  *
+ *   phyrdma-bench scale [-d DEVICE] [-g GPU] [-r REPS] [-m MAX]
+ *
+ * Registration cost against size: one buffer of GPU BAR memory (one
+ * range) per power of two from 1 GiB to the BAR of the GPU with the
+ * largest one (or GPU, a /dev/phyr_mmioN; at most MAX), registered whole
+ * at an iova aligned to the size and at a 4 KiB-aligned one:
+ *
+ *   path=import|key|legacy size=… iova_align=… page_size=… mtt_entries=…
+ *   mtt_bytes=… iommu_page=… iova_bytes=… reg_us=… dereg_us=… fail_errno=…
+ *
+ * import is the phyr path's first registration of a buffer (attach, pin,
+ * map, the import's MTT: import_keep_ms=0, so every repetition makes one),
+ * key a registration over an import another MR holds, legacy ib_umem's
+ * sg_table.  mtt_bytes is the device table's memory (its pages).  REPS
+ * defaults to 3; legacy at 4 KiB runs once from 16 GiB up (seconds each).
+ *
  * All need root (debugfs, module parameters).
  */
 #define _GNU_SOURCE
@@ -126,6 +142,20 @@ static void set_param(const char *name, const char *value)
 	f = fopen(path, "w");
 	if (!f || fprintf(f, "%s\n", value) < 0 || fclose(f))
 		die(path);
+}
+
+/* A module parameter's value, newline stripped. */
+static void get_param(const char *name, char *value, size_t len)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/module/phyrdma/parameters/%s", name);
+	f = fopen(path, "r");
+	if (!f || !fgets(value, len, f))
+		die(path);
+	fclose(f);
+	value[strcspn(value, "\n")] = 0;
 }
 
 static int ram_create(uint64_t size, unsigned int order, unsigned int flags)
@@ -775,6 +805,164 @@ static int cmd_slices(int argc, char **argv)
 	return 0;
 }
 
+/* The GPU with the largest BAR, or @want; its BAR size in @bar. */
+static int gpu_open(const char *want, uint64_t *bar)
+{
+	struct phyr_mmio_info info;
+	int best = -1, fd, i;
+	char path[32];
+
+	*bar = 0;
+	for (i = 0; i < 8; i++) {
+		snprintf(path, sizeof(path), "/dev/phyr_mmio%d", i);
+		fd = open(want ? want : path, O_RDWR | O_CLOEXEC);
+		if (fd < 0) {
+			if (want)
+				die(want);
+			continue;
+		}
+		memset(&info, 0, sizeof(info));
+		info.fd = -1;
+		if (ioctl(fd, PHYR_MMIO_IOC_INFO, &info))
+			die("PHYR_MMIO_IOC_INFO");
+		if (info.bar_size > *bar) {
+			if (best >= 0)
+				close(best);
+			best = fd;
+			*bar = info.bar_size;
+		} else {
+			close(fd);
+		}
+		if (want)
+			break;
+	}
+	if (best < 0)
+		die("no GPU (phyr_mmio)");
+	return best;
+}
+
+static void scale_row(struct ctx *c, const char *dev, const char *path,
+		      int fd, uint64_t size, uint64_t align, int reps)
+{
+	uint64_t reg[MAX_REPS], dereg[MAX_REPS], t;
+	uint64_t iova = 0x100000000000ULL + (align == 4096 ? 4096 : 0);
+	struct phyrdma_oracle_query q = {};
+	struct phyrdv_mr_attr lay = {};
+	long long mtt_pages = 0, base;
+	struct ibv_mr *mr;
+	int i, err = 0;
+
+	base = counter(dev, "mtt_pages");
+	for (i = 0; i < reps; i++) {
+		t = now_ns();
+		mr = ibv_reg_dmabuf_mr(c->pd, 0, size, iova, fd,
+				       IBV_ACCESS_LOCAL_WRITE |
+				       IBV_ACCESS_REMOTE_WRITE);
+		reg[i] = now_ns() - t;
+		if (!mr) {
+			err = errno;
+			break;
+		}
+		if (i == 0) {
+			q.key = mr->lkey;
+			if (ioctl(c->oracle, PHYRDMA_ORACLE_QUERY, &q))
+				die("oracle query");
+			errno = phyrdv_query_mr(mr, &lay, sizeof(lay));
+			if (errno)
+				die("phyrdv_query_mr");
+			mtt_pages = counter(dev, "mtt_pages") - base;
+		}
+		t = now_ns();
+		if (ibv_dereg_mr(mr))
+			die("ibv_dereg_mr");
+		dereg[i] = now_ns() - t;
+	}
+	if (err) {
+		printf("path=%s size=%" PRIu64 " iova_align=%" PRIu64
+		       " fail_errno=%d reg_us=%.1f\n", path, size, align, err,
+		       reg[i] / 1e3);
+		fflush(stdout);
+		return;
+	}
+	printf("path=%s size=%" PRIu64 " iova_align=%" PRIu64
+	       " page_size=%llu mtt_entries=%llu mtt_bytes=%lld iommu_page=%llu"
+	       " iova_bytes=%llu reg_us=%.1f dereg_us=%.1f fail_errno=0\n",
+	       path, size, align, 1ULL << q.page_shift,
+	       (unsigned long long)q.mtt_entries, mtt_pages * 4096,
+	       (unsigned long long)lay.iommu_page_size,
+	       (unsigned long long)q.iova_bytes, median(reg, reps) / 1e3,
+	       median(dereg, reps) / 1e3);
+	fflush(stdout);
+}
+
+static int cmd_scale(int argc, char **argv)
+{
+	const char *dev = "phyrdma0", *want = NULL;
+	uint64_t bar, size, max = ~0ULL;
+	struct phyr_mmio_create req;
+	struct ctx c = { .reps = 3 };
+	struct ibv_mr *anchor;
+	char iommu[32], keep[32];
+	int gpu, fd, opt, a;
+
+	optind = 2;
+	while ((opt = getopt(argc, argv, "d:g:r:m:")) != -1) {
+		switch (opt) {
+		case 'd': dev = optarg; break;
+		case 'g': want = optarg; break;
+		case 'r': c.reps = atoi(optarg); break;
+		case 'm': max = parse_size(optarg); break;
+		default: return 2;
+		}
+	}
+	if (c.reps <= 0 || c.reps > MAX_REPS)
+		return 2;
+	c.ctx = pv_open_device(dev);
+	if (!c.ctx)
+		die(dev);
+	c.pd = ibv_alloc_pd(c.ctx);
+	if (!c.pd)
+		die("ibv_alloc_pd");
+	c.oracle = open_oracle(dev, iommu, sizeof(iommu));
+	gpu = gpu_open(want, &bar);
+	printf("# device=%s iommu=%s gpu_bar=%" PRIu64 "\n", dev, iommu, bar);
+	get_param("import_keep_ms", keep, sizeof(keep));
+	set_param("share_imports", "1");
+	for (size = GiB; size <= bar && size <= max; size *= 2) {
+		memset(&req, 0, sizeof(req));
+		req.size = size;
+		if (ioctl(gpu, PHYR_MMIO_IOC_CREATE, &req))
+			die("PHYR_MMIO_IOC_CREATE");
+		fd = req.fd;
+		for (a = 0; a < 2; a++) {
+			uint64_t align = a ? 4096 : size;
+
+			set_legacy(0);
+			set_param("import_keep_ms", "0");
+			scale_row(&c, dev, "import", fd, size, align, c.reps);
+			/* an MR that holds the import: the next are keys */
+			anchor = ibv_reg_dmabuf_mr(c.pd, 0, 4096, 0, fd,
+						   IBV_ACCESS_LOCAL_WRITE);
+			if (!anchor)
+				die("ibv_reg_dmabuf_mr (anchor)");
+			scale_row(&c, dev, "key", fd, size, align, c.reps);
+			if (ibv_dereg_mr(anchor))
+				die("ibv_dereg_mr");
+			set_legacy(1);
+			scale_row(&c, dev, "legacy", fd, size, align,
+				  a && size >= 16 * GiB ? 1 : c.reps);
+		}
+		close(fd);
+	}
+	set_legacy(0);
+	set_param("import_keep_ms", keep);
+	close(gpu);
+	ibv_dealloc_pd(c.pd);
+	ibv_close_device(c.ctx);
+	close(c.oracle);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t sizes[16];
@@ -787,11 +975,14 @@ int main(int argc, char **argv)
 		return cmd_bw(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "slices"))
 		return cmd_slices(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "scale"))
+		return cmd_scale(argc, argv);
 	if (argc < 2 || strcmp(argv[1], "reg")) {
 		fprintf(stderr, "usage: %s reg [-d DEVICE] [-s SIZE]... [-r REPS]\n"
 			"       %s bw [-d DEVICE] [-D DEVICE] [-s SIZE] [-n ITERS] [-t DEPTH] [-c CYCLE]\n"
-			"       %s slices [-d DEVICE] [-s SIZE] [-n MRS] [-l LEN] [-c CYCLES]\n",
-			argv[0], argv[0], argv[0]);
+			"       %s slices [-d DEVICE] [-s SIZE] [-n MRS] [-l LEN] [-c CYCLES]\n"
+			"       %s scale [-d DEVICE] [-g GPU] [-r REPS] [-m MAX]\n",
+			argv[0], argv[0], argv[0], argv[0]);
 		return 2;
 	}
 	optind = 2;
