@@ -47,13 +47,17 @@ class P2pBase(MrTestBase):
         self.topo = topology()
         nodes = pm.gpus()
         self.assertGreaterEqual(len(nodes), 1, 'phyr_mmio bound no GPU')
-        self.gpu = pm.Gpu(*nodes[0])
+        self.gpu = self.pick_gpu(nodes)
         self.addCleanup(self.gpu.close)
         # cleanups run last-in first-out: this one after every buffer's
         self.addCleanup(self.no_buffers_left)
         # bus addresses below a switch: no IOVA, whatever the IOMMU does
         self.p2p_translating = self.translating and self.topo != 'switch'
         self.stats0 = read_kv(f'{debugfs_dir(self.dev_name)}/stats')
+
+    def pick_gpu(self, nodes):
+        """The GPU the test allocates from: the first."""
+        return pm.Gpu(*nodes[0])
 
     def no_buffers_left(self):
         self.assertEqual(self.gpu.info()['buffers'], 0, 'GPU buffers left')
