@@ -10,7 +10,7 @@
 #include <linux/pci.h>
 #include <phyr/phyr_dma.h>
 
-#include "hw.h"
+#include "engine.h"
 
 /*
  * The PCIe fabric's routes to peer memory: every prefetchable memory BAR
@@ -57,22 +57,65 @@ static void phyrdma_hw_find_windows(struct phyrdma_hw *hw)
 			w->bus = pci_bus_address(pdev, bar);
 			w->len = pci_resource_len(pdev, bar);
 			w->by_bus = type == PHYR_P2P_BUS_ADDR;
-			/*
-			 * Uncached, the kernel's default for I/O memory: a WC
-			 * mapping would change the memory type its owner's
-			 * own mappings get (PAT), and needs fences.
-			 */
-			w->va = ioremap(w->phys, w->len);
-			if (w->va)
-				hw->nr_windows++;
+			w->slots = kvcalloc(DIV_ROUND_UP(w->len,
+							 PHYRDMA_HW_WINDOW_SLOT),
+					    sizeof(*w->slots), GFP_KERNEL);
+			if (!w->slots)
+				continue;
+			mutex_init(&w->lock);
+			hw->nr_windows++;
 		}
 	}
 }
 
 static void phyrdma_hw_drop_windows(struct phyrdma_hw *hw)
 {
-	while (hw->nr_windows)
-		iounmap(hw->windows[--hw->nr_windows].va);
+	struct phyrdma_hw_window *w;
+	u64 i;
+
+	while (hw->nr_windows) {
+		w = &hw->windows[--hw->nr_windows];
+		for (i = 0; i < DIV_ROUND_UP(w->len, PHYRDMA_HW_WINDOW_SLOT); i++)
+			if (w->slots[i])
+				iounmap(w->slots[i]);
+		kvfree(w->slots);
+		mutex_destroy(&w->lock);
+	}
+}
+
+/**
+ * phyrdma_hw_window_io - the CPU's way to byte @off of a peer's BAR
+ * @w: the window
+ * @off: offset into it
+ *
+ * Maps the slot that holds @off on first use; it stays mapped until the
+ * device goes.  Uncached, the kernel's default for I/O memory: a WC mapping
+ * would change the memory type its owner's own mappings get (PAT), and
+ * needs fences.  Sleeps the first time.
+ *
+ * Return: the address, valid up to the end of @off's page; NULL if the
+ * mapping could not be made.
+ */
+void __iomem *phyrdma_hw_window_io(struct phyrdma_hw_window *w, u64 off)
+{
+	u64 i = off / PHYRDMA_HW_WINDOW_SLOT, at = i * PHYRDMA_HW_WINDOW_SLOT;
+	void __iomem *va = smp_load_acquire(&w->slots[i]);
+
+	if (!va) {
+		mutex_lock(&w->lock);
+		va = w->slots[i];
+		if (!va) {
+			va = ioremap(w->phys + at,
+				     min_t(u64, PHYRDMA_HW_WINDOW_SLOT,
+					   w->len - at));
+			if (va)
+				smp_store_release(&w->slots[i], va);
+		}
+		mutex_unlock(&w->lock);
+		if (!va)
+			return NULL;
+	}
+	return va + (off - at);
 }
 
 /*

@@ -43,6 +43,7 @@ int phyrdma_hw_mr_locate(struct phyrdma_hw *hw,
 			 const struct phyrdma_hw_mr_entry *e, u64 va, bool write,
 			 struct phyrdma_hw_mtt_cache *cache, dma_addr_t *dma,
 			 phys_addr_t *phys, void __iomem **io);
+void __iomem *phyrdma_hw_window_io(struct phyrdma_hw_window *w, u64 off);
 int phyrdma_hw_route(struct phyrdma_hw *hw, dma_addr_t dma, phys_addr_t *phys,
 		     void __iomem **io);
 void phyrdma_hw_move(void *dst, void __iomem *dio, const void *src,

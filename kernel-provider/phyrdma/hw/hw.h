@@ -46,6 +46,14 @@ struct iommu_domain;
 #define PHYRDMA_HW_ID_MAJOR		GENMASK(31, 24)
 #define PHYRDMA_HW_ID_MINOR		GENMASK(23, 16)
 
+/*
+ * The engine reaches a peer's BAR through I/O mappings of this size, each
+ * made when something first lands in it: a BAR of hundreds of GiB mapped
+ * whole would take that much vmalloc space and, with KASAN, an eighth of it
+ * in shadow memory.  An access never crosses a page, so never a slot.
+ */
+#define PHYRDMA_HW_WINDOW_SLOT		SZ_64M
+
 /* Limits of the emulated device. */
 #define PHYRDMA_HW_MAX_PD		BIT(16)
 /*
@@ -263,7 +271,9 @@ struct phyrdma_hw {
 		dma_addr_t bus;
 		u64 len;
 		bool by_bus;
-		void __iomem *va;
+		/* I/O mappings of PHYRDMA_HW_WINDOW_SLOT bytes, on first use */
+		void __iomem **slots;
+		struct mutex lock;	/* making a slot's mapping */
 	} windows[PHYRDMA_HW_MAX_WINDOWS];
 	u32 nr_windows;
 };

@@ -681,13 +681,17 @@ int phyrdma_hw_mr_check(const struct phyrdma_hw_mr_entry *e, u64 va, u64 len,
  * address, before the IOMMU; everything else through the IOMMU (identity
  * without one), to RAM or to a peer BAR above the host bridge.
  *
+ * Sleeps: a BAR's slot is mapped the first time something lands in it
+ * (phyrdma_hw_window_io()).
+ *
  * Return: 0; -EFAULT if nothing answers there (an IOMMU fault, or an
- * address that is neither RAM nor a reachable BAR).
+ * address that is neither RAM nor a reachable BAR); -ENOMEM if the BAR's
+ * slot could not be mapped.
  */
 int phyrdma_hw_route(struct phyrdma_hw *hw, dma_addr_t dma, phys_addr_t *phys,
 		     void __iomem **io)
 {
-	const struct phyrdma_hw_window *w;
+	struct phyrdma_hw_window *w;
 	u32 i;
 
 	*io = NULL;
@@ -695,8 +699,8 @@ int phyrdma_hw_route(struct phyrdma_hw *hw, dma_addr_t dma, phys_addr_t *phys,
 		w = &hw->windows[i];
 		if (w->by_bus && dma - w->bus < w->len) {
 			*phys = w->phys + (dma - w->bus);
-			*io = w->va + (dma - w->bus);
-			return 0;
+			*io = phyrdma_hw_window_io(w, dma - w->bus);
+			return *io ? 0 : -ENOMEM;
 		}
 	}
 	*phys = phyrdma_hw_dma_to_phys(hw, dma);
@@ -705,8 +709,8 @@ int phyrdma_hw_route(struct phyrdma_hw *hw, dma_addr_t dma, phys_addr_t *phys,
 	for (i = 0; i < hw->nr_windows; i++) {
 		w = &hw->windows[i];
 		if (!w->by_bus && *phys - w->phys < w->len) {
-			*io = w->va + (*phys - w->phys);
-			return 0;
+			*io = phyrdma_hw_window_io(w, *phys - w->phys);
+			return *io ? 0 : -ENOMEM;
 		}
 	}
 	return pfn_valid(PHYS_PFN(*phys)) ? 0 : -EFAULT;
