@@ -341,8 +341,9 @@ class BindTest(unittest.TestCase):
 
     def test_only_named_functions(self):
         gpus = self.ivshmem()
-        self.assertEqual(len(gpus), 2)
-        self.assertEqual(self.bound(), gpus, 'the runner names both GPUs')
+        # two, and a third in the big-BAR lane (tools/vm --big-bar)
+        self.assertIn(len(gpus), (2, 3))
+        self.assertEqual(self.bound(), gpus, 'the runner names every GPU')
         try:
             self.reload()
             self.assertEqual(self.bound(), [], 'bound a function not named')
