@@ -179,7 +179,7 @@ static void phyrdma_remove(struct pci_dev *pdev)
 }
 
 static const struct pci_device_id phyrdma_pci_table[] = {
-	{ PCI_DEVICE(PHYRDMA_HW_VENDOR_ID, PHYRDMA_HW_PART_ID) },
+	{ PCI_DEVICE(PHYRDMA_PCI_VENDOR_ID, PHYRDMA_PCI_DEVICE_ID) },
 	{ }
 };
 MODULE_DEVICE_TABLE(pci, phyrdma_pci_table);

@@ -84,8 +84,8 @@ static void phyrdma_get_dev_fw_str(struct ib_device *ibdev, char *str)
 {
 	u64 fw = to_pdev(ibdev)->hw.caps.fw_ver;
 
-	snprintf(str, IB_FW_VERSION_NAME_MAX, "%u.%u", (u32)(fw >> 32),
-		 (u32)(fw >> 16) & 0xffff);
+	snprintf(str, IB_FW_VERSION_NAME_MAX, "%u.%u", PHYRDMA_FW_VER_MAJOR(fw),
+		 PHYRDMA_FW_VER_MINOR(fw));
 }
 
 static int phyrdma_query_port(struct ib_device *ibdev, u32 port,

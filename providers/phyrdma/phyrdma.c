@@ -14,7 +14,7 @@
  * the case where the ib_device is not on PCI.
  */
 static const struct verbs_match_ent phyrdma_match_table[] = {
-	VERBS_PCI_MATCH(0x1234, 0x11e8, NULL),
+	VERBS_PCI_MATCH(PHYRDMA_PCI_VENDOR_ID, PHYRDMA_PCI_DEVICE_ID, NULL),
 	VERBS_NAME_MATCH("phyrdma", NULL),
 	{}
 };

@@ -22,11 +22,9 @@ int phyrdma_query_device_ex(struct ibv_context *context,
 	if (ret)
 		return ret;
 
-	/* The kernel encodes the version as major << 32 | minor << 16. */
 	fw = resp.base.fw_ver;
 	snprintf(attr->orig_attr.fw_ver, sizeof(attr->orig_attr.fw_ver),
-		 "%u.%u", (unsigned int)(fw >> 32),
-		 (unsigned int)(fw >> 16) & 0xffff);
+		 "%u.%u", PHYRDMA_FW_VER_MAJOR(fw), PHYRDMA_FW_VER_MINOR(fw));
 	return 0;
 }
 

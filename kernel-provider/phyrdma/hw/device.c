@@ -198,11 +198,11 @@ int phyrdma_hw_init(struct phyrdma_hw *hw, struct device *dma_dev,
 		return ret;
 	}
 
-	caps->vendor_id = PHYRDMA_HW_VENDOR_ID;
-	caps->part_id = PHYRDMA_HW_PART_ID;
+	caps->vendor_id = PHYRDMA_PCI_VENDOR_ID;
+	caps->part_id = PHYRDMA_PCI_DEVICE_ID;
 	caps->hw_rev = id;
-	caps->fw_ver = (u64)FIELD_GET(PHYRDMA_HW_ID_MAJOR, id) << 32 |
-		       (u64)FIELD_GET(PHYRDMA_HW_ID_MINOR, id) << 16;
+	caps->fw_ver = PHYRDMA_FW_VER(FIELD_GET(PHYRDMA_HW_ID_MAJOR, id),
+				      FIELD_GET(PHYRDMA_HW_ID_MINOR, id));
 	caps->page_size_cap = PHYRDMA_HW_PAGE_SIZE_CAP;
 	caps->max_pd = PHYRDMA_HW_MAX_PD;
 	caps->max_msg_sz = PHYRDMA_HW_MAX_MSG_SZ;

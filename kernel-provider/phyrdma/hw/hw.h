@@ -32,9 +32,6 @@ struct iommu_domain;
 
 #include "mtt_layout.h"
 
-#define PHYRDMA_HW_VENDOR_ID		0x1234
-#define PHYRDMA_HW_PART_ID		0x11e8
-
 /* edu BAR 0 registers */
 #define PHYRDMA_HW_REG_ID		0x00
 #define PHYRDMA_HW_REG_LIVENESS		0x04
@@ -63,9 +60,17 @@ struct iommu_domain;
  */
 #define PHYRDMA_HW_PAGE_SIZE_CAP	GENMASK_ULL(39, 12)
 #define PHYRDMA_HW_MAX_MSG_SZ		SZ_1G
-/* MR table: the index is the key's upper 24 bits, the low 8 a variant */
+/*
+ * MR table: a key's upper 24 bits are its entry's index, the low 8 a
+ * variant that changes each time an index is handed out again (and that a
+ * memory window's rebind may change), as an mkey's "key" byte does.
+ */
 #define PHYRDMA_HW_MR_INDEX_BITS	24
+#define PHYRDMA_HW_MR_VARIANT_BITS	8
 #define PHYRDMA_HW_MAX_MR		(BIT(PHYRDMA_HW_MR_INDEX_BITS) - 1)
+#define phyrdma_hw_key_index(key)	((u32)(key) >> PHYRDMA_HW_MR_VARIANT_BITS)
+#define phyrdma_hw_key(index, variant)	\
+	((u32)(index) << PHYRDMA_HW_MR_VARIANT_BITS | (u8)(variant))
 #define PHYRDMA_HW_MAX_MR_SIZE		BIT_ULL(40)
 #define PHYRDMA_HW_MAX_QP		4096
 #define PHYRDMA_HW_MAX_CQ		8192
@@ -103,7 +108,7 @@ struct phyrdma_hw_caps {
 	u32 vendor_id;
 	u32 part_id;
 	u32 hw_rev;		/* the raw identification register */
-	u64 fw_ver;		/* major << 32 | minor << 16 */
+	u64 fw_ver;		/* PHYRDMA_FW_VER(major, minor) */
 	u64 page_size_cap;
 	u32 max_pd;
 	u32 max_msg_sz;

@@ -119,7 +119,7 @@ static int phyrdma_hw_key_insert(struct phyrdma_hw *hw,
 		kfree(e);
 		return ret == -EBUSY ? -ENOSPC : ret;
 	}
-	e->key = index << 8 | hw->mr_variant++;
+	e->key = phyrdma_hw_key(index, hw->mr_variant++);
 	e->valid = true;
 	*key = e->key;
 	mutex_unlock(&hw->mr_lock);
@@ -171,7 +171,7 @@ struct phyrdma_hw_mr_entry *phyrdma_hw_mr_get(struct phyrdma_hw *hw, u32 key)
 	struct phyrdma_hw_mr_entry *e;
 
 	xa_lock(&hw->mrs);
-	e = xa_load(&hw->mrs, key >> 8);
+	e = xa_load(&hw->mrs, phyrdma_hw_key_index(key));
 	if (e && (e->key != key || !e->valid || !refcount_inc_not_zero(&e->users)))
 		e = NULL;
 	xa_unlock(&hw->mrs);
@@ -199,15 +199,15 @@ void phyrdma_hw_mr_disable(struct phyrdma_hw *hw, u32 key)
 	struct phyrdma_hw_mr_entry *e;
 
 	mutex_lock(&hw->mr_lock);
-	e = xa_load(&hw->mrs, key >> 8);
+	e = xa_load(&hw->mrs, phyrdma_hw_key_index(key));
 	/* windows bound into the MR lose it first: they reach its MTT */
 	if (e && e->key == key && atomic_read(&e->bound_windows))
 		phyrdma_hw_mw_unbind_all(hw, key);
 	xa_lock(&hw->mrs);
-	e = xa_load(&hw->mrs, key >> 8);
+	e = xa_load(&hw->mrs, phyrdma_hw_key_index(key));
 	if (e && e->key == key) {
 		e->valid = false;
-		__xa_erase(&hw->mrs, key >> 8);
+		__xa_erase(&hw->mrs, phyrdma_hw_key_index(key));
 	} else {
 		e = NULL;
 	}
@@ -255,11 +255,11 @@ void phyrdma_hw_mr_revoke_start(struct phyrdma_hw *hw, u32 key)
 	struct phyrdma_hw_mr_entry *e;
 
 	mutex_lock(&hw->mr_lock);
-	e = xa_load(&hw->mrs, key >> 8);
+	e = xa_load(&hw->mrs, phyrdma_hw_key_index(key));
 	if (e && e->key == key && atomic_read(&e->bound_windows))
 		phyrdma_hw_mw_unbind_all(hw, key);
 	xa_lock(&hw->mrs);
-	e = xa_load(&hw->mrs, key >> 8);
+	e = xa_load(&hw->mrs, phyrdma_hw_key_index(key));
 	if (e && e->key == key)
 		WRITE_ONCE(e->valid, false);
 	xa_unlock(&hw->mrs);
@@ -275,7 +275,9 @@ void phyrdma_hw_mr_revoke_wait(void)
 /* A window leaves MR @key (mr_lock held). */
 static void phyrdma_hw_mw_parent_put(struct phyrdma_hw *hw, u32 key)
 {
-	struct phyrdma_hw_mr_entry *mr = xa_load(&hw->mrs, key >> 8);
+	struct phyrdma_hw_mr_entry *mr;
+
+	mr = xa_load(&hw->mrs, phyrdma_hw_key_index(key));
 
 	if (mr && mr->key == key)
 		atomic_dec(&mr->bound_windows);
@@ -315,9 +317,9 @@ static void phyrdma_hw_key_replace(struct phyrdma_hw *hw,
 	xa_lock(&hw->mrs);
 	old->valid = false;
 	if (e)
-		__xa_store(&hw->mrs, old->key >> 8, e, GFP_ATOMIC);
+		__xa_store(&hw->mrs, phyrdma_hw_key_index(old->key), e, GFP_ATOMIC);
 	else
-		__xa_erase(&hw->mrs, old->key >> 8);
+		__xa_erase(&hw->mrs, phyrdma_hw_key_index(old->key));
 	xa_unlock(&hw->mrs);
 	phyrdma_hw_mr_put(old);
 	wait_for_completion(&old->idle);
@@ -378,7 +380,7 @@ void phyrdma_hw_mw_free(struct phyrdma_hw *hw, u32 key)
 	struct phyrdma_hw_mr_entry *e;
 
 	mutex_lock(&hw->mr_lock);
-	e = xa_load(&hw->mrs, key >> 8);
+	e = xa_load(&hw->mrs, phyrdma_hw_key_index(key));
 	if (e && e->kind != PHYRDMA_HW_KEY_MR) {
 		if (e->params.length)
 			phyrdma_hw_mw_parent_put(hw, e->parent);
@@ -412,9 +414,10 @@ int phyrdma_hw_mw_bind(struct phyrdma_hw *hw, u32 qp_pdn,
 		access |= PHYRDMA_HW_ACCESS_REMOTE_ATOMIC;
 
 	mutex_lock(&hw->mr_lock);
-	w = xa_load(&hw->mrs, wqe->bind.mw_key >> 8);
+	w = xa_load(&hw->mrs, phyrdma_hw_key_index(wqe->bind.mw_key));
 	if (!w || w->key != wqe->bind.mw_key || w->kind == PHYRDMA_HW_KEY_MR ||
-	    w->mw_pdn != qp_pdn || (wqe->bind.new_rkey >> 8) != (w->key >> 8))
+	    w->mw_pdn != qp_pdn || phyrdma_hw_key_index(wqe->bind.new_rkey) !=
+	    phyrdma_hw_key_index(w->key))
 		goto out;
 	/* a type 2 window is bound once; invalidate it first */
 	if (w->kind == PHYRDMA_HW_KEY_MW2 && w->params.length)
@@ -433,7 +436,7 @@ int phyrdma_hw_mw_bind(struct phyrdma_hw *hw, u32 qp_pdn,
 		st = PHYRDMA_WC_SUCCESS;
 		goto out;
 	}
-	mr = xa_load(&hw->mrs, wqe->bind.mr_lkey >> 8);
+	mr = xa_load(&hw->mrs, phyrdma_hw_key_index(wqe->bind.mr_lkey));
 	if (!mr || mr->key != wqe->bind.mr_lkey || mr->kind != PHYRDMA_HW_KEY_MR ||
 	    !mr->valid || mr->params.pdn != qp_pdn ||
 	    !(mr->params.access & PHYRDMA_HW_ACCESS_MW_BIND) ||
@@ -485,7 +488,7 @@ int phyrdma_hw_mw_invalidate(struct phyrdma_hw *hw, u32 pdn, u32 rkey)
 	int ret = -EINVAL;
 
 	mutex_lock(&hw->mr_lock);
-	w = xa_load(&hw->mrs, rkey >> 8);
+	w = xa_load(&hw->mrs, phyrdma_hw_key_index(rkey));
 	if (w && w->key == rkey && w->kind == PHYRDMA_HW_KEY_MW2 &&
 	    w->mw_pdn == pdn && w->params.length) {
 		n = phyrdma_hw_mw_unbound(w->key, w->kind, w->mw_pdn);
@@ -520,8 +523,8 @@ int phyrdma_hw_mr_swap(struct phyrdma_hw *hw, u32 a, u32 b)
 
 	mutex_lock(&hw->mr_lock);
 	xa_lock(&hw->mrs);
-	ea = xa_load(&hw->mrs, a >> 8);
-	eb = xa_load(&hw->mrs, b >> 8);
+	ea = xa_load(&hw->mrs, phyrdma_hw_key_index(a));
+	eb = xa_load(&hw->mrs, phyrdma_hw_key_index(b));
 	xa_unlock(&hw->mrs);
 	if (!ea || !eb || ea->key != a || eb->key != b || a == b) {
 		mutex_unlock(&hw->mr_lock);
@@ -539,8 +542,8 @@ int phyrdma_hw_mr_swap(struct phyrdma_hw *hw, u32 a, u32 b)
 	xa_lock(&hw->mrs);
 	ea->valid = false;
 	eb->valid = false;
-	__xa_store(&hw->mrs, a >> 8, na, GFP_ATOMIC);
-	__xa_store(&hw->mrs, b >> 8, nb, GFP_ATOMIC);
+	__xa_store(&hw->mrs, phyrdma_hw_key_index(a), na, GFP_ATOMIC);
+	__xa_store(&hw->mrs, phyrdma_hw_key_index(b), nb, GFP_ATOMIC);
 	xa_unlock(&hw->mrs);
 	mutex_unlock(&hw->mr_lock);
 	phyrdma_hw_mr_put(ea);

@@ -19,6 +19,19 @@
 
 #define PHYRDMA_UVERBS_ABI_VERSION 1
 
+/* The PCI function the driver binds and the provider matches. */
+#define PHYRDMA_PCI_VENDOR_ID	0x1234
+#define PHYRDMA_PCI_DEVICE_ID	0x11e8
+
+/*
+ * The firmware version in the query-device response's fw_ver: the major
+ * number in bits 63:32, the minor in bits 31:16.
+ */
+#define PHYRDMA_FW_VER(major, minor) \
+	(((__u64)(major) << 32) | ((__u64)(minor) << 16))
+#define PHYRDMA_FW_VER_MAJOR(fw)	((__u32)((fw) >> 32))
+#define PHYRDMA_FW_VER_MINOR(fw)	((__u32)((fw) >> 16) & 0xffff)
+
 /* How the device reaches memory: what a DMA address means to it. */
 enum phyrdma_iommu_mode {
 	/* No IOMMU domain: DMA addresses are physical addresses. */
