@@ -5,7 +5,7 @@
 
 VM := tools/vm
 
-.PHONY: all setup build demo check check-debug fuzz stress shell clean
+.PHONY: all setup build demo check check-debug deb fuzz stress shell clean
 
 all: build
 
@@ -28,6 +28,11 @@ check: build
 check-debug:
 	$(VM) build --kernel=debug
 	tools/check --kernel=debug
+
+# The Debian packages, in build/deb/ (phyrdma-dkms: the kernel modules
+# through DKMS), built in the cached sid environment and checked by lintian.
+deb:
+	tools/deb
 
 # The structured fuzzer for longer than make check runs it: N iterations
 # per target from SEED (default: the time), on KERNEL (stock or debug).
