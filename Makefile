@@ -19,14 +19,16 @@ build:
 demo: build
 	$(VM) run -- tools/demo
 
-# The whole test suite, with the IOMMU on and off.
-check: build
+# The whole test suite, with the IOMMU on and off, on the modules as the
+# phyrdma-dkms package installs them.
+check:
+	$(VM) build --packaged
 	tools/check
 
 # The guest suite on the debug build of the same kernel (lockdep, KASAN,
 # DMA-API debugging, kmemleak): builds that kernel first if the cache has none.
 check-debug:
-	$(VM) build --kernel=debug
+	$(VM) build --kernel=debug --packaged
 	tools/check --kernel=debug
 
 # The Debian packages, in build/deb/ (phyrdma-dkms: the kernel modules
