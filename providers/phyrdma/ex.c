@@ -139,8 +139,8 @@ static uint8_t phyrdma_read_dlid_path_bits(struct ibv_cq_ex *ibcq)
 struct ibv_cq_ex *phyrdma_create_cq_ex(struct ibv_context *context,
 				       struct ibv_cq_init_attr_ex *attr)
 {
-	struct phyrdma_create_cq_ex_cmd cmd = {};
-	struct phyrdma_create_cq_ex_cmd_resp resp = {};
+	struct uphyrdma_create_cq_ex cmd = {};
+	struct uphyrdma_create_cq_ex_resp resp = {};
 	struct phyrdma_cq *cq;
 	struct ibv_cq_ex *ex;
 	void *va;
@@ -160,19 +160,19 @@ struct ibv_cq_ex *phyrdma_create_cq_ex(struct ibv_context *context,
 				   sizeof(cmd), &resp.ibv_resp, sizeof(resp), 0);
 	if (ret)
 		goto err_free;
-	va = mmap(NULL, resp.drv.mmap_length, PROT_READ | PROT_WRITE, MAP_SHARED,
-		  context->cmd_fd, resp.drv.mmap_offset);
+	va = mmap(NULL, resp.mmap_length, PROT_READ | PROT_WRITE, MAP_SHARED,
+		  context->cmd_fd, resp.mmap_offset);
 	if (va == MAP_FAILED) {
 		ret = errno;
 		ibv_cmd_destroy_cq(&cq->vcq.cq);
 		goto err_free;
 	}
 	cq->ring.va = va;
-	cq->ring.length = resp.drv.mmap_length;
+	cq->ring.length = resp.mmap_length;
 	cq->ring.hdr = va;
-	cq->ring.entries = 1U << resp.drv.log_entries;
+	cq->ring.entries = 1U << resp.log_entries;
 	cq->ring.log_stride = __builtin_ctz(PHYRDMA_CQE_SIZE);
-	cq->cqn = resp.drv.cqn;
+	cq->cqn = resp.cqn;
 	pthread_spin_init(&cq->lock, PTHREAD_PROCESS_PRIVATE);
 
 	ex = &cq->vcq.cq_ex;

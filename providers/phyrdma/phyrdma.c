@@ -69,8 +69,8 @@ static struct verbs_context *phyrdma_alloc_context(struct ibv_device *ibdev,
 						   int cmd_fd,
 						   void *private_data)
 {
-	struct phyrdma_get_context_resp resp = {};
-	struct phyrdma_get_context_cmd cmd = {};
+	struct uphyrdma_get_context_resp resp = {};
+	struct uphyrdma_get_context cmd = {};
 	struct phyrdma_context *ctx;
 	int ret;
 
@@ -85,8 +85,8 @@ static struct verbs_context *phyrdma_alloc_context(struct ibv_device *ibdev,
 		verbs_err(&ctx->ibvctx, "phyrdma: get_context failed: %d\n", ret);
 		goto err_free_ctx;
 	}
-	ctx->iommu_mode = resp.drv.iommu_mode;
-	ctx->page_size_cap = resp.drv.page_size_cap;
+	ctx->iommu_mode = resp.iommu_mode;
+	ctx->page_size_cap = resp.page_size_cap;
 	verbs_debug(&ctx->ibvctx, "phyrdma: iommu mode %u, page sizes 0x%llx\n",
 		    ctx->iommu_mode, (unsigned long long)ctx->page_size_cap);
 

@@ -8,76 +8,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <infiniband/driver.h>
-#include <rdma/phyrdma-abi.h>
 
-/*
- * The driver-private parts of each command ride behind the core command,
- * laid out as the kernel's udata expects them.
- */
-struct phyrdma_get_context_cmd {
-	struct ibv_get_context ibv_cmd;
-	struct phyrdma_alloc_ucontext_req drv;
-};
-
-struct phyrdma_get_context_resp {
-	struct ib_uverbs_get_context_resp ibv_resp;
-	struct phyrdma_alloc_ucontext_resp drv;
-};
-
-struct phyrdma_alloc_pd_cmd_resp {
-	struct ib_uverbs_alloc_pd_resp ibv_resp;
-	struct phyrdma_alloc_pd_resp drv;
-};
-
-struct phyrdma_create_cq_cmd {
-	struct ibv_create_cq ibv_cmd;
-	struct phyrdma_create_cq_req drv;
-};
-
-struct phyrdma_create_cq_cmd_resp {
-	struct ib_uverbs_create_cq_resp ibv_resp;
-	struct phyrdma_create_cq_resp drv;
-};
-
-struct phyrdma_create_qp_cmd {
-	struct ibv_create_qp ibv_cmd;
-	struct phyrdma_create_qp_req drv;
-};
-
-struct phyrdma_create_qp_cmd_resp {
-	struct ib_uverbs_create_qp_resp ibv_resp;
-	struct phyrdma_create_qp_resp drv;
-};
-
-struct phyrdma_create_cq_ex_cmd {
-	struct ibv_create_cq_ex ibv_cmd;
-	struct phyrdma_create_cq_req drv;
-};
-
-struct phyrdma_create_cq_ex_cmd_resp {
-	struct ib_uverbs_ex_create_cq_resp ibv_resp;
-	struct phyrdma_create_cq_resp drv;
-};
-
-struct phyrdma_create_srq_cmd {
-	struct ibv_create_srq ibv_cmd;
-	struct phyrdma_create_srq_req drv;
-};
-
-struct phyrdma_create_srq_cmd_resp {
-	struct ib_uverbs_create_srq_resp ibv_resp;
-	struct phyrdma_create_srq_resp drv;
-};
-
-struct phyrdma_resize_cq_cmd {
-	struct ibv_resize_cq ibv_cmd;
-	struct phyrdma_create_cq_req drv;
-};
-
-struct phyrdma_resize_cq_cmd_resp {
-	struct ib_uverbs_resize_cq_resp ibv_resp;
-	struct phyrdma_create_cq_resp drv;
-};
+#include "phyrdma-abi.h"
 
 struct phyrdma_device {
 	struct verbs_device vdev;

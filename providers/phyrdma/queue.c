@@ -68,8 +68,8 @@ struct ibv_cq *phyrdma_create_cq(struct ibv_context *context, int cqe,
 				 struct ibv_comp_channel *channel,
 				 int comp_vector)
 {
-	struct phyrdma_create_cq_cmd cmd = {};
-	struct phyrdma_create_cq_cmd_resp resp = {};
+	struct uphyrdma_create_cq cmd = {};
+	struct uphyrdma_create_cq_resp resp = {};
 	struct phyrdma_cq *cq;
 	int ret;
 
@@ -83,13 +83,13 @@ struct ibv_cq *phyrdma_create_cq(struct ibv_context *context, int cqe,
 				&resp.ibv_resp, sizeof(resp));
 	if (ret)
 		goto err_free;
-	ret = phyrdma_ring_map(&cq->ring, context->cmd_fd, resp.drv.mmap_offset,
-			       resp.drv.mmap_length, resp.drv.log_entries,
+	ret = phyrdma_ring_map(&cq->ring, context->cmd_fd, resp.mmap_offset,
+			       resp.mmap_length, resp.log_entries,
 			       __builtin_ctz(PHYRDMA_CQE_SIZE));
 	if (ret)
 		goto err_destroy;
 	pthread_spin_init(&cq->lock, PTHREAD_PROCESS_PRIVATE);
-	cq->cqn = resp.drv.cqn;
+	cq->cqn = resp.cqn;
 	return &cq->vcq.cq;
 
 err_destroy:
@@ -164,8 +164,8 @@ int phyrdma_poll_cq(struct ibv_cq *ibcq, int num_entries, struct ibv_wc *wc)
 int phyrdma_resize_cq(struct ibv_cq *ibcq, int cqe)
 {
 	struct phyrdma_cq *cq = to_pcq(ibcq);
-	struct phyrdma_resize_cq_cmd cmd = {};
-	struct phyrdma_resize_cq_cmd_resp resp = {};
+	struct uphyrdma_resize_cq cmd = {};
+	struct uphyrdma_resize_cq_resp resp = {};
 	struct phyrdma_ring ring;
 	int ret;
 
@@ -175,8 +175,8 @@ int phyrdma_resize_cq(struct ibv_cq *ibcq, int cqe)
 				&resp.ibv_resp, sizeof(resp));
 	if (ret)
 		goto out;
-	ret = phyrdma_ring_map(&ring, ibcq->context->cmd_fd, resp.drv.mmap_offset,
-			       resp.drv.mmap_length, resp.drv.log_entries,
+	ret = phyrdma_ring_map(&ring, ibcq->context->cmd_fd, resp.mmap_offset,
+			       resp.mmap_length, resp.log_entries,
 			       __builtin_ctz(PHYRDMA_CQE_SIZE));
 	if (ret)
 		goto out;
@@ -197,8 +197,8 @@ int phyrdma_req_notify_cq(struct ibv_cq *ibcq, int solicited_only)
 struct ibv_qp *phyrdma_create_qp_ex(struct ibv_context *context,
 				    struct ibv_qp_init_attr_ex *attr)
 {
-	struct phyrdma_create_qp_cmd cmd = {};
-	struct phyrdma_create_qp_cmd_resp resp = {};
+	struct uphyrdma_create_qp cmd = {};
+	struct uphyrdma_create_qp_resp resp = {};
 	struct phyrdma_qp *qp;
 	int ret;
 
@@ -227,13 +227,13 @@ struct ibv_qp *phyrdma_create_qp_ex(struct ibv_context *context,
 	/* after the command, which sets up the verbs_qp it is given */
 	phyrdma_qp_set_ex(qp, attr);
 	ret = phyrdma_ring_map(&qp->sq, context->cmd_fd,
-			       resp.drv.sq_mmap_offset, resp.drv.sq_mmap_length,
-			       resp.drv.sq_log_entries, resp.drv.sq_log_stride);
+			       resp.sq_mmap_offset, resp.sq_mmap_length,
+			       resp.sq_log_entries, resp.sq_log_stride);
 	if (ret)
 		goto err_destroy;
 	ret = phyrdma_ring_map(&qp->rq, context->cmd_fd,
-			       resp.drv.rq_mmap_offset, resp.drv.rq_mmap_length,
-			       resp.drv.rq_log_entries, resp.drv.rq_log_stride);
+			       resp.rq_mmap_offset, resp.rq_mmap_length,
+			       resp.rq_log_entries, resp.rq_log_stride);
 	if (ret)
 		goto err_unmap;
 	pthread_spin_init(&qp->sq_lock, PTHREAD_PROCESS_PRIVATE);
@@ -241,7 +241,7 @@ struct ibv_qp *phyrdma_create_qp_ex(struct ibv_context *context,
 	qp->type = attr->qp_type;
 	qp->max_send_sge = attr->cap.max_send_sge;
 	qp->max_recv_sge = attr->cap.max_recv_sge;
-	qp->max_inline = resp.drv.max_inline;
+	qp->max_inline = resp.max_inline;
 	qp->state = IBV_QPS_RESET;
 	return &qp->vqp.qp;
 
@@ -629,8 +629,8 @@ int phyrdma_post_recv(struct ibv_qp *ibqp, struct ibv_recv_wr *wr,
 struct ibv_srq *phyrdma_create_srq(struct ibv_pd *pd,
 				   struct ibv_srq_init_attr *attr)
 {
-	struct phyrdma_create_srq_cmd cmd = {};
-	struct phyrdma_create_srq_cmd_resp resp = {};
+	struct uphyrdma_create_srq cmd = {};
+	struct uphyrdma_create_srq_resp resp = {};
 	struct phyrdma_srq *srq;
 	int ret;
 
@@ -644,8 +644,8 @@ struct ibv_srq *phyrdma_create_srq(struct ibv_pd *pd,
 	if (ret)
 		goto err_free;
 	ret = phyrdma_ring_map(&srq->ring, pd->context->cmd_fd,
-			       resp.drv.mmap_offset, resp.drv.mmap_length,
-			       resp.drv.log_entries, resp.drv.log_stride);
+			       resp.mmap_offset, resp.mmap_length,
+			       resp.log_entries, resp.log_stride);
 	if (ret) {
 		ibv_cmd_destroy_srq(&srq->vsrq.srq);
 		goto err_free;

@@ -38,7 +38,7 @@ int phyrdma_query_port(struct ibv_context *context, uint8_t port,
 
 struct ibv_pd *phyrdma_alloc_pd(struct ibv_context *context)
 {
-	struct phyrdma_alloc_pd_cmd_resp resp = {};
+	struct uphyrdma_alloc_pd_resp resp = {};
 	struct ibv_alloc_pd cmd;
 	struct ibv_pd *pd;
 	int ret;
