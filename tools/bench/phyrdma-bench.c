@@ -84,7 +84,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "phyrdv.h"
+#include <infiniband/phyrdv.h>
 #include <infiniband/verbs.h>
 #include <phyr/phyr_mmio.h>
 #include <phyr/phyr_ram.h>

@@ -25,7 +25,7 @@
 #include <infiniband/verbs.h>
 #include <phyr/phyr_ram.h>
 
-#include "phyrdv.h"
+#include <infiniband/phyrdv.h>
 
 #define MiB (1ULL << 20)
 
