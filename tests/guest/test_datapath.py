@@ -1150,6 +1150,101 @@ class GpuDirectTest(DatapathBase):
               f'{"halfway through" if halfway else "between"} messages',
               flush=True)
 
+    def test_requester_revoke(self):
+        """The requester's own GPU buffer, the source of SENDs and RDMA
+        WRITEs with immediate, revoked by another process while they run,
+        on RC and UC and both paths: the message the revoke meets ends at
+        the requester with a local protection error (the fault is its own)
+        and the rest are flushed.  The responder completes the messages
+        before it, in order, and nothing else: no error completion, no
+        event, still in RTS, and the receive of the lost message stays
+        posted, as when a requester stops in the middle of a message (a
+        flush finds it first among those left)."""
+        for qp_type in (RC, UC):
+            for opcode in (WR.IBV_WR_SEND, WR.IBV_WR_RDMA_WRITE_WITH_IMM):
+                for kind in ('gpu', 'gpu-legacy'):
+                    with self.subTest(qp_type=qp_type, opcode=opcode, kind=kind):
+                        self.requester_revoke(kind, qp_type, opcode)
+                        for ep in self.eps:
+                            ep.close()
+                        self.eps = []
+
+    def requester_revoke(self, kind, qp_type, opcode, depth=8):
+        chunk, count = phyrmem.MiB, 16
+        send = opcode == WR.IBV_WR_SEND
+        x, y = self.pair('phyrdma0', 'phyrdma1', qp_type=qp_type)
+        gpu = x.buf(chunk, kind)
+        gpu.write(b'\x5a' * chunk, 0)
+        dst = y.buf(count * chunk, 'user')
+        sends = []
+        g = phyrmem.Gpu(*phyrmem.gpus()[0])
+        w, pid = fork_revoker(g, gpu)
+        status = None
+        try:
+            i = 0
+            while True:
+                # eight in flight: the revoke lands inside a message more
+                # often than between two
+                for k in range(i, i + depth):
+                    off = (k % count) * chunk
+                    if send:
+                        y.post_recv(dst, off, chunk, wr_id=k)
+                        x.post(opcode, [gpu.sge(0, chunk)], wr_id=k)
+                    else:
+                        y.post_recv(dst, 0, 0, wr_id=k)
+                        x.post(opcode, [gpu.sge(0, chunk)], wr_id=k, imm=k,
+                               rkey=dst.mr.rkey, raddr=dst.addr + off)
+                posted = i + depth
+                got = x.poll(depth)
+                sends.extend(got)
+                if any(wc.status != WC.IBV_WC_SUCCESS for wc in got):
+                    break
+                self.assertIsNone(status, 'messages went on after the revoke')
+                if not i:
+                    os.write(w, b'r')
+                else:
+                    done, st = os.waitpid(pid, os.WNOHANG)
+                    if done:
+                        status = st
+                i += depth
+                self.assertLess(i, 4096, 'the revoke never came')
+        finally:
+            os.close(w)
+            if status is None:
+                status = os.waitpid(pid, 0)[1]
+            g.close()
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0, 'the revoke failed')
+
+        codes = [wc.status for wc in sends]
+        self.assertIn(WC.IBV_WC_LOC_PROT_ERR, codes, codes)
+        ok = codes.index(WC.IBV_WC_LOC_PROT_ERR)
+        self.assertGreaterEqual(ok, depth)
+        for wc in sends[:ok]:
+            self.assert_wc(wc)
+        for wc in sends[ok + 1:]:
+            self.assert_wc(wc, WC.IBV_WC_WR_FLUSH_ERR)
+        recvs = y.poll(ok)
+        opc = OPC.IBV_WC_RECV if send else OPC.IBV_WC_RECV_RDMA_WITH_IMM
+        for n, wc in enumerate(recvs):
+            self.assert_wc(wc, opcode=opc, byte_len=chunk)
+            self.assertEqual(wc.wr_id, n)
+        self.assertEqual(dst.read(64, 0), b'\x5a' * 64)
+        self.assertTrue(y.poll_none(), 'the responder completed the lost message')
+        self.assertEqual(y.qp.query(e.ibv_qp_attr_mask.IBV_QP_STATE)[0].qp_state,
+                         e.ibv_qp_state.IBV_QPS_RTS)
+        self.assertIsNone(async_event(y.ctx, timeout=0.5))
+        # the receives left, from the lost message's on
+        attr = QPAttr()
+        attr.qp_state = e.ibv_qp_state.IBV_QPS_ERR
+        y.qp.modify(attr, e.ibv_qp_attr_mask.IBV_QP_STATE)
+        left = y.poll(posted - ok)
+        for wc in left:
+            self.assert_wc(wc, WC.IBV_WC_WR_FLUSH_ERR)
+        self.assertEqual([wc.wr_id for wc in left], list(range(ok, posted)))
+        print(f'\n  {"RC" if qp_type == RC else "UC"} '
+              f'{"SEND" if send else "WRITE_IMM"} {kind}: {ok} messages, '
+              'then the revoke', flush=True)
+
     def test_uc_revoke_during_writes_with_imm(self):
         """The same on UC, where a responder drops what it cannot take: the
         requester completes every write; the responder completes the writes

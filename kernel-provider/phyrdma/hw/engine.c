@@ -1002,21 +1002,36 @@ static u8 phyrdma_hw_build_grh(u8 *grh, const u8 *sgid, const u8 *dgid,
 }
 
 /*
+ * Did a copy of a SEND or a WRITE with immediate (@ret, @at_src from
+ * phyrdma_hw_copy()) fail because the requester's own MR, the source, was
+ * revoked under it?  Then the message ends at the requester, as one whose
+ * requester stops in the middle: a local protection error for it, and the
+ * responder's receive stays posted for the next message (the bytes already
+ * placed in its buffer mean nothing, as a partial message's do).
+ */
+static bool phyrdma_hw_requester_revoked(int ret, bool at_src)
+{
+	return ret == -EKEYREVOKED && at_src;
+}
+
+/*
  * Deliver a UD message from @qp to @resp (held), as the responder's
  * hardware would: a datagram it cannot take (wrong type or Q_Key, not
  * receiving, no receive WQE) is dropped and counted, never an error of the
- * sender.
+ * sender (but a message whose source the sender lost under it, which ends
+ * at the sender).
  */
-static void phyrdma_hw_ud_deliver(struct phyrdma_hw_qp *qp,
-				  const struct phyrdma_send_wqe *wqe,
-				  struct phyrdma_hw_qp *resp, u32 qkey,
-				  const u8 *sgid, const struct phyrdma_hw_sgl *src,
-				  const void *ibuf, u64 len)
+static int phyrdma_hw_ud_deliver(struct phyrdma_hw_qp *qp,
+				 const struct phyrdma_send_wqe *wqe,
+				 struct phyrdma_hw_qp *resp, u32 qkey,
+				 const u8 *sgid, const struct phyrdma_hw_sgl *src,
+				 const void *ibuf, u64 len)
 {
 	struct phyrdma_recv_wqe *rwqe;
 	struct phyrdma_hw_cursor dc;
 	struct phyrdma_hw_sgl dst;
 	struct phyrdma_cqe rcqe;
+	bool at_src = false;
 	u8 grh[40];
 	int ret, st;
 
@@ -1048,7 +1063,13 @@ static void phyrdma_hw_ud_deliver(struct phyrdma_hw_qp *qp,
 		dc.off = 0;
 		ret = phyrdma_hw_copy(NULL, grh, &dc, sizeof(grh), NULL);
 		if (!ret)
-			ret = phyrdma_hw_copy(src, ibuf, &dc, len, NULL);
+			ret = phyrdma_hw_copy(src, ibuf, &dc, len, &at_src);
+		if (phyrdma_hw_requester_revoked(ret, at_src)) {
+			/* never sent: the receive stays posted */
+			phyrdma_hw_sgl_release(&dst);
+			mutex_unlock(&resp->recv->mutex);
+			return PHYRDMA_WC_LOC_PROT_ERR;
+		}
 		if (ret)
 			rcqe.status = PHYRDMA_WC_LOC_PROT_ERR;
 		rcqe.byte_len = len + sizeof(grh);
@@ -1063,10 +1084,11 @@ static void phyrdma_hw_ud_deliver(struct phyrdma_hw_qp *qp,
 	phyrdma_hw_sgl_release(&dst);
 	phyrdma_hw_push_recv(resp, &rcqe, wqe->flags & PHYRDMA_WQE_SOLICITED, 0);
 	mutex_unlock(&resp->recv->mutex);
-	return;
+	return PHYRDMA_WC_SUCCESS;
 
 dropped:
 	atomic64_inc(&qp->hw->stats.ud_dropped);
+	return PHYRDMA_WC_SUCCESS;
 }
 
 static int phyrdma_hw_exec_ud(struct phyrdma_hw_qp *qp,
@@ -1080,6 +1102,7 @@ static int phyrdma_hw_exec_ud(struct phyrdma_hw_qp *qp,
 	u8 sgid[16];
 	u64 pos = 0;
 	u32 qkey;
+	int st;
 
 	if (len > PHYRDMA_HW_UD_MTU)
 		return PHYRDMA_WC_LOC_LEN_ERR;
@@ -1093,8 +1116,12 @@ static int phyrdma_hw_exec_ud(struct phyrdma_hw_qp *qp,
 			goto dropped;
 		/* one copy for each member: the sender sees one completion */
 		while ((resp = phyrdma_fabric_next_member(dgid, &pos))) {
-			phyrdma_hw_ud_deliver(qp, wqe, resp, qkey, sgid, src, ibuf, len);
+			st = phyrdma_hw_ud_deliver(qp, wqe, resp, qkey, sgid,
+						   src, ibuf, len);
 			phyrdma_hw_qp_put(resp);
+			/* the members after the revoke get nothing */
+			if (st)
+				return st;
 		}
 		return PHYRDMA_WC_SUCCESS;
 	}
@@ -1102,9 +1129,9 @@ static int phyrdma_hw_exec_ud(struct phyrdma_hw_qp *qp,
 	resp = phyrdma_fabric_find_qp(dgid, wqe->ud.remote_qpn);
 	if (!resp)
 		goto dropped;
-	phyrdma_hw_ud_deliver(qp, wqe, resp, qkey, sgid, src, ibuf, len);
+	st = phyrdma_hw_ud_deliver(qp, wqe, resp, qkey, sgid, src, ibuf, len);
 	phyrdma_hw_qp_put(resp);
-	return PHYRDMA_WC_SUCCESS;
+	return st;
 
 dropped:
 	atomic64_inc(&qp->hw->stats.ud_dropped);
@@ -1180,6 +1207,10 @@ static int phyrdma_hw_exec_recv_side(struct phyrdma_hw_qp *qp,
 		dc.sgl = wdst;
 		ret = phyrdma_hw_copy(src, ibuf, &dc, len, &at_src);
 		rcqe.opcode = PHYRDMA_WC_RECV_RDMA_WITH_IMM;
+		if (phyrdma_hw_requester_revoked(ret, at_src)) {
+			mutex_unlock(&resp->recv->mutex);
+			return PHYRDMA_WC_LOC_PROT_ERR;
+		}
 		if (ret) {
 			st = phyrdma_hw_copy_status(ret, at_src,
 						    PHYRDMA_HW_RKEY_DST);
@@ -1215,6 +1246,11 @@ static int phyrdma_hw_exec_recv_side(struct phyrdma_hw_qp *qp,
 		} else {
 			dc.sgl = &dst;
 			ret = phyrdma_hw_copy(src, ibuf, &dc, len, &at_src);
+			if (phyrdma_hw_requester_revoked(ret, at_src)) {
+				phyrdma_hw_sgl_release(&dst);
+				mutex_unlock(&resp->recv->mutex);
+				return PHYRDMA_WC_LOC_PROT_ERR;
+			}
 			if (ret) {
 				rcqe.status = PHYRDMA_WC_LOC_PROT_ERR;
 				st = phyrdma_hw_copy_status(ret, at_src,
