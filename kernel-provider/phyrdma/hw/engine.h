@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * phyrdma device layer, private: what the engine uses of the MR table and
- * of the device's DMA view.
+ * phyrdma device layer, private: what the engine uses of the MR table, of
+ * the device's DMA view, of the fabric and of a QP's life.
  */
 #ifndef PHYRDMA_HW_ENGINE_H
 #define PHYRDMA_HW_ENGINE_H
@@ -80,5 +80,17 @@ int phyrdma_hw_ring_rw(struct phyrdma_hw *hw, const struct phyrdma_hw_ring *ring
 int phyrdma_hw_mw_bind(struct phyrdma_hw *hw, u32 qp_pdn,
 		       const struct phyrdma_send_wqe *wqe);
 int phyrdma_hw_mw_invalidate(struct phyrdma_hw *hw, u32 pdn, u32 rkey);
+
+/* The fabric (fabric.c): addresses, responders, multicast members */
+bool phyrdma_hw_get_gid(struct phyrdma_hw *hw, u32 index, u8 *gid);
+bool phyrdma_hw_gid_is_multicast(const u8 *gid);
+struct phyrdma_hw_qp *phyrdma_fabric_find_qp(const u8 *dgid, u32 qpn);
+struct phyrdma_hw_qp *phyrdma_fabric_next_member(const u8 *mgid, u64 *pos);
+
+/* A QP's life (qp.c) and its worker (engine.c) */
+struct phyrdma_hw_qp *phyrdma_hw_qp_get(struct phyrdma_hw *hw, u32 qpn);
+void phyrdma_hw_qp_put(struct phyrdma_hw_qp *qp);
+void phyrdma_hw_qp_error(struct phyrdma_hw_qp *qp, enum phyrdma_hw_qp_event ev);
+void phyrdma_hw_qp_work(struct work_struct *work);
 
 #endif /* PHYRDMA_HW_ENGINE_H */

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * phyrdma device layer: rings and completion queues.
+ * phyrdma device layer: rings and the queues built on them, completion
+ * queues and shared receive queues.
  *
  * A ring is memory mapped for the device's DMA: the owner (a process
  * through mmap, or a kernel consumer) reaches it through the CPU, the
  * device through its DMA address only, translated by the IOMMU like every
  * other access it makes.  The platform is DMA-coherent (x86), so no cache
- * maintenance is needed between the two.  The device keeps its own copy of the indices it produces and
- * validates every index the owner writes.
+ * maintenance is needed between the two.  The device keeps its own copy
+ * of the indices it produces and validates every index the owner writes.
  */
 #include <linux/error-injection.h>
 #include <linux/dma-mapping.h>
@@ -388,4 +389,72 @@ int phyrdma_hw_cq_resize(struct phyrdma_hw_cq *cq, struct phyrdma_hw_ring *ring)
 	*ring = old;
 	spin_unlock_irqrestore(&cq->lock, flags);
 	return 0;
+}
+
+/* ---- shared receive queues --------------------------------------------- */
+
+/**
+ * phyrdma_hw_srq_create - give an SRQ its ring and number
+ * @hw: the device
+ * @srq: the caller's, with @rq.pdn, @rq.kernel, @rq.max_sge, @event and
+ *	@priv set
+ * @entries: a power of two
+ */
+int phyrdma_hw_srq_create(struct phyrdma_hw *hw, struct phyrdma_hw_srq *srq,
+			  u32 entries)
+{
+	u32 stride = phyrdma_hw_recv_stride(srq->rq.max_sge);
+	int ret;
+
+	ret = ida_alloc_max(&hw->srq_ida, hw->caps.max_qp - 1, GFP_KERNEL);
+	if (ret < 0)
+		return ret;
+	srq->srqn = ret;
+	srq->hw = hw;
+	srq->limit = 0;
+	mutex_init(&srq->rq.mutex);
+	srq->rq.cons = 0;
+	srq->rq.srq = srq;
+	ret = phyrdma_hw_ring_alloc(hw, entries, stride, &srq->rq.ring);
+	if (ret)
+		goto err_ida;
+	srq->rq.buf = kzalloc(stride, GFP_KERNEL_ACCOUNT);
+	if (!srq->rq.buf) {
+		ret = -ENOMEM;
+		goto err_ring;
+	}
+	return 0;
+
+err_ring:
+	phyrdma_hw_ring_free(hw, &srq->rq.ring);
+err_ida:
+	ida_free(&hw->srq_ida, srq->srqn);
+	mutex_destroy(&srq->rq.mutex);
+	return ret;
+}
+
+/* No QP uses @srq any more. */
+void phyrdma_hw_srq_destroy(struct phyrdma_hw_srq *srq)
+{
+	kfree(srq->rq.buf);
+	phyrdma_hw_ring_free(srq->hw, &srq->rq.ring);
+	ida_free(&srq->hw->srq_ida, srq->srqn);
+	mutex_destroy(&srq->rq.mutex);
+}
+
+void phyrdma_hw_srq_arm(struct phyrdma_hw_srq *srq, u32 limit)
+{
+	WRITE_ONCE(srq->limit, limit);
+}
+
+/* WQEs posted and not yet consumed. */
+u32 phyrdma_hw_srq_outstanding(struct phyrdma_hw_srq *srq)
+{
+	u32 prod = 0, n;
+
+	mutex_lock(&srq->rq.mutex);
+	phyrdma_hw_ring_get_producer(srq->hw, &srq->rq.ring, &prod);
+	n = prod - srq->rq.cons;
+	mutex_unlock(&srq->rq.mutex);
+	return n;
 }
