@@ -11,7 +11,7 @@
  *             IOTLB syncs, blocks emitted), one "name value" pair per line
  *   oracle    ioctls that show an MR as the device sees it and move bytes
  *             through it as the device engine does; see
- *             include/uapi/rdma/phyrdma-oracle.h
+ *             include/testing/phyrdma-oracle.h
  *
  * Directories are named after the PCI function, which is stable, rather
  * than the ib_device, which userspace may rename.
@@ -25,7 +25,7 @@
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
-#include <rdma/phyrdma-oracle.h>
+#include <testing/phyrdma-oracle.h>
 
 #include "phyrdma.h"
 

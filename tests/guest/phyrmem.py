@@ -2,7 +2,7 @@
 """Userspace side of the phyr_ram exporter and of the phyrdma oracle.
 
 Struct layouts follow kernel-provider/include/uapi/phyr/phyr_ram.h and
-kernel-provider/include/uapi/rdma/phyrdma-oracle.h.
+kernel-provider/include/testing/phyrdma-oracle.h.
 """
 import fcntl
 import mmap

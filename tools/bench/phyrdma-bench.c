@@ -88,7 +88,7 @@
 #include <infiniband/verbs.h>
 #include <phyr/phyr_mmio.h>
 #include <phyr/phyr_ram.h>
-#include <rdma/phyrdma-oracle.h>
+#include <testing/phyrdma-oracle.h>
 
 #include "verbs_util.h"
 

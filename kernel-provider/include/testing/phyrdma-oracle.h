@@ -4,12 +4,13 @@
  * /sys/kernel/debug/phyrdma/<pci address>/oracle.
  *
  * A debugging and test interface, not an ABI: it may change with the
- * driver.  It shows an MR as the device sees it and moves bytes through it
+ * driver, which is why it lives here and not under include/uapi (only the
+ * driver, the guest tests and the benchmark include it).  It shows an MR as the device sees it and moves bytes through it
  * exactly as the device engine does (key, bounds and rights, MTT walk by
  * DMA, IOMMU translation).
  */
-#ifndef _UAPI_RDMA_PHYRDMA_ORACLE_H
-#define _UAPI_RDMA_PHYRDMA_ORACLE_H
+#ifndef PHYRDMA_TESTING_ORACLE_H
+#define PHYRDMA_TESTING_ORACLE_H
 
 #include <linux/ioctl.h>
 #include <linux/types.h>
@@ -99,4 +100,4 @@ struct phyrdma_oracle_link_floor {
 #define PHYRDMA_ORACLE_TRANSLATE _IOWR(PHYRDMA_ORACLE_MAGIC, 2, struct phyrdma_oracle_translate)
 #define PHYRDMA_ORACLE_LINK_FLOOR _IOWR(PHYRDMA_ORACLE_MAGIC, 3, struct phyrdma_oracle_link_floor)
 
-#endif /* _UAPI_RDMA_PHYRDMA_ORACLE_H */
+#endif /* PHYRDMA_TESTING_ORACLE_H */
