@@ -101,13 +101,7 @@ int phyrdma_create_cq(struct ib_cq *ibcq, const struct ib_cq_init_attr *attr,
 
 err_destroy:
 	phyrdma_hw_cq_destroy(&cq->hw);
-	if (cq->mmap) {
-		/* the mapping's release uncharges */
-		rdma_user_mmap_entry_remove(cq->mmap);
-		if (uctx)
-			atomic_dec(&uctx->cqs);
-		return ret;
-	}
+	bytes -= phyrdma_ring_unexpose(cq->mmap, bytes);
 err_uncharge:
 	if (uctx)
 		atomic_dec(&uctx->cqs);
@@ -121,10 +115,8 @@ int phyrdma_destroy_cq(struct ib_cq *ibcq, struct ib_udata *udata)
 	size_t bytes = cq->hw.ring.size;
 
 	phyrdma_hw_cq_destroy(&cq->hw);
-	if (cq->mmap)
-		rdma_user_mmap_entry_remove(cq->mmap);
-	else
-		phyrdma_uncharge(cq->uctx, bytes);
+	bytes -= phyrdma_ring_unexpose(cq->mmap, bytes);
+	phyrdma_uncharge(cq->uctx, bytes);
 	if (cq->uctx)
 		atomic_dec(&cq->uctx->cqs);
 	phyrdma_count(to_pdev(ibcq->device), PHYRDMA_CNT_CQS, -1);

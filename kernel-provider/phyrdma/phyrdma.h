@@ -390,6 +390,7 @@ int phyrdma_query_ah(struct ib_ah *ibah, struct rdma_ah_attr *attr);
 int phyrdma_destroy_ah(struct ib_ah *ibah, u32 flags);
 int phyrdma_mmap(struct ib_ucontext *ibuctx, struct vm_area_struct *vma);
 void phyrdma_mmap_free(struct rdma_user_mmap_entry *rdma_entry);
+size_t phyrdma_ring_unexpose(struct rdma_user_mmap_entry *mmap, size_t size);
 int phyrdma_ring_expose(struct phyrdma_dev *dev, struct phyrdma_ucontext *uctx,
 			struct phyrdma_hw_ring *ring,
 			struct rdma_user_mmap_entry **out, u64 *offset);

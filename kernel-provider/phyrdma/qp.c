@@ -191,15 +191,8 @@ int phyrdma_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 
 err_destroy:
 	phyrdma_hw_qp_destroy(&qp->hw);
-	/* a ring handed to a mapping is uncharged when the mapping goes */
-	if (qp->sq_mmap) {
-		bytes -= qp->hw.sq.size;
-		rdma_user_mmap_entry_remove(qp->sq_mmap);
-	}
-	if (qp->rq_mmap) {
-		bytes -= qp->hw.rq.ring.size;
-		rdma_user_mmap_entry_remove(qp->rq_mmap);
-	}
+	bytes -= phyrdma_ring_unexpose(qp->sq_mmap, qp->hw.sq.size);
+	bytes -= phyrdma_ring_unexpose(qp->rq_mmap, qp->hw.rq.ring.size);
 err_count:
 	if (uctx)
 		atomic_dec(&uctx->qps);
@@ -262,14 +255,8 @@ int phyrdma_destroy_qp(struct ib_qp *ibqp, struct ib_udata *udata)
 	phyrdma_count(dev, PHYRDMA_CNT_MCAST,
 		      -(long)phyrdma_hw_mcast_detach_all(&dev->hw, ibqp->qp_num));
 	phyrdma_hw_qp_destroy(&qp->hw);
-	if (qp->sq_mmap) {
-		bytes -= qp->hw.sq.size;
-		rdma_user_mmap_entry_remove(qp->sq_mmap);
-	}
-	if (qp->rq_mmap) {
-		bytes -= qp->hw.rq.ring.size;
-		rdma_user_mmap_entry_remove(qp->rq_mmap);
-	}
+	bytes -= phyrdma_ring_unexpose(qp->sq_mmap, qp->hw.sq.size);
+	bytes -= phyrdma_ring_unexpose(qp->rq_mmap, qp->hw.rq.ring.size);
 	phyrdma_uncharge(qp->uctx, bytes);
 	if (qp->uctx)
 		atomic_dec(&qp->uctx->qps);

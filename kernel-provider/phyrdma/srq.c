@@ -96,10 +96,7 @@ int phyrdma_create_srq(struct ib_srq *ibsrq, struct ib_srq_init_attr *init,
 
 err_destroy:
 	phyrdma_hw_srq_destroy(&srq->hw);
-	if (srq->mmap) {
-		rdma_user_mmap_entry_remove(srq->mmap);
-		return ret;
-	}
+	bytes -= phyrdma_ring_unexpose(srq->mmap, bytes);
 err_uncharge:
 	phyrdma_uncharge(uctx, bytes);
 	return ret;
@@ -139,10 +136,8 @@ int phyrdma_destroy_srq(struct ib_srq *ibsrq, struct ib_udata *udata)
 	size_t bytes = srq->hw.rq.ring.size;
 
 	phyrdma_hw_srq_destroy(&srq->hw);
-	if (srq->mmap)
-		rdma_user_mmap_entry_remove(srq->mmap);
-	else
-		phyrdma_uncharge(srq->uctx, bytes);
+	bytes -= phyrdma_ring_unexpose(srq->mmap, bytes);
+	phyrdma_uncharge(srq->uctx, bytes);
 	phyrdma_count(to_pdev(ibsrq->device), PHYRDMA_CNT_SRQS, -1);
 	return 0;
 }

@@ -275,6 +275,27 @@ int phyrdma_ring_expose(struct phyrdma_dev *dev, struct phyrdma_ucontext *uctx,
 	return 0;
 }
 
+/**
+ * phyrdma_ring_unexpose - undo phyrdma_ring_expose(), if it was done
+ * @mmap: the entry phyrdma_ring_expose() gave, or NULL if it was not called
+ *	or failed
+ * @size: the ring's size, as charged
+ *
+ * A ring handed to a mapping is freed and uncharged when the last of the
+ * mapping goes (phyrdma_mmap_free()), which may be after the queue is
+ * destroyed; a ring never handed over is its owner's to free and uncharge.
+ *
+ * Return: the bytes the mapping took over from the caller's charge: @size
+ * if there was a mapping, 0 if not.
+ */
+size_t phyrdma_ring_unexpose(struct rdma_user_mmap_entry *mmap, size_t size)
+{
+	if (!mmap)
+		return 0;
+	rdma_user_mmap_entry_remove(mmap);
+	return size;
+}
+
 void phyrdma_mmap_free(struct rdma_user_mmap_entry *rdma_entry)
 {
 	struct phyrdma_mmap_entry *e =
