@@ -378,6 +378,8 @@ static struct phyr_dmabuf_exporter *phyr_dmabuf_find(const struct dma_buf *dmabu
 /**
  * phyr_dmabuf_supported - can this buffer's exporter give a phyr?
  * @dmabuf: the buffer
+ *
+ * Return: true if the exporter implements the phyr operations.
  */
 bool phyr_dmabuf_supported(const struct dma_buf *dmabuf)
 {

@@ -11,9 +11,10 @@
  * lock of ours.  The first registration builds the import with no lock of
  * ours held; later ones wait for it to be built (its completion, killably)
  * before they take the reservation lock, and find it whole.  The
- * importer's mutex comes after the reservation lock, never before.  Imports are released (which takes
- * their reservation lock) with no lock held, by the last put, or by the
- * reaper, a delayed work that also does the shrinker's releases.
+ * importer's mutex comes after the reservation lock, never before.
+ * Imports are released (which takes their reservation lock) with no lock
+ * held, by the last put, or by the reaper, a delayed work that also does
+ * the shrinker's releases.
  */
 #include <linux/dma-buf.h>
 #include <linux/dma-resv.h>

@@ -227,6 +227,7 @@ int phyrdma_poll_cq(struct ib_cq *ibcq, int num_entries, struct ib_wc *wc)
 
 	spin_lock_irqsave(&cq->poll_lock, flags);
 	cons = hdr->consumer;
+	/* pairs with the device's release of the producer: the CQEs are written */
 	prod = smp_load_acquire(&hdr->producer);
 	while (n < num_entries && cons != prod) {
 		phyrdma_cqe_to_wc(dev, phyrdma_hw_ring_entry(&cq->hw.ring, cons),
@@ -234,6 +235,7 @@ int phyrdma_poll_cq(struct ib_cq *ibcq, int num_entries, struct ib_wc *wc)
 		cons++;
 		n++;
 	}
+	/* the CQEs are read before the device may write over them */
 	smp_store_release(&hdr->consumer, cons);
 	spin_unlock_irqrestore(&cq->poll_lock, flags);
 	return n;
@@ -262,6 +264,7 @@ void phyrdma_cq_clean(struct phyrdma_cq *cq, u32 qpn)
 
 	spin_lock_irqsave(&cq->poll_lock, flags);
 	cons = hdr->consumer;
+	/* pairs with the device's release of the producer: the CQEs are written */
 	prod = smp_load_acquire(&hdr->producer);
 	for (i = prod; i-- != cons;) {
 		cqe = phyrdma_hw_ring_entry(&cq->hw.ring, i);
@@ -272,6 +275,7 @@ void phyrdma_cq_clean(struct phyrdma_cq *cq, u32 qpn)
 			       sizeof(*cqe));
 	}
 	if (nfreed)
+		/* the CQEs moved before the device may write over the freed */
 		smp_store_release(&hdr->consumer, cons + nfreed);
 	spin_unlock_irqrestore(&cq->poll_lock, flags);
 }

@@ -288,62 +288,58 @@ static int UVERBS_HANDLER(PHYRDMA_METHOD_MR_QUERY)(struct uverbs_attr_bundle *at
 					     &out, sizeof(out));
 }
 
-DECLARE_UVERBS_NAMED_METHOD(
-	PHYRDMA_METHOD_QUERY_DMA,
-	UVERBS_ATTR_PTR_OUT(PHYRDMA_ATTR_QUERY_DMA_RESP,
-			    UVERBS_ATTR_STRUCT(struct phyrdma_dma_attr,
-					       comp_mask),
-			    UA_MANDATORY),
-	UVERBS_ATTR_PTR_OUT(PHYRDMA_ATTR_QUERY_DMA_IOVA_RANGES,
-			    UVERBS_ATTR_MIN_SIZE(0), UA_OPTIONAL));
+DECLARE_UVERBS_NAMED_METHOD(PHYRDMA_METHOD_QUERY_DMA,
+			    UVERBS_ATTR_PTR_OUT(PHYRDMA_ATTR_QUERY_DMA_RESP,
+						UVERBS_ATTR_STRUCT(struct phyrdma_dma_attr,
+								   comp_mask),
+						UA_MANDATORY),
+			    UVERBS_ATTR_PTR_OUT(PHYRDMA_ATTR_QUERY_DMA_IOVA_RANGES,
+						UVERBS_ATTR_MIN_SIZE(0), UA_OPTIONAL));
 
-DECLARE_UVERBS_NAMED_METHOD(
-	PHYRDMA_METHOD_DMABUF_ADVISE,
-	UVERBS_ATTR_PTR_IN(PHYRDMA_ATTR_DMABUF_ADVISE_FD,
-			   UVERBS_ATTR_TYPE(s32), UA_MANDATORY),
-	UVERBS_ATTR_PTR_IN(PHYRDMA_ATTR_DMABUF_ADVISE_REQ,
-			   UVERBS_ATTR_STRUCT(struct phyrdma_dmabuf_advise_req,
-					      length),
-			   UA_MANDATORY),
-	UVERBS_ATTR_PTR_OUT(PHYRDMA_ATTR_DMABUF_ADVISE_RESP,
-			    UVERBS_ATTR_STRUCT(struct phyrdma_dmabuf_advice,
-					       comp_mask),
-			    UA_MANDATORY));
+DECLARE_UVERBS_NAMED_METHOD(PHYRDMA_METHOD_DMABUF_ADVISE,
+			    UVERBS_ATTR_PTR_IN(PHYRDMA_ATTR_DMABUF_ADVISE_FD,
+					       UVERBS_ATTR_TYPE(s32), UA_MANDATORY),
+			    UVERBS_ATTR_PTR_IN(PHYRDMA_ATTR_DMABUF_ADVISE_REQ,
+					       UVERBS_ATTR_STRUCT(struct phyrdma_dmabuf_advise_req,
+								  length),
+					       UA_MANDATORY),
+			    UVERBS_ATTR_PTR_OUT(PHYRDMA_ATTR_DMABUF_ADVISE_RESP,
+						UVERBS_ATTR_STRUCT(struct phyrdma_dmabuf_advice,
+								   comp_mask),
+						UA_MANDATORY));
 
 ADD_UVERBS_METHODS(phyrdma_device_methods, UVERBS_OBJECT_DEVICE,
 		   &UVERBS_METHOD(PHYRDMA_METHOD_QUERY_DMA),
 		   &UVERBS_METHOD(PHYRDMA_METHOD_DMABUF_ADVISE));
 
-DECLARE_UVERBS_NAMED_METHOD(
-	PHYRDMA_METHOD_MR_QUERY,
-	UVERBS_ATTR_IDR(PHYRDMA_ATTR_MR_QUERY_HANDLE, UVERBS_OBJECT_MR,
-			UVERBS_ACCESS_READ, UA_MANDATORY),
-	UVERBS_ATTR_PTR_OUT(PHYRDMA_ATTR_MR_QUERY_RESP,
-			    UVERBS_ATTR_STRUCT(struct phyrdma_mr_layout,
-					       comp_mask),
-			    UA_MANDATORY));
+DECLARE_UVERBS_NAMED_METHOD(PHYRDMA_METHOD_MR_QUERY,
+			    UVERBS_ATTR_IDR(PHYRDMA_ATTR_MR_QUERY_HANDLE, UVERBS_OBJECT_MR,
+					    UVERBS_ACCESS_READ, UA_MANDATORY),
+			    UVERBS_ATTR_PTR_OUT(PHYRDMA_ATTR_MR_QUERY_RESP,
+						UVERBS_ATTR_STRUCT(struct phyrdma_mr_layout,
+								   comp_mask),
+						UA_MANDATORY));
 
 ADD_UVERBS_METHODS(phyrdma_mr_methods, UVERBS_OBJECT_MR,
 		   &UVERBS_METHOD(PHYRDMA_METHOD_MR_QUERY));
 
-ADD_UVERBS_ATTRIBUTES_SIMPLE(
-	phyrdma_reg_mr_attrs, UVERBS_OBJECT_MR, UVERBS_METHOD_REG_MR,
-	UVERBS_ATTR_PTR_IN(PHYRDMA_ATTR_REG_MR_HINTS,
-			   UVERBS_ATTR_STRUCT(struct phyrdma_reg_mr_hints,
-					      flags),
-			   UA_OPTIONAL),
-	UVERBS_ATTR_PTR_OUT(PHYRDMA_ATTR_REG_MR_RESP_IOVA,
-			    UVERBS_ATTR_TYPE(u64), UA_OPTIONAL));
+ADD_UVERBS_ATTRIBUTES_SIMPLE(phyrdma_reg_mr_attrs, UVERBS_OBJECT_MR,
+			     UVERBS_METHOD_REG_MR,
+			     UVERBS_ATTR_PTR_IN(PHYRDMA_ATTR_REG_MR_HINTS,
+						UVERBS_ATTR_STRUCT(struct phyrdma_reg_mr_hints,
+								   flags),
+						UA_OPTIONAL),
+			     UVERBS_ATTR_PTR_OUT(PHYRDMA_ATTR_REG_MR_RESP_IOVA,
+						 UVERBS_ATTR_TYPE(u64), UA_OPTIONAL));
 
-ADD_UVERBS_ATTRIBUTES_SIMPLE(
-	phyrdma_reg_dmabuf_mr_attrs, UVERBS_OBJECT_MR,
-	UVERBS_METHOD_REG_DMABUF_MR,
-	UVERBS_ATTR_PTR_IN(PHYRDMA_ATTR_REG_MR_HINTS,
-			   UVERBS_ATTR_STRUCT(struct phyrdma_reg_mr_hints,
-					      flags),
-			   UA_OPTIONAL),
-	UVERBS_ATTR_PTR_OUT(PHYRDMA_ATTR_REG_MR_RESP_IOVA,
-			    UVERBS_ATTR_TYPE(u64), UA_OPTIONAL));
+ADD_UVERBS_ATTRIBUTES_SIMPLE(phyrdma_reg_dmabuf_mr_attrs, UVERBS_OBJECT_MR,
+			     UVERBS_METHOD_REG_DMABUF_MR,
+			     UVERBS_ATTR_PTR_IN(PHYRDMA_ATTR_REG_MR_HINTS,
+						UVERBS_ATTR_STRUCT(struct phyrdma_reg_mr_hints,
+								   flags),
+						UA_OPTIONAL),
+			     UVERBS_ATTR_PTR_OUT(PHYRDMA_ATTR_REG_MR_RESP_IOVA,
+						 UVERBS_ATTR_TYPE(u64), UA_OPTIONAL));
 
 const struct uapi_definition phyrdma_ext_uapi_defs[] = {
 	UAPI_DEF_CHAIN_OBJ_TREE(UVERBS_OBJECT_DEVICE, &phyrdma_device_methods),
@@ -434,7 +430,7 @@ struct rdma_hw_stats *phyrdma_alloc_hw_device_stats(struct ib_device *ibdev)
 }
 
 struct rdma_hw_stats *phyrdma_alloc_hw_port_stats(struct ib_device *ibdev,
-						   u32 port_num)
+						  u32 port_num)
 {
 	return phyrdma_alloc_hw_device_stats(ibdev);
 }

@@ -364,7 +364,7 @@ static int phyrdma_mr_map_phyr(struct phyrdma_mr *mr,
 	if (mr->map.use_iova)
 		mr->report.iommu_page_size =
 			phyr_pgsz_at_most(phyrdma_iommu_pgsizes(dev),
-					     mr->map.stats.iova_phase);
+					  mr->map.stats.iova_phase);
 	phyrdma_stat(dev, PHYRDMA_STAT_RUNS_LINKED, mr->map.stats.runs_linked);
 	phyrdma_stat(dev, PHYRDMA_STAT_SYNCS, mr->map.stats.syncs);
 	phyrdma_stat(dev, PHYRDMA_STAT_BLOCKS, mr->map.stats.blocks);
@@ -512,7 +512,7 @@ static int phyrdma_mr_enable(struct phyrdma_mr *mr, struct ib_pd *ibpd,
 		/* a table of its own starts in the block of @iova */
 		.mtt_offset = mr->import ? mr->mtt_offset :
 			      iova & ((1ULL << mr->page_shift) - 1),
-		.on_demand = mr->odp != NULL,
+		.on_demand = !!mr->odp,
 	};
 	int ret;
 
@@ -1271,7 +1271,7 @@ struct ib_mr *phyrdma_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 	mr->user_length = length;
 	mr->user_iova = iova;
 	mr->access = access;
-	mr->hinted = memchr_inv(&h, 0, sizeof(h)) != NULL;
+	mr->hinted = !!memchr_inv(&h, 0, sizeof(h));
 
 	if (access & IB_ACCESS_ON_DEMAND) {
 		ret = phyrdma_odp_reg(mr);
@@ -1368,8 +1368,10 @@ struct ib_mr *phyrdma_rereg_user_mr(struct ib_mr *ibmr, int flags, u64 start,
 		return ERR_PTR(ret);
 	}
 	swap(mr->key, nmr->key);
-	mr->ibmr.lkey = mr->ibmr.rkey = mr->key;
-	nmr->ibmr.lkey = nmr->ibmr.rkey = nmr->key;
+	mr->ibmr.lkey = mr->key;
+	mr->ibmr.rkey = mr->key;
+	nmr->ibmr.lkey = nmr->key;
+	nmr->ibmr.rkey = nmr->key;
 	return new;
 }
 

@@ -234,12 +234,14 @@ static void phyrdma_odp_advise_one(void *priv, void *arg)
  * @num_sge: entries in @sg_list
  * @attrs: the uverbs call's attributes; unused
  *
- * Every advice is carried out before the call returns.  With
- * IB_UVERBS_ADVISE_MR_FLAG_FLUSH the first error is returned (-EINVAL for
- * an lkey that is not an on-demand MR of @ibpd or a range outside it,
- * -EPERM to prefetch a read-only MR for writing, -EFAULT for memory that
- * cannot be faulted in); without it the advice is best effort and its
- * errors are not reported, as the verb defines.
+ * Every advice is carried out before the call returns.
+ *
+ * Return: with IB_UVERBS_ADVISE_MR_FLAG_FLUSH, 0 or the first error
+ * (-EINVAL for an lkey that is not an on-demand MR of @ibpd or a range
+ * outside it, -EPERM to prefetch a read-only MR for writing, -EFAULT for
+ * memory that cannot be faulted in); without it the advice is best effort
+ * and its errors are not reported, as the verb defines: 0, or -EOPNOTSUPP
+ * for an unknown @advice.
  */
 int phyrdma_advise_mr(struct ib_pd *ibpd, enum ib_uverbs_advise_mr_advice advice,
 		      u32 flags, struct ib_sge *sg_list, u32 num_sge,

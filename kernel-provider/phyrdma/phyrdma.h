@@ -100,7 +100,7 @@ struct phyrdma_ucontext {
 	atomic64_t queue_bytes;
 	atomic_t qps;
 	atomic_t cqs;
-	spinlock_t lock_lock;
+	spinlock_t lock_lock;		/* guards locked_bytes and locked_pages */
 	u64 locked_bytes;
 	unsigned long locked_pages;
 	struct user_struct *user;
@@ -131,9 +131,9 @@ struct phyrdma_qp {
 	struct ib_qp_cap cap;
 	int sq_sig_type;
 	/* kernel consumers' producer indices */
-	spinlock_t sq_lock;
+	spinlock_t sq_lock;		/* guards sq_prod: posters of sends */
 	u32 sq_prod;
-	spinlock_t rq_lock;
+	spinlock_t rq_lock;		/* guards rq_prod: posters of receives */
 	u32 rq_prod;
 	struct rdma_user_mmap_entry *sq_mmap;
 	struct rdma_user_mmap_entry *rq_mmap;
@@ -257,12 +257,14 @@ struct phyrdma_mr {
  */
 #define phyrdma_udata_in(udata, req)					\
 	({								\
-		int __ret = _ib_copy_validate_udata_in(udata, &(req),	\
-						      sizeof(req), 0);	\
-		if (!__ret && (req).comp_mask)				\
-			__ret = _ib_copy_validate_udata_cm_fail(udata,	\
-						(req).comp_mask, 0);	\
-		if (!__ret && (req).reserved)				\
+		struct ib_udata *__udata = (udata);			\
+		typeof(req) *__req = &(req);				\
+		int __ret = _ib_copy_validate_udata_in(__udata, __req,	\
+						      sizeof(*__req), 0); \
+		if (!__ret && __req->comp_mask)				\
+			__ret = _ib_copy_validate_udata_cm_fail(__udata, \
+						__req->comp_mask, 0);	\
+		if (!__ret && __req->reserved)				\
 			__ret = -EINVAL;				\
 		__ret;							\
 	})
@@ -346,6 +348,7 @@ struct phyrdma_mw {
 	struct phyrdma_ucontext *uctx;
 	u64 locked_bytes;
 };
+
 struct ib_mr *phyrdma_rereg_user_mr(struct ib_mr *ibmr, int flags, u64 start,
 				    u64 length, u64 iova, int access,
 				    struct ib_pd *pd, struct ib_udata *udata);
@@ -420,7 +423,7 @@ int phyrdma_hints_put_iova(struct uverbs_attr_bundle *attrs,
 int phyrdma_fill_res_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr);
 struct rdma_hw_stats *phyrdma_alloc_hw_device_stats(struct ib_device *ibdev);
 struct rdma_hw_stats *phyrdma_alloc_hw_port_stats(struct ib_device *ibdev,
-						   u32 port_num);
+						  u32 port_num);
 int phyrdma_get_hw_stats(struct ib_device *ibdev, struct rdma_hw_stats *stats,
 			 u32 port, int index);
 

@@ -298,6 +298,40 @@ static int phyrdma_av_from_attr(const struct rdma_ah_attr *ah,
 	return 0;
 }
 
+/* What query_qp reports of the attributes @mask sets. */
+static void phyrdma_qp_keep_attrs(struct phyrdma_qp *qp,
+				  const struct ib_qp_attr *attr, int mask)
+{
+	if (mask & IB_QP_DEST_QPN)
+		qp->attr.dest_qp_num = attr->dest_qp_num;
+	if (mask & IB_QP_QKEY)
+		qp->attr.qkey = attr->qkey;
+	if (mask & IB_QP_ACCESS_FLAGS)
+		qp->attr.qp_access_flags = attr->qp_access_flags;
+	if (mask & IB_QP_TIMEOUT)
+		qp->attr.timeout = attr->timeout;
+	if (mask & IB_QP_RETRY_CNT)
+		qp->attr.retry_cnt = attr->retry_cnt;
+	if (mask & IB_QP_RNR_RETRY)
+		qp->attr.rnr_retry = attr->rnr_retry;
+	if (mask & IB_QP_MIN_RNR_TIMER)
+		qp->attr.min_rnr_timer = attr->min_rnr_timer;
+	if (mask & IB_QP_PATH_MTU)
+		qp->attr.path_mtu = attr->path_mtu;
+	if (mask & IB_QP_SQ_PSN)
+		qp->attr.sq_psn = attr->sq_psn;
+	if (mask & IB_QP_RQ_PSN)
+		qp->attr.rq_psn = attr->rq_psn;
+	if (mask & IB_QP_MAX_QP_RD_ATOMIC)
+		qp->attr.max_rd_atomic = attr->max_rd_atomic;
+	if (mask & IB_QP_MAX_DEST_RD_ATOMIC)
+		qp->attr.max_dest_rd_atomic = attr->max_dest_rd_atomic;
+	if (mask & IB_QP_PKEY_INDEX)
+		qp->attr.pkey_index = attr->pkey_index;
+	if (mask & IB_QP_EN_SQD_ASYNC_NOTIFY)
+		qp->attr.en_sqd_async_notify = attr->en_sqd_async_notify;
+}
+
 int phyrdma_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 		      struct ib_udata *udata)
 {
@@ -386,22 +420,7 @@ int phyrdma_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 	/* remember what query_qp reports */
 	if (mask & IB_QP_AV)
 		rdma_replace_ah_attr(&qp->attr.ah_attr, &attr->ah_attr);
-#define PHYRDMA_KEEP(bit, field) do { if (mask & (bit)) qp->attr.field = attr->field; } while (0)
-	PHYRDMA_KEEP(IB_QP_DEST_QPN, dest_qp_num);
-	PHYRDMA_KEEP(IB_QP_QKEY, qkey);
-	PHYRDMA_KEEP(IB_QP_ACCESS_FLAGS, qp_access_flags);
-	PHYRDMA_KEEP(IB_QP_TIMEOUT, timeout);
-	PHYRDMA_KEEP(IB_QP_RETRY_CNT, retry_cnt);
-	PHYRDMA_KEEP(IB_QP_RNR_RETRY, rnr_retry);
-	PHYRDMA_KEEP(IB_QP_MIN_RNR_TIMER, min_rnr_timer);
-	PHYRDMA_KEEP(IB_QP_PATH_MTU, path_mtu);
-	PHYRDMA_KEEP(IB_QP_SQ_PSN, sq_psn);
-	PHYRDMA_KEEP(IB_QP_RQ_PSN, rq_psn);
-	PHYRDMA_KEEP(IB_QP_MAX_QP_RD_ATOMIC, max_rd_atomic);
-	PHYRDMA_KEEP(IB_QP_MAX_DEST_RD_ATOMIC, max_dest_rd_atomic);
-	PHYRDMA_KEEP(IB_QP_PKEY_INDEX, pkey_index);
-	PHYRDMA_KEEP(IB_QP_EN_SQD_ASYNC_NOTIFY, en_sqd_async_notify);
-#undef PHYRDMA_KEEP
+	phyrdma_qp_keep_attrs(qp, attr, mask);
 	qp->attr.qp_state = new;
 
 	if (new == IB_QPS_RESET) {
@@ -579,6 +598,7 @@ int phyrdma_post_send(struct ib_qp *ibqp, const struct ib_send_wr *wr,
 			break;
 		qp->sq_prod++;
 	}
+	/* the WQEs are written before the device sees them */
 	smp_store_release(&hdr->producer, qp->sq_prod);
 out:
 	spin_unlock_irqrestore(&qp->sq_lock, flags);
@@ -596,8 +616,9 @@ out:
  * @wr: the WRs
  * @bad_wr: the first WR not posted, on error
  *
- * Called with the poster's lock held.  Return: 0; -ENOMEM when the ring
- * is full; -EINVAL for too many SGEs.
+ * Called with the poster's lock held.
+ *
+ * Return: 0; -ENOMEM when the ring is full; -EINVAL for too many SGEs.
  */
 int phyrdma_ring_post_recv(struct phyrdma_hw_ring *ring, u32 *prod, u32 max_sge,
 			   const struct ib_recv_wr *wr,
@@ -630,6 +651,7 @@ int phyrdma_ring_post_recv(struct phyrdma_hw_ring *ring, u32 *prod, u32 max_sge,
 		}
 		(*prod)++;
 	}
+	/* the WQEs are written before the device sees them */
 	smp_store_release(&hdr->producer, *prod);
 	if (ret)
 		*bad_wr = wr;

@@ -246,8 +246,10 @@ void phyrdma_memlock_uncharge(struct phyrdma_ucontext *uctx, u64 charged)
  * @uctx: the owner
  * @ring: a ring of a queue being created; it then belongs to the mapping,
  *	which frees it (and uncharges it) once removed and unused
- * @out: the mapping, for rdma_user_mmap_entry_remove() at destroy
+ * @out: the mapping, for phyrdma_ring_unexpose() at destroy
  * @offset: the mmap offset to hand to the process
+ *
+ * Return: 0; -ENOMEM; an error of rdma_user_mmap_entry_insert().
  */
 int phyrdma_ring_expose(struct phyrdma_dev *dev, struct phyrdma_ucontext *uctx,
 			struct phyrdma_hw_ring *ring,

@@ -37,6 +37,7 @@ struct phys_vec {
 #define min(a, b) ((a) < (b) ? (a) : (b))
 #define max(a, b) ((a) > (b) ? (a) : (b))
 #define min_t(t, a, b) min((t)(a), (t)(b))
+#define BIT(n) (1UL << (n))
 #define GENMASK_ULL(h, l) ((~0ULL << (l)) & (~0ULL >> (63 - (h))))
 
 static inline unsigned int fls64(u64 x)

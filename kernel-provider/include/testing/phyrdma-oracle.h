@@ -5,9 +5,10 @@
  *
  * A debugging and test interface, not an ABI: it may change with the
  * driver, which is why it lives here and not under include/uapi (only the
- * driver, the guest tests and the benchmark include it).  It shows an MR as the device sees it and moves bytes through it
- * exactly as the device engine does (key, bounds and rights, MTT walk by
- * DMA, IOMMU translation).
+ * driver, the guest tests and the benchmark include it).  It shows an MR
+ * as the device sees it and moves bytes through it exactly as the device
+ * engine does (key, bounds and rights, MTT walk by DMA, IOMMU
+ * translation).
  */
 #ifndef PHYRDMA_TESTING_ORACLE_H
 #define PHYRDMA_TESTING_ORACLE_H

@@ -99,6 +99,7 @@ static void phyrdma_hw_drop_windows(struct phyrdma_hw *hw)
 void __iomem *phyrdma_hw_window_io(struct phyrdma_hw_window *w, u64 off)
 {
 	u64 i = off / PHYRDMA_HW_WINDOW_SLOT, at = i * PHYRDMA_HW_WINDOW_SLOT;
+	/* pairs with the release below: a slot seen is a mapping made */
 	void __iomem *va = smp_load_acquire(&w->slots[i]);
 
 	if (!va) {
@@ -109,6 +110,7 @@ void __iomem *phyrdma_hw_window_io(struct phyrdma_hw_window *w, u64 off)
 				     min_t(u64, PHYRDMA_HW_WINDOW_SLOT,
 					   w->len - at));
 			if (va)
+				/* published whole, to the lockless readers */
 				smp_store_release(&w->slots[i], va);
 		}
 		mutex_unlock(&w->lock);

@@ -905,6 +905,10 @@ static int phyrdma_hw_exec_placement(struct phyrdma_hw_qp *qp,
 	phyrdma_hw_mr_put(mr);
 	if (ret)
 		return phyrdma_hw_remote_access(qp, resp);
+	/*
+	 * The writes before the FLUSH (this worker's, in order) are visible
+	 * before its completion is: nothing is left to write back in RAM.
+	 */
 	smp_mb();
 	return PHYRDMA_WC_SUCCESS;
 }
@@ -1178,6 +1182,7 @@ static bool phyrdma_hw_qp_run(struct phyrdma_hw_qp *qp, int budget)
 			 * after the flush read the producer is flushed next
 			 */
 			phyrdma_hw_sq_idle(qp, true);
+			/* the flag stored before the producer is read again */
 			smp_mb();
 			if (phyrdma_hw_ring_get_producer(qp->hw, &qp->sq, &prod) ||
 			    prod == qp->sq_cons || prod - qp->sq_cons > entries)
@@ -1196,6 +1201,10 @@ static bool phyrdma_hw_qp_run(struct phyrdma_hw_qp *qp, int budget)
 		if (prod == qp->sq_cons) {
 			/* idle, then look once more: see phyrdma_ring_hdr */
 			phyrdma_hw_sq_idle(qp, true);
+			/*
+			 * the flag stored before the producer is read, against
+			 * the provider's producer store before its flag read
+			 */
 			smp_mb();
 			if (phyrdma_hw_ring_get_producer(qp->hw, &qp->sq, &prod) ||
 			    prod == qp->sq_cons)
@@ -1272,6 +1281,7 @@ void phyrdma_hw_qp_doorbell_sync(struct phyrdma_hw_qp *qp)
 	if (more)
 		mod_delayed_work(qp->hw->wq, &qp->work, 0);
 }
+
 int phyrdma_hw_engine_init(struct phyrdma_hw *hw)
 {
 	xa_init_flags(&hw->qps, XA_FLAGS_ALLOC);

@@ -226,6 +226,7 @@ bool phyrdma_hw_gid_is_multicast(const u8 *gid)
 		return ipv4_is_multicast(a->s6_addr32[3]);
 	return ipv6_addr_is_multicast(a);
 }
+
 /* The QP @qpn on the port that has address @dgid, held. */
 struct phyrdma_hw_qp *phyrdma_fabric_find_qp(const u8 *dgid, u32 qpn)
 {

@@ -365,6 +365,8 @@ static void phyrdma_hw_mw_unbind_all(struct phyrdma_hw *hw, u32 key)
  * @pdn: the window's PD
  * @kind: PHYRDMA_HW_KEY_MW1 or PHYRDMA_HW_KEY_MW2
  * @key: output
+ *
+ * Return: 0; -ENOMEM; -ENOSPC when the MR table is full.
  */
 int phyrdma_hw_mw_alloc(struct phyrdma_hw *hw, u32 pdn, u8 kind, u32 *key)
 {
@@ -896,7 +898,9 @@ int phyrdma_hw_mr_translate(struct phyrdma_hw *hw, u32 key, u64 va,
  * @dir: which way; writing the MR needs local write access
  *
  * For a caller that moves a long range in pieces and must refuse it whole
- * before moving any.  Return: as phyrdma_hw_mr_xfer(), without -EFAULT.
+ * before moving any.
+ *
+ * Return: as phyrdma_hw_mr_xfer(), without -EFAULT.
  */
 int phyrdma_hw_mr_check_range(struct phyrdma_hw *hw, u32 key, u64 va, u64 len,
 			      enum phyrdma_hw_xfer dir)

@@ -15,6 +15,7 @@
 #define PHYRDMA_HW_MTT_LAYOUT_H
 
 #ifdef __KERNEL__
+#include <linux/bits.h>
 #include <linux/errno.h>
 #include <linux/types.h>
 #endif
@@ -22,7 +23,7 @@
 #define PHYRDMA_MTT_PAGE_SIZE		4096u
 #define PHYRDMA_MTT_ENTRY_SIZE		8u
 #define PHYRDMA_MTT_PER_PAGE_SHIFT	9u
-#define PHYRDMA_MTT_PER_PAGE		(1u << PHYRDMA_MTT_PER_PAGE_SHIFT)
+#define PHYRDMA_MTT_PER_PAGE		BIT(PHYRDMA_MTT_PER_PAGE_SHIFT)
 #define PHYRDMA_MTT_MAX_LEVELS		4u
 #define PHYRDMA_MTT_VALID		1ULL
 /* leaf entries only: the device may read the block but not write it */

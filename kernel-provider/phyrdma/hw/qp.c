@@ -32,6 +32,7 @@ struct phyrdma_hw_qp *phyrdma_hw_qp_get(struct phyrdma_hw *hw, u32 qpn)
 	xa_unlock(&hw->qps);
 	return qp;
 }
+
 /* ---- queue pairs -------------------------------------------------------- */
 
 u32 phyrdma_hw_send_stride(u32 max_sge, u32 max_inline)
@@ -161,6 +162,8 @@ void phyrdma_hw_qp_doorbell(struct phyrdma_hw_qp *qp)
  *
  * Moving to RESET empties both queues; the owner restarts its indices at
  * zero.  Moving to ERR flushes every outstanding WQE.
+ *
+ * Return: 0.
  */
 int phyrdma_hw_qp_modify(struct phyrdma_hw_qp *qp, int new_state,
 			 const struct phyrdma_hw_qp_attr *attr)
@@ -204,7 +207,7 @@ int phyrdma_hw_qp_modify(struct phyrdma_hw_qp *qp, int new_state,
 }
 
 void phyrdma_hw_qp_error(struct phyrdma_hw_qp *qp,
-				enum phyrdma_hw_qp_event ev)
+			 enum phyrdma_hw_qp_event ev)
 {
 	bool was_err;
 

@@ -64,9 +64,11 @@ static void phyrdma_hw_ring_release(struct phyrdma_hw_ring *ring)
 	if (ring->va)
 		vunmap(ring->va);
 	/* the page array is zeroed: the pages allocated come first */
-	for (i = 0; ring->pages && i < ring->size >> PAGE_SHIFT &&
-		    ring->pages[i]; i++)
+	for (i = 0; ring->pages && i < ring->size >> PAGE_SHIFT; i++) {
+		if (!ring->pages[i])
+			break;
 		put_page(ring->pages[i]);
+	}
 	kvfree(ring->page_dma);
 	kvfree(ring->pages);
 	ring->va = NULL;
@@ -399,6 +401,8 @@ int phyrdma_hw_cq_resize(struct phyrdma_hw_cq *cq, struct phyrdma_hw_ring *ring)
  * @srq: the caller's, with @rq.pdn, @rq.kernel, @rq.max_sge, @event and
  *	@priv set
  * @entries: a power of two
+ *
+ * Return: 0; -ENOSPC without a free SRQ number; -ENOMEM.
  */
 int phyrdma_hw_srq_create(struct phyrdma_hw *hw, struct phyrdma_hw_srq *srq,
 			  u32 entries)
