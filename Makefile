@@ -20,10 +20,11 @@ demo: build
 	$(VM) run -- tools/demo
 
 # The whole test suite, with the IOMMU on and off, on the modules as the
-# phyrdma-dkms package installs them.
+# phyrdma-dkms package installs them, then the debug subset on the debug
+# kernel (built into the cache on first use).
 check:
-	$(VM) build --packaged
-	tools/check
+	$(VM) build --kernel=debug --packaged
+	tools/check --debug-subset
 
 # The guest suite on the debug build of the same kernel (lockdep, KASAN,
 # DMA-API debugging, kmemleak): builds that kernel first if the cache has none.
