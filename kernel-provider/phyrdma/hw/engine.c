@@ -952,23 +952,151 @@ static const u8 phyrdma_wc_opcode_of[PHYRDMA_WR_MAX] = {
 };
 
 /*
+ * Gather the requester's side of a message: the data inline in the WQE
+ * (*@ibuf), or the memory its SGEs name, looked up and held in @local,
+ * which the caller releases.  Returns PHYRDMA_WC_SUCCESS with *@len set,
+ * or the completion status of a bad WQE (nothing held then).
+ */
+static int phyrdma_hw_exec_gather(struct phyrdma_hw_qp *qp,
+				  const struct phyrdma_send_wqe *wqe,
+				  struct phyrdma_hw_sgl *local,
+				  const void **ibuf, u64 *len)
+{
+	const struct phyrdma_sge *sge = (const struct phyrdma_sge *)(wqe + 1);
+	u32 cap = (1U << qp->sq.log_stride) - PHYRDMA_SEND_WQE_HDR;
+	u32 need = 0;
+	int st;
+
+	if (wqe->flags & PHYRDMA_WQE_INLINE) {
+		if (wqe->inline_len > min(cap, qp->max_inline) ||
+		    wqe->opcode == PHYRDMA_WR_RDMA_READ ||
+		    wqe->opcode >= PHYRDMA_WR_ATOMIC_CMP_AND_SWP)
+			return PHYRDMA_WC_LOC_QP_OP_ERR;
+		*ibuf = sge;
+		*len = wqe->inline_len;
+		local->n = 0;
+		local->total = *len;
+		return PHYRDMA_WC_SUCCESS;
+	}
+	if (wqe->num_sge > qp->max_send_sge ||
+	    wqe->num_sge * sizeof(*sge) > cap)
+		return PHYRDMA_WC_LOC_QP_OP_ERR;
+	/* the requester's memory takes the data of a READ or an atomic */
+	if (wqe->opcode == PHYRDMA_WR_RDMA_READ ||
+	    wqe->opcode == PHYRDMA_WR_ATOMIC_CMP_AND_SWP ||
+	    wqe->opcode == PHYRDMA_WR_ATOMIC_FETCH_AND_ADD)
+		need = PHYRDMA_HW_ACCESS_LOCAL_WRITE;
+	st = phyrdma_hw_sgl_local(qp->hw, qp->pdn, qp->kernel, sge,
+				  wqe->num_sge, need, local);
+	if (st)
+		return st;
+	*ibuf = NULL;
+	*len = local->total;
+	return PHYRDMA_WC_SUCCESS;
+}
+
+/* RDMA WRITE, with or without immediate: into the memory @rkey names. */
+static int phyrdma_hw_exec_write(struct phyrdma_hw_qp *qp,
+				 struct phyrdma_hw_qp *resp,
+				 struct phyrdma_hw_exec *x,
+				 const struct phyrdma_hw_sgl *src,
+				 const void *ibuf, u64 len)
+{
+	const struct phyrdma_send_wqe *wqe = x->wqe;
+	struct phyrdma_hw_cursor dc = {};
+	struct phyrdma_hw_sgl rem;
+	bool at_src = false;
+	int st, ret;
+
+	if ((len && !(resp->attr.access & PHYRDMA_HW_ACCESS_REMOTE_WRITE)) ||
+	    phyrdma_hw_sgl_remote(resp, wqe->rdma.rkey, wqe->rdma.remote_addr,
+				  len, PHYRDMA_HW_ACCESS_REMOTE_WRITE, &rem))
+		return phyrdma_hw_remote_access(qp, resp);
+	if (wqe->opcode == PHYRDMA_WR_RDMA_WRITE_WITH_IMM) {
+		st = phyrdma_hw_exec_recv_side(qp, resp, x, src, ibuf, len, &rem);
+	} else {
+		dc.sgl = &rem;
+		ret = phyrdma_hw_copy(src, ibuf, &dc, len, &at_src);
+		st = phyrdma_hw_copy_status(ret, at_src, PHYRDMA_HW_RKEY_DST);
+		if (st == PHYRDMA_WC_REM_ACCESS_ERR)
+			st = phyrdma_hw_remote_access(qp, resp);
+	}
+	phyrdma_hw_sgl_release(&rem);
+	return st;
+}
+
+/* RDMA READ: from the memory the rkey names into the requester's @local. */
+static int phyrdma_hw_exec_read(struct phyrdma_hw_qp *qp,
+				struct phyrdma_hw_qp *resp,
+				const struct phyrdma_send_wqe *wqe,
+				struct phyrdma_hw_sgl *local, u64 len)
+{
+	struct phyrdma_hw_cursor dc = { .sgl = local };
+	struct phyrdma_hw_sgl rem;
+	bool at_src = false;
+	int st, ret;
+
+	if ((len && !(resp->attr.access & PHYRDMA_HW_ACCESS_REMOTE_READ)) ||
+	    phyrdma_hw_sgl_remote(resp, wqe->rdma.rkey, wqe->rdma.remote_addr,
+				  len, PHYRDMA_HW_ACCESS_REMOTE_READ, &rem))
+		return phyrdma_hw_remote_access(qp, resp);
+	ret = phyrdma_hw_copy(&rem, NULL, &dc, len, &at_src);
+	st = phyrdma_hw_copy_status(ret, at_src, PHYRDMA_HW_RKEY_SRC);
+	if (st == PHYRDMA_WC_REM_ACCESS_ERR)
+		st = phyrdma_hw_remote_access(qp, resp);
+	phyrdma_hw_sgl_release(&rem);
+	return st;
+}
+
+/*
+ * A connected QP's message with a local side (SEND, RDMA WRITE and READ,
+ * compare-and-swap and fetch-and-add), at the QP it is connected to.
+ */
+static int phyrdma_hw_exec_connected(struct phyrdma_hw_qp *qp,
+				     struct phyrdma_hw_exec *x,
+				     struct phyrdma_hw_sgl *local,
+				     const void *ibuf, u64 len)
+{
+	const struct phyrdma_hw_sgl *src = ibuf ? NULL : local;
+	struct phyrdma_hw_qp *resp;
+	int st;
+
+	resp = phyrdma_hw_peer(qp);
+	if (!resp)
+		return phyrdma_hw_no_response(qp, x);
+	switch (x->wqe->opcode) {
+	case PHYRDMA_WR_SEND:
+	case PHYRDMA_WR_SEND_WITH_IMM:
+	case PHYRDMA_WR_SEND_WITH_INV:
+		st = phyrdma_hw_exec_recv_side(qp, resp, x, src, ibuf, len, NULL);
+		break;
+	case PHYRDMA_WR_RDMA_WRITE:
+	case PHYRDMA_WR_RDMA_WRITE_WITH_IMM:
+		st = phyrdma_hw_exec_write(qp, resp, x, src, ibuf, len);
+		break;
+	case PHYRDMA_WR_RDMA_READ:
+		st = phyrdma_hw_exec_read(qp, resp, x->wqe, local, len);
+		break;
+	default:
+		st = phyrdma_hw_exec_atomic(qp, resp, x, local);
+		break;
+	}
+	phyrdma_hw_qp_put(resp);
+	return st;
+}
+
+/*
  * Execute the WQE at the head of the send queue.  Returns a completion
  * status, or -EAGAIN to run it again after x->delay.
  */
 static int phyrdma_hw_execute(struct phyrdma_hw_qp *qp, struct phyrdma_hw_exec *x)
 {
 	struct phyrdma_send_wqe *wqe = x->wqe;
-	const struct phyrdma_sge *sge = (const struct phyrdma_sge *)(wqe + 1);
-	u32 cap = (1U << qp->sq.log_stride) - PHYRDMA_SEND_WQE_HDR;
-	bool is_inline = wqe->flags & PHYRDMA_WQE_INLINE;
-	struct phyrdma_hw_sgl local, rem;
+	struct phyrdma_hw_sgl local;
 	struct phyrdma_hw_qp *resp;
-	struct phyrdma_hw_cursor dc;
-	const void *ibuf = NULL;
-	bool at_src = false;
-	u32 need = 0;
+	const void *ibuf;
 	u64 len;
-	int st, ret;
+	int st;
 
 	if (wqe->opcode >= PHYRDMA_WR_MAX || !phyrdma_hw_opcode_ok(qp->type, wqe->opcode))
 		return PHYRDMA_WC_LOC_QP_OP_ERR;
@@ -980,9 +1108,6 @@ static int phyrdma_hw_execute(struct phyrdma_hw_qp *qp, struct phyrdma_hw_exec *
 		       PHYRDMA_WC_LOC_PROT_ERR : PHYRDMA_WC_SUCCESS;
 	if (wqe->opcode >= PHYRDMA_WR_ATOMIC_WRITE) {
 		/* no local memory: the value or the range is in the WQE */
-		local.n = 0;
-		local.total = 0;
-		len = 0;
 		resp = phyrdma_hw_peer(qp);
 		if (!resp)
 			return phyrdma_hw_no_response(qp, x);
@@ -990,99 +1115,16 @@ static int phyrdma_hw_execute(struct phyrdma_hw_qp *qp, struct phyrdma_hw_exec *
 		phyrdma_hw_qp_put(resp);
 		return st;
 	}
-	if (is_inline) {
-		if (wqe->inline_len > min(cap, qp->max_inline) ||
-		    wqe->opcode == PHYRDMA_WR_RDMA_READ ||
-		    wqe->opcode >= PHYRDMA_WR_ATOMIC_CMP_AND_SWP)
-			return PHYRDMA_WC_LOC_QP_OP_ERR;
-		ibuf = sge;
-		len = wqe->inline_len;
-		local.n = 0;
-		local.total = len;
-	} else {
-		if (wqe->num_sge > qp->max_send_sge ||
-		    wqe->num_sge * sizeof(*sge) > cap)
-			return PHYRDMA_WC_LOC_QP_OP_ERR;
-		if (wqe->opcode == PHYRDMA_WR_RDMA_READ ||
-		    wqe->opcode == PHYRDMA_WR_ATOMIC_CMP_AND_SWP ||
-		    wqe->opcode == PHYRDMA_WR_ATOMIC_FETCH_AND_ADD)
-			need = PHYRDMA_HW_ACCESS_LOCAL_WRITE;
-		st = phyrdma_hw_sgl_local(qp->hw, qp->pdn, qp->kernel, sge,
-					  wqe->num_sge, need, &local);
-		if (st)
-			return st;
-		len = local.total;
-	}
-	if (len > qp->hw->caps.max_msg_sz) {
+
+	st = phyrdma_hw_exec_gather(qp, wqe, &local, &ibuf, &len);
+	if (st)
+		return st;
+	if (len > qp->hw->caps.max_msg_sz)
 		st = PHYRDMA_WC_LOC_LEN_ERR;
-		goto out_local;
-	}
-
-	if (qp->type == PHYRDMA_HW_QPT_UD || qp->type == PHYRDMA_HW_QPT_GSI) {
-		st = phyrdma_hw_exec_ud(qp, x, is_inline ? NULL : &local, ibuf, len);
-		goto out_local;
-	}
-
-	resp = phyrdma_hw_peer(qp);
-	if (!resp) {
-		st = phyrdma_hw_no_response(qp, x);
-		goto out_local;
-	}
-
-	switch (wqe->opcode) {
-	case PHYRDMA_WR_SEND:
-	case PHYRDMA_WR_SEND_WITH_IMM:
-	case PHYRDMA_WR_SEND_WITH_INV:
-		st = phyrdma_hw_exec_recv_side(qp, resp, x, is_inline ? NULL : &local,
-					       ibuf, len, NULL);
-		break;
-	case PHYRDMA_WR_RDMA_WRITE:
-	case PHYRDMA_WR_RDMA_WRITE_WITH_IMM:
-		if ((len && !(resp->attr.access & PHYRDMA_HW_ACCESS_REMOTE_WRITE)) ||
-		    phyrdma_hw_sgl_remote(resp, wqe->rdma.rkey, wqe->rdma.remote_addr,
-					  len, PHYRDMA_HW_ACCESS_REMOTE_WRITE, &rem)) {
-			st = phyrdma_hw_remote_access(qp, resp);
-			break;
-		}
-		if (wqe->opcode == PHYRDMA_WR_RDMA_WRITE_WITH_IMM) {
-			st = phyrdma_hw_exec_recv_side(qp, resp, x,
-						       is_inline ? NULL : &local,
-						       ibuf, len, &rem);
-		} else {
-			dc.sgl = &rem;
-			dc.i = 0;
-			dc.off = 0;
-			ret = phyrdma_hw_copy(is_inline ? NULL : &local, ibuf,
-					      &dc, len, &at_src);
-			st = phyrdma_hw_copy_status(ret, at_src,
-						    PHYRDMA_HW_RKEY_DST);
-			if (st == PHYRDMA_WC_REM_ACCESS_ERR)
-				st = phyrdma_hw_remote_access(qp, resp);
-		}
-		phyrdma_hw_sgl_release(&rem);
-		break;
-	case PHYRDMA_WR_RDMA_READ:
-		if ((len && !(resp->attr.access & PHYRDMA_HW_ACCESS_REMOTE_READ)) ||
-		    phyrdma_hw_sgl_remote(resp, wqe->rdma.rkey, wqe->rdma.remote_addr,
-					  len, PHYRDMA_HW_ACCESS_REMOTE_READ, &rem)) {
-			st = phyrdma_hw_remote_access(qp, resp);
-			break;
-		}
-		dc.sgl = &local;
-		dc.i = 0;
-		dc.off = 0;
-		ret = phyrdma_hw_copy(&rem, NULL, &dc, len, &at_src);
-		st = phyrdma_hw_copy_status(ret, at_src, PHYRDMA_HW_RKEY_SRC);
-		if (st == PHYRDMA_WC_REM_ACCESS_ERR)
-			st = phyrdma_hw_remote_access(qp, resp);
-		phyrdma_hw_sgl_release(&rem);
-		break;
-	default:
-		st = phyrdma_hw_exec_atomic(qp, resp, x, &local);
-		break;
-	}
-	phyrdma_hw_qp_put(resp);
-out_local:
+	else if (qp->type == PHYRDMA_HW_QPT_UD || qp->type == PHYRDMA_HW_QPT_GSI)
+		st = phyrdma_hw_exec_ud(qp, x, ibuf ? NULL : &local, ibuf, len);
+	else
+		st = phyrdma_hw_exec_connected(qp, x, &local, ibuf, len);
 	phyrdma_hw_sgl_release(&local);
 	if (st == PHYRDMA_WC_SUCCESS) {
 		x->cqe.byte_len = wqe->opcode == PHYRDMA_WR_RDMA_READ ? len : 0;
