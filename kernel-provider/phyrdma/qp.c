@@ -73,23 +73,12 @@ static size_t phyrdma_qp_bytes(u32 sq_entries, u32 sq_stride, u32 rq_entries,
 	       PAGE_ALIGN(PHYRDMA_RING_HDR_SIZE + (size_t)rq_entries * rq_stride);
 }
 
-int phyrdma_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
-		      struct ib_udata *udata)
+/* What a QP may ask for at creation, checked before anything is taken. */
+static int phyrdma_qp_check_init(const struct ib_qp_init_attr *init,
+				 const struct ib_udata *udata, int type)
 {
-	struct phyrdma_dev *dev = to_pdev(ibqp->device);
-	struct phyrdma_create_qp_resp resp = {};
-	struct phyrdma_create_qp_req req = {};
-	struct phyrdma_qp *qp = to_pqp(ibqp);
-	struct phyrdma_ucontext *uctx = NULL;
-	struct ib_qp_cap *cap = &init->cap;
-	u32 sq_entries, rq_entries, sq_stride, rq_stride;
-	u64 sq_off, rq_off;
-	size_t bytes;
-	int type, ret;
+	const struct ib_qp_cap *cap = &init->cap;
 
-	type = phyrdma_hw_qp_type(init->qp_type);
-	if (type < 0)
-		return type;
 	if (init->create_flags)
 		return -EOPNOTSUPP;
 	if (type == PHYRDMA_HW_QPT_GSI && udata)
@@ -100,6 +89,104 @@ int phyrdma_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	    cap->max_recv_sge > PHYRDMA_MAX_SGE ||
 	    cap->max_inline_data > PHYRDMA_MAX_INLINE)
 		return -EINVAL;
+	return 0;
+}
+
+/* The device QP's settings, from @init and the strides that hold it. */
+static void phyrdma_qp_init_hw(struct phyrdma_qp *qp,
+			       const struct ib_qp_init_attr *init, int type,
+			       bool kernel, u32 sq_stride, u32 rq_stride)
+{
+	qp->hw.type = type;
+	qp->hw.pdn = to_ppd(qp->ibqp.pd)->pdn;
+	qp->hw.kernel = kernel;
+	/* what the strides really hold: at least what was asked */
+	qp->hw.max_send_sge = min_t(u32, PHYRDMA_MAX_SGE,
+				    (sq_stride - PHYRDMA_SEND_WQE_HDR) /
+				    sizeof(struct phyrdma_sge));
+	qp->hw.max_inline = min_t(u32, PHYRDMA_MAX_INLINE,
+				  sq_stride - PHYRDMA_SEND_WQE_HDR);
+	qp->hw.rq.max_sge = min_t(u32, PHYRDMA_MAX_SGE,
+				  (rq_stride - PHYRDMA_RECV_WQE_HDR) /
+				  sizeof(struct phyrdma_sge));
+	qp->hw.recv = init->srq ? &to_psrq(init->srq)->hw.rq : NULL;
+	qp->hw.sig_all = init->sq_sig_type == IB_SIGNAL_ALL_WR;
+	qp->hw.scq = &to_pcq(init->send_cq)->hw;
+	qp->hw.rcq = &to_pcq(init->recv_cq)->hw;
+	qp->hw.event = phyrdma_qp_event;
+	qp->hw.priv = qp;
+}
+
+/* Tell the creator what the QP got (at least what it asked for). */
+static void phyrdma_qp_report_cap(struct phyrdma_qp *qp,
+				  struct ib_qp_init_attr *init,
+				  u32 sq_entries, u32 rq_entries)
+{
+	struct ib_qp_cap *cap = &init->cap;
+
+	cap->max_send_wr = sq_entries;
+	cap->max_recv_wr = rq_entries;
+	cap->max_send_sge = qp->hw.max_send_sge;
+	cap->max_recv_sge = qp->hw.rq.max_sge;
+	if (init->srq) {
+		/* receives come from the SRQ: the QP's own queue is unused */
+		cap->max_recv_wr = 0;
+		cap->max_recv_sge = 0;
+	}
+	cap->max_inline_data = qp->hw.max_inline;
+	qp->cap = *cap;
+}
+
+/*
+ * A user QP's rings, exposed to its process, and the response that says
+ * where they are.  On failure the caller unexposes whatever was exposed.
+ */
+static int phyrdma_qp_expose(struct phyrdma_dev *dev,
+			     struct phyrdma_ucontext *uctx,
+			     struct phyrdma_qp *qp, struct ib_udata *udata)
+{
+	struct phyrdma_create_qp_resp resp = {};
+	u64 sq_off, rq_off;
+	int ret;
+
+	ret = phyrdma_ring_expose(dev, uctx, &qp->hw.sq, &qp->sq_mmap, &sq_off);
+	if (ret)
+		return ret;
+	ret = phyrdma_ring_expose(dev, uctx, &qp->hw.rq.ring, &qp->rq_mmap,
+				  &rq_off);
+	if (ret)
+		return ret;
+	resp.qpn = qp->hw.qpn;
+	resp.sq_mmap_offset = sq_off;
+	resp.sq_mmap_length = qp->hw.sq.size;
+	resp.rq_mmap_offset = rq_off;
+	resp.rq_mmap_length = qp->hw.rq.ring.size;
+	resp.sq_log_entries = qp->hw.sq.log_entries;
+	resp.sq_log_stride = qp->hw.sq.log_stride;
+	resp.rq_log_entries = qp->hw.rq.ring.log_entries;
+	resp.rq_log_stride = qp->hw.rq.ring.log_stride;
+	resp.max_inline = qp->hw.max_inline;
+	return ib_respond_udata(udata, resp);
+}
+
+int phyrdma_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
+		      struct ib_udata *udata)
+{
+	struct phyrdma_dev *dev = to_pdev(ibqp->device);
+	struct phyrdma_create_qp_req req = {};
+	struct phyrdma_qp *qp = to_pqp(ibqp);
+	struct phyrdma_ucontext *uctx = NULL;
+	struct ib_qp_cap *cap = &init->cap;
+	u32 sq_entries, rq_entries, sq_stride, rq_stride;
+	size_t bytes;
+	int type, ret;
+
+	type = phyrdma_hw_qp_type(init->qp_type);
+	if (type < 0)
+		return type;
+	ret = phyrdma_qp_check_init(init, udata, type);
+	if (ret)
+		return ret;
 	if (udata) {
 		ret = phyrdma_udata_in(udata, req);
 		if (ret)
@@ -126,63 +213,18 @@ int phyrdma_create_qp(struct ib_qp *ibqp, struct ib_qp_init_attr *init,
 	spin_lock_init(&qp->rq_lock);
 	qp->uctx = uctx;
 	qp->sq_sig_type = init->sq_sig_type;
-	qp->hw.type = type;
-	qp->hw.pdn = to_ppd(ibqp->pd)->pdn;
-	qp->hw.kernel = !udata;
-	/* what the strides really hold: at least what was asked */
-	qp->hw.max_send_sge = min_t(u32, PHYRDMA_MAX_SGE,
-				    (sq_stride - PHYRDMA_SEND_WQE_HDR) /
-				    sizeof(struct phyrdma_sge));
-	qp->hw.max_inline = min_t(u32, PHYRDMA_MAX_INLINE,
-				  sq_stride - PHYRDMA_SEND_WQE_HDR);
-	qp->hw.rq.max_sge = min_t(u32, PHYRDMA_MAX_SGE,
-				  (rq_stride - PHYRDMA_RECV_WQE_HDR) /
-				  sizeof(struct phyrdma_sge));
-	qp->hw.recv = init->srq ? &to_psrq(init->srq)->hw.rq : NULL;
-	qp->hw.sig_all = init->sq_sig_type == IB_SIGNAL_ALL_WR;
-	qp->hw.scq = &to_pcq(init->send_cq)->hw;
-	qp->hw.rcq = &to_pcq(init->recv_cq)->hw;
-	qp->hw.event = phyrdma_qp_event;
-	qp->hw.priv = qp;
+	phyrdma_qp_init_hw(qp, init, type, !udata, sq_stride, rq_stride);
 	ret = phyrdma_hw_qp_create(&dev->hw, &qp->hw, sq_entries, rq_entries);
 	if (ret)
 		goto err_count;
 	ibqp->qp_num = qp->hw.qpn;
-
-	cap->max_send_wr = sq_entries;
-	cap->max_recv_wr = rq_entries;
-	cap->max_send_sge = qp->hw.max_send_sge;
-	cap->max_recv_sge = qp->hw.rq.max_sge;
-	if (init->srq) {
-		/* receives come from the SRQ: the QP's own queue is unused */
-		cap->max_recv_wr = 0;
-		cap->max_recv_sge = 0;
-	}
-	cap->max_inline_data = qp->hw.max_inline;
-	qp->cap = *cap;
+	phyrdma_qp_report_cap(qp, init, sq_entries, rq_entries);
 	qp->attr.qp_state = IB_QPS_RESET;
 	qp->attr.port_num = PHYRDMA_PORT;
 	qp->attr.path_mtu = IB_MTU_1024;
 
 	if (udata) {
-		ret = phyrdma_ring_expose(dev, uctx, &qp->hw.sq, &qp->sq_mmap, &sq_off);
-		if (ret)
-			goto err_destroy;
-		ret = phyrdma_ring_expose(dev, uctx, &qp->hw.rq.ring, &qp->rq_mmap,
-					  &rq_off);
-		if (ret)
-			goto err_destroy;
-		resp.qpn = qp->hw.qpn;
-		resp.sq_mmap_offset = sq_off;
-		resp.sq_mmap_length = qp->hw.sq.size;
-		resp.rq_mmap_offset = rq_off;
-		resp.rq_mmap_length = qp->hw.rq.ring.size;
-		resp.sq_log_entries = qp->hw.sq.log_entries;
-		resp.sq_log_stride = qp->hw.sq.log_stride;
-		resp.rq_log_entries = qp->hw.rq.ring.log_entries;
-		resp.rq_log_stride = qp->hw.rq.ring.log_stride;
-		resp.max_inline = qp->hw.max_inline;
-		ret = ib_respond_udata(udata, resp);
+		ret = phyrdma_qp_expose(dev, uctx, qp, udata);
 		if (ret)
 			goto err_destroy;
 	}
@@ -332,6 +374,90 @@ static void phyrdma_qp_keep_attrs(struct phyrdma_qp *qp,
 		qp->attr.en_sqd_async_notify = attr->en_sqd_async_notify;
 }
 
+/* The values of the attributes @mask sets are within what the device takes. */
+static bool phyrdma_qp_attrs_ok(const struct ib_qp_attr *attr, int mask)
+{
+	if ((mask & IB_QP_PORT) && attr->port_num != PHYRDMA_PORT)
+		return false;
+	if ((mask & IB_QP_PKEY_INDEX) && attr->pkey_index != 0)
+		return false;
+	if ((mask & IB_QP_PATH_MTU) &&
+	    (attr->path_mtu < IB_MTU_256 || attr->path_mtu > IB_MTU_4096))
+		return false;
+	if ((mask & IB_QP_MAX_QP_RD_ATOMIC) &&
+	    attr->max_rd_atomic > PHYRDMA_HW_MAX_RD_ATOMIC)
+		return false;
+	if ((mask & IB_QP_MAX_DEST_RD_ATOMIC) &&
+	    attr->max_dest_rd_atomic > PHYRDMA_HW_MAX_RD_ATOMIC)
+		return false;
+	if ((mask & IB_QP_RETRY_CNT) && attr->retry_cnt > 7)
+		return false;
+	if ((mask & IB_QP_RNR_RETRY) && attr->rnr_retry > 7)
+		return false;
+	if ((mask & IB_QP_MIN_RNR_TIMER) && attr->min_rnr_timer > 31)
+		return false;
+	if ((mask & IB_QP_TIMEOUT) && attr->timeout > 31)
+		return false;
+	if ((mask & IB_QP_ACCESS_FLAGS) &&
+	    (attr->qp_access_flags & ~(IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_READ |
+				       IB_ACCESS_REMOTE_WRITE | IB_ACCESS_REMOTE_ATOMIC |
+				       IB_ACCESS_FLUSH_GLOBAL |
+				       IB_ACCESS_FLUSH_PERSISTENT |
+				       /* an MR's flag, meaningless on a QP */
+				       IB_ACCESS_ON_DEMAND)))
+		return false;
+	return true;
+}
+
+/* The device QP's attributes: @hw as it was, with those @mask sets. */
+static int phyrdma_qp_hw_attrs(const struct ib_qp_attr *attr, int mask,
+			       struct phyrdma_hw_qp_attr *hw)
+{
+	int ret;
+
+	if (mask & IB_QP_AV) {
+		ret = phyrdma_av_from_attr(&attr->ah_attr, &hw->av);
+		if (ret)
+			return ret;
+	}
+	if (mask & IB_QP_DEST_QPN)
+		hw->dest_qpn = attr->dest_qp_num;
+	if (mask & IB_QP_QKEY)
+		hw->qkey = attr->qkey;
+	if (mask & IB_QP_ACCESS_FLAGS)
+		hw->access = phyrdma_hw_qp_access(attr->qp_access_flags);
+	if (mask & IB_QP_TIMEOUT)
+		hw->timeout = attr->timeout;
+	if (mask & IB_QP_RETRY_CNT)
+		hw->retry_cnt = attr->retry_cnt;
+	if (mask & IB_QP_RNR_RETRY)
+		hw->rnr_retry = attr->rnr_retry;
+	if (mask & IB_QP_MIN_RNR_TIMER)
+		hw->min_rnr_timer = attr->min_rnr_timer;
+	if (mask & IB_QP_PATH_MTU)
+		hw->path_mtu = ib_mtu_enum_to_int(attr->path_mtu);
+	if (mask & IB_QP_SQ_PSN)
+		hw->sq_psn = attr->sq_psn;
+	if (mask & IB_QP_RQ_PSN)
+		hw->rq_psn = attr->rq_psn;
+	if (mask & IB_QP_MAX_QP_RD_ATOMIC)
+		hw->max_rd_atomic = attr->max_rd_atomic;
+	if (mask & IB_QP_MAX_DEST_RD_ATOMIC)
+		hw->max_dest_rd_atomic = attr->max_dest_rd_atomic;
+	return 0;
+}
+
+/* A QP going to RESET starts its rings over. */
+static void phyrdma_qp_reset_rings(struct phyrdma_qp *qp)
+{
+	spin_lock_irq(&qp->sq_lock);
+	qp->sq_prod = 0;
+	spin_unlock_irq(&qp->sq_lock);
+	spin_lock_irq(&qp->rq_lock);
+	qp->rq_prod = 0;
+	spin_unlock_irq(&qp->rq_lock);
+}
+
 int phyrdma_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 		      struct ib_udata *udata)
 {
@@ -353,69 +479,13 @@ int phyrdma_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 					 READ_ONCE(qp->hw.state);
 	new = (mask & IB_QP_STATE) ? attr->qp_state : cur;
 	ret = -EINVAL;
-	if (!ib_modify_qp_is_ok(cur, new, ibqp->qp_type, mask))
+	if (!ib_modify_qp_is_ok(cur, new, ibqp->qp_type, mask) ||
+	    !phyrdma_qp_attrs_ok(attr, mask))
 		goto out;
-	if ((mask & IB_QP_PORT) && attr->port_num != PHYRDMA_PORT)
-		goto out;
-	if ((mask & IB_QP_PKEY_INDEX) && attr->pkey_index != 0)
-		goto out;
-	if ((mask & IB_QP_PATH_MTU) &&
-	    (attr->path_mtu < IB_MTU_256 || attr->path_mtu > IB_MTU_4096))
-		goto out;
-	if ((mask & IB_QP_MAX_QP_RD_ATOMIC) &&
-	    attr->max_rd_atomic > PHYRDMA_HW_MAX_RD_ATOMIC)
-		goto out;
-	if ((mask & IB_QP_MAX_DEST_RD_ATOMIC) &&
-	    attr->max_dest_rd_atomic > PHYRDMA_HW_MAX_RD_ATOMIC)
-		goto out;
-	if ((mask & IB_QP_RETRY_CNT) && attr->retry_cnt > 7)
-		goto out;
-	if ((mask & IB_QP_RNR_RETRY) && attr->rnr_retry > 7)
-		goto out;
-	if ((mask & IB_QP_MIN_RNR_TIMER) && attr->min_rnr_timer > 31)
-		goto out;
-	if ((mask & IB_QP_TIMEOUT) && attr->timeout > 31)
-		goto out;
-	if ((mask & IB_QP_ACCESS_FLAGS) &&
-	    (attr->qp_access_flags & ~(IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_READ |
-				       IB_ACCESS_REMOTE_WRITE | IB_ACCESS_REMOTE_ATOMIC |
-				       IB_ACCESS_FLUSH_GLOBAL |
-				       IB_ACCESS_FLUSH_PERSISTENT |
-				       /* an MR's flag, meaningless on a QP */
-				       IB_ACCESS_ON_DEMAND)))
-		goto out;
-
 	hwattr = qp->hw.attr;
-	if (mask & IB_QP_AV) {
-		ret = phyrdma_av_from_attr(&attr->ah_attr, &hwattr.av);
-		if (ret)
-			goto out;
-		ret = -EINVAL;
-	}
-	if (mask & IB_QP_DEST_QPN)
-		hwattr.dest_qpn = attr->dest_qp_num;
-	if (mask & IB_QP_QKEY)
-		hwattr.qkey = attr->qkey;
-	if (mask & IB_QP_ACCESS_FLAGS)
-		hwattr.access = phyrdma_hw_qp_access(attr->qp_access_flags);
-	if (mask & IB_QP_TIMEOUT)
-		hwattr.timeout = attr->timeout;
-	if (mask & IB_QP_RETRY_CNT)
-		hwattr.retry_cnt = attr->retry_cnt;
-	if (mask & IB_QP_RNR_RETRY)
-		hwattr.rnr_retry = attr->rnr_retry;
-	if (mask & IB_QP_MIN_RNR_TIMER)
-		hwattr.min_rnr_timer = attr->min_rnr_timer;
-	if (mask & IB_QP_PATH_MTU)
-		hwattr.path_mtu = ib_mtu_enum_to_int(attr->path_mtu);
-	if (mask & IB_QP_SQ_PSN)
-		hwattr.sq_psn = attr->sq_psn;
-	if (mask & IB_QP_RQ_PSN)
-		hwattr.rq_psn = attr->rq_psn;
-	if (mask & IB_QP_MAX_QP_RD_ATOMIC)
-		hwattr.max_rd_atomic = attr->max_rd_atomic;
-	if (mask & IB_QP_MAX_DEST_RD_ATOMIC)
-		hwattr.max_dest_rd_atomic = attr->max_dest_rd_atomic;
+	ret = phyrdma_qp_hw_attrs(attr, mask, &hwattr);
+	if (ret)
+		goto out;
 
 	/* remember what query_qp reports */
 	if (mask & IB_QP_AV)
@@ -423,14 +493,8 @@ int phyrdma_modify_qp(struct ib_qp *ibqp, struct ib_qp_attr *attr, int mask,
 	phyrdma_qp_keep_attrs(qp, attr, mask);
 	qp->attr.qp_state = new;
 
-	if (new == IB_QPS_RESET) {
-		spin_lock_irq(&qp->sq_lock);
-		qp->sq_prod = 0;
-		spin_unlock_irq(&qp->sq_lock);
-		spin_lock_irq(&qp->rq_lock);
-		qp->rq_prod = 0;
-		spin_unlock_irq(&qp->rq_lock);
-	}
+	if (new == IB_QPS_RESET)
+		phyrdma_qp_reset_rings(qp);
 	ret = phyrdma_hw_qp_modify(&qp->hw, new, &hwattr);
 	/* a process's CQs are cleaned by its provider, which polls them */
 	if (!ret && new == IB_QPS_RESET && !qp->uctx) {
