@@ -569,7 +569,7 @@ static int phyrdma_mr_enable(struct phyrdma_mr *mr, struct ib_pd *ibpd,
 static void phyrdma_mr_revoked(struct phyrdma_mr *mr)
 {
 	/* the exporter's revokes are counted, not dereg's own */
-	if (!mr->revoked && !mr->dying)
+	if (!mr->revoked && !READ_ONCE(mr->dying))
 		phyrdma_stat(mr->dev, PHYRDMA_STAT_REVOKES, 1);
 	/* the key stays taken, invalid, until dereg frees it */
 	if (mr->live && !mr->revoked)
@@ -789,7 +789,7 @@ static void phyrdma_import_revoke(struct phyr_import *imp)
 
 	phyr_import_for_each_key(imp, k) {
 		mr = container_of(k, struct phyrdma_mr, import_key);
-		if (!mr->revoked && !mr->dying)
+		if (!mr->revoked && !READ_ONCE(mr->dying))
 			phyrdma_stat(dev, PHYRDMA_STAT_REVOKES, 1);
 		if (mr->live && !mr->revoked)
 			phyrdma_hw_mr_revoke_start(&dev->hw, mr->key);
@@ -954,7 +954,7 @@ static int phyrdma_mr_reg_dmabuf_phyr(struct phyrdma_mr *mr,
 	}
 	/* a failed registration is no MR an exporter's revoke could count */
 	if (ret)
-		mr->dying = true;
+		WRITE_ONCE(mr->dying, true);
 	dma_resv_unlock(dmabuf->resv);
 	return ret;
 }
@@ -1071,7 +1071,7 @@ err_dereg:
 	return ERR_PTR(ret);
 
 err_release:
-	mr->dying = true;
+	WRITE_ONCE(mr->dying, true);
 	phyrdma_mr_release(mr);
 err_free:
 	kfree(mr);
@@ -1128,7 +1128,7 @@ int phyrdma_mr_advise_dmabuf(struct phyrdma_dev *dev, int fd, u64 offset,
 	mr->dev = dev;
 	mr->source = PHYRDMA_MR_SRC_DMABUF;
 	/* never an MR: an exporter's revoke of it is not counted */
-	mr->dying = true;
+	WRITE_ONCE(mr->dying, true);
 	ret = phyrdma_mr_get_dmabuf_phyr(mr, dmabuf, offset, length, &slice);
 	if (ret)
 		goto out;
@@ -1408,7 +1408,7 @@ int phyrdma_dereg_mr(struct ib_mr *ibmr, struct ib_udata *udata)
 	 * The device stops using the MR before anything under it goes.  A
 	 * dma-buf MR revokes itself, serialised with its exporter's revoke.
 	 */
-	mr->dying = true;
+	WRITE_ONCE(mr->dying, true);
 	if (mr->import) {
 		phyrdma_mr_release_import(mr);
 	} else if (mr->dmabuf) {

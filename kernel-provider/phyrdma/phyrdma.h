@@ -205,6 +205,28 @@ struct phyrdma_mr_report {
 	u64 emit_ns;
 };
 
+/*
+ * An MR's state is two facts with two writers, which is why it is not one
+ * enum (docs/design.md, "An MR's state"):
+ *
+ * @revoked: the key is invalid for good, the exporter having taken the
+ *	memory back or dereg having revoked the MR itself.  Only dma-buf MRs
+ *	set it, always under the buffer's reservation lock (the exporter's
+ *	revoke runs under it, and dereg takes it for its own); query_mr
+ *	reads it with READ_ONCE().
+ * @dying: the owner is done with it: dereg has begun, or registration
+ *	failed.  Set once, by the owner, before dereg takes the reservation
+ *	lock; an exporter's revoke reads it (READ_ONCE()) only to know that
+ *	it is not counted as the exporter's.
+ *
+ * What the MR holds is one flag per resource, each set by registration
+ * and cleared by whoever releases the resource: @live (@key taken in the
+ * device's MR table), @iova_counted, @mapped, @pinned and @keyed.  A
+ * dma-buf MR's mapping, pin and key on its import are released under the
+ * buffer's reservation lock, which registration holds from mapping to
+ * enabling the key; every other change happens in registration or dereg,
+ * which ib_uverbs serialises for one MR.
+ */
 struct phyrdma_mr {
 	struct ib_mr ibmr;
 	struct phyrdma_dev *dev;
@@ -215,16 +237,18 @@ struct phyrdma_mr {
 	u64 user_iova;
 	int access;
 	int path;
-	u32 key;
-	bool live;		/* @key is in the device's MR table */
-	bool revoked;		/* a dma-buf MR whose exporter took it back */
-	bool dying;		/* being deregistered, or failed to register */
-	bool iova_counted;	/* report.iova_bytes is in the IOVA counter */
 	bool hinted;		/* registered with the extension's hints */
+	bool writable;
+	/* its state */
+	bool revoked;
+	bool dying;
+	/* what it holds */
+	u32 key;
+	bool live;		/* @key is taken in the device's MR table */
+	bool iova_counted;	/* report.iova_bytes is in the IOVA counter */
 	u32 page_shift;
 	struct phyrdma_hw_mtt mtt;
 	struct phyrdma_mr_report report;
-	bool writable;
 	/* phyr path */
 	bool mapped;
 	struct phyr_dma_map map;
