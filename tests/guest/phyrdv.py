@@ -1,25 +1,40 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 """The direct verbs of the verbs extension (phyrdv.h), through ctypes
 against the installed libphyrdma.so.1, on the contexts and PDs of
-rawverbs (which keeps every argument under the test's control).
+rawverbs (which keeps every argument under the test's control: raw
+pointers, short attribute sizes, PDs of other processes), where the
+Cython binding (pyverbs.providers.phyrdma.phyrdv) cannot go.  The enum
+values come from that binding; the structures' layouts are still written
+here as well as in phyrdv.h.
 """
 import ctypes
 import os
 
+from pyverbs.providers.phyrdma import phyrdv as _dv
 from rawverbs import Mr, _lib as _ibv
 
 _lib = ctypes.CDLL('libphyrdma.so.1', use_errno=True)
 
-# enum phyrdv_iommu_mode, _mem_kind, _p2p_type, _mr_path, flags
-IOMMU_NONE, IOMMU_IDENTITY, IOMMU_TRANSLATING = 0, 1, 2
-DMA_P2P, DMA_CC_GUEST = 1, 2
-MEM_RAM, MEM_P2P_MMIO, MEM_ENCRYPTED, MEM_DECRYPTED = 1, 2, 4, 8
-P2P_NONE, P2P_NOT_SUPPORTED, P2P_BUS_ADDR, P2P_HOST_BRIDGE = 0, 1, 2, 3
-ADVICE_PHYR, ADVICE_LAYOUT, ADVICE_SHARED = 1, 2, 4
+# The extension's enum values, from the Cython binding (which takes them
+# from phyrdv.h): never retyped here.
+
+IOMMU_NONE, IOMMU_IDENTITY, IOMMU_TRANSLATING = \
+    _dv.IOMMU_NONE, _dv.IOMMU_IDENTITY, _dv.IOMMU_TRANSLATING
+DMA_P2P, DMA_CC_GUEST = _dv.DMA_P2P, _dv.DMA_CC_GUEST
+MEM_RAM, MEM_P2P_MMIO, MEM_ENCRYPTED, MEM_DECRYPTED = \
+    _dv.MEM_RAM, _dv.MEM_P2P_MMIO, _dv.MEM_ENCRYPTED, _dv.MEM_DECRYPTED
+P2P_NONE, P2P_NOT_SUPPORTED, P2P_BUS_ADDR, P2P_HOST_BRIDGE = \
+    _dv.P2P_NONE, _dv.P2P_NOT_SUPPORTED, _dv.P2P_BUS_ADDR, _dv.P2P_HOST_BRIDGE
+ADVICE_PHYR, ADVICE_LAYOUT, ADVICE_SHARED = \
+    _dv.ADVICE_PHYR, _dv.ADVICE_LAYOUT, _dv.ADVICE_SHARED
 REQUIRE_PHYR, FORCE_LEGACY, CHOOSE_IOVA, MAX_IOVA_WASTE, PREFER_IOMMU = \
-    1, 2, 4, 8, 16
-PATH_PHYR, PATH_LEGACY, PATH_ODP = 1, 2, 3
-MR_REVOCABLE, MR_REVOKED, MR_ON_DEMAND, MR_DMABUF, MR_SHARED = 1, 2, 4, 8, 16
+    _dv.REG_MR_REQUIRE_PHYR, _dv.REG_MR_FORCE_LEGACY, _dv.REG_MR_CHOOSE_IOVA, \
+    _dv.REG_MR_MAX_IOVA_WASTE, _dv.REG_MR_PREFER_IOMMU
+PATH_PHYR, PATH_LEGACY, PATH_ODP = \
+    _dv.MR_PATH_PHYR, _dv.MR_PATH_LEGACY, _dv.MR_PATH_ODP
+MR_REVOCABLE, MR_REVOKED, MR_ON_DEMAND, MR_DMABUF, MR_SHARED = \
+    _dv.MR_REVOCABLE, _dv.MR_REVOKED, _dv.MR_ON_DEMAND, _dv.MR_DMABUF, \
+    _dv.MR_SHARED
 
 
 class _Struct(ctypes.Structure):
