@@ -265,10 +265,16 @@ static u64 phyrdma_mr_prefer_iommu(struct phyrdma_dev *dev,
 	return bitmap & GENMASK_ULL(ilog2(px), 0);
 }
 
-/* The phyr path: policy, MTT, then map and stream into it. */
-static int phyrdma_mr_map_phyr(struct phyrdma_mr *mr,
-			       const struct phyr_slice *slice, u64 first,
-			       u64 *iovap, const struct phyrdma_reg_mr_hints *h)
+/*
+ * The phyr path's policy: the memory's kinds against the hints, the iova
+ * (the caller's *@iova, or the advised one with CHOOSE_IOVA) and the
+ * device page size, into @pgsz and the mapper's @hint.  Returns the P2P
+ * type of the memory (>= 0), or an errno.
+ */
+static int phyrdma_mr_policy(struct phyrdma_mr *mr,
+			     const struct phyr_slice *slice, u64 first,
+			     u64 *iova, const struct phyrdma_reg_mr_hints *h,
+			     struct phyr_dma_hint *hint, struct phyr_pgsz *pgsz)
 {
 	struct phyrdma_dev *dev = mr->dev;
 	/*
@@ -276,7 +282,7 @@ static int phyrdma_mr_map_phyr(struct phyrdma_mr *mr,
 	 * its own pages span: IOVA is shared by every user of the device, and
 	 * this keeps what one can hold within twice what it registers.
 	 */
-	u64 span = PAGE_ALIGN(offset_in_page(*iovap) + slice->len);
+	u64 span = PAGE_ALIGN(offset_in_page(*iova) + slice->len);
 	u64 waste = h->flags & PHYRDMA_HINT_MAX_IOVA_WASTE ?
 		    h->max_iova_waste : READ_ONCE(max_iova_waste);
 	struct phyr_pgsz_req req = {
@@ -284,10 +290,7 @@ static int phyrdma_mr_map_phyr(struct phyrdma_mr *mr,
 		.translating = dev->hw.iommu_mode == PHYRDMA_IOMMU_TRANSLATING,
 		.max_iova_waste = min(waste, span),
 	};
-	struct phyr_dma_hint hint = {};
 	struct phyr_advice adv;
-	struct phyr_pgsz pgsz;
-	u64 iova = *iovap;
 	int ret, p2p;
 
 	/* peers below a common switch are reached by bus address, not IOVA */
@@ -309,30 +312,71 @@ static int phyrdma_mr_map_phyr(struct phyrdma_mr *mr,
 					&adv);
 		if (ret)
 			return ret == -EINVAL ? -ERANGE : ret;
-		iova = adv.iova_align + adv.iova_offset;
+		*iova = adv.iova_align + adv.iova_offset;
 	}
 	if (req.translating && (h->flags & PHYRDMA_HINT_PREFER_IOMMU))
 		req.pgsz_bitmap = phyrdma_mr_prefer_iommu(dev, slice, first,
-							  iova, req.pgsz_bitmap,
+							  *iova, req.pgsz_bitmap,
 							  req.max_iova_waste,
-							  &hint);
+							  hint);
 	if (!req.pgsz_bitmap)
 		return -ERANGE;
-	req.iova = iova;
-	hint.one_range = req.translating;
-	ret = phyr_best_pgsz(slice, &req, &pgsz);
+	req.iova = *iova;
+	hint->one_range = req.translating;
+	ret = phyr_best_pgsz(slice, &req, pgsz);
 	/* no size within the caller's bounds describes the memory */
 	if (ret == -EINVAL && (h->min_page_shift || h->max_page_shift ||
-			       hint.place_pgsz))
+			       hint->place_pgsz))
 		ret = -ERANGE;
 	if (ret)
 		return ret;
+	hint->pgsz = pgsz->pgsz;
+	hint->iova = *iova;
+	return p2p;
+}
+
+/* What the phyr path's mapping gave, in the MR's report and the stats. */
+static void phyrdma_mr_report_map(struct phyrdma_mr *mr, int p2p)
+{
+	const struct phyr_dma_stats *st = &mr->map.stats;
+	struct phyrdma_dev *dev = mr->dev;
+
+	mr->report.iova_bytes = st->iova_reserved;
+	mr->report.iova_waste = st->iova_wasted;
+	mr->report.scratch_bytes += st->scratch_bytes;
+	mr->report.runs = st->runs_linked;
+	mr->report.syncs = st->syncs;
+	mr->report.dma_first = mr->map.dma_first;
+	mr->report.map_ns = st->map_ns;
+	mr->report.emit_ns = st->emit_ns;
+	if (mr->map.use_iova)
+		mr->report.iommu_page_size =
+			phyr_pgsz_at_most(phyrdma_iommu_pgsizes(dev),
+					  st->iova_phase);
+	phyrdma_stat(dev, PHYRDMA_STAT_RUNS_LINKED, st->runs_linked);
+	phyrdma_stat(dev, PHYRDMA_STAT_SYNCS, st->syncs);
+	phyrdma_stat(dev, PHYRDMA_STAT_BLOCKS, st->blocks);
+	phyrdma_stat(dev, PHYRDMA_STAT_IOVA_REALIGNED, st->iova_realigned);
+	phyrdma_stat(dev, PHYRDMA_STAT_REG_P2P, p2p != PHYR_P2P_NONE);
+}
+
+/* The phyr path: policy, MTT, then map and stream into it. */
+static int phyrdma_mr_map_phyr(struct phyrdma_mr *mr,
+			       const struct phyr_slice *slice, u64 first,
+			       u64 *iovap, const struct phyrdma_reg_mr_hints *h)
+{
+	struct phyrdma_dev *dev = mr->dev;
+	struct phyr_dma_hint hint = {};
+	struct phyr_pgsz pgsz;
+	u64 iova = *iovap;
+	int ret, p2p;
+
+	p2p = phyrdma_mr_policy(mr, slice, first, &iova, h, &hint, &pgsz);
+	if (p2p < 0)
+		return p2p;
 	ret = phyrdma_hw_mtt_alloc(&dev->hw, pgsz.nr_blocks, &mr->mtt);
 	if (ret)
 		return ret;
-
-	hint.pgsz = pgsz.pgsz;
-	hint.iova = iova;
 	/*
 	 * An MR is a uAPI promise of continuous coherence between the device
 	 * and the CPUs of every process that maps the memory, with no sync
@@ -353,24 +397,7 @@ static int phyrdma_mr_map_phyr(struct phyrdma_mr *mr,
 	mr->mapped = true;
 	mr->path = PHYRDMA_PATH_PHYR;
 	mr->page_shift = __ffs64(pgsz.pgsz);
-	mr->report.iova_bytes = mr->map.stats.iova_reserved;
-	mr->report.iova_waste = mr->map.stats.iova_wasted;
-	mr->report.scratch_bytes += mr->map.stats.scratch_bytes;
-	mr->report.runs = mr->map.stats.runs_linked;
-	mr->report.syncs = mr->map.stats.syncs;
-	mr->report.dma_first = mr->map.dma_first;
-	mr->report.map_ns = mr->map.stats.map_ns;
-	mr->report.emit_ns = mr->map.stats.emit_ns;
-	if (mr->map.use_iova)
-		mr->report.iommu_page_size =
-			phyr_pgsz_at_most(phyrdma_iommu_pgsizes(dev),
-					  mr->map.stats.iova_phase);
-	phyrdma_stat(dev, PHYRDMA_STAT_RUNS_LINKED, mr->map.stats.runs_linked);
-	phyrdma_stat(dev, PHYRDMA_STAT_SYNCS, mr->map.stats.syncs);
-	phyrdma_stat(dev, PHYRDMA_STAT_BLOCKS, mr->map.stats.blocks);
-	phyrdma_stat(dev, PHYRDMA_STAT_IOVA_REALIGNED,
-		     mr->map.stats.iova_realigned);
-	phyrdma_stat(dev, PHYRDMA_STAT_REG_P2P, p2p != PHYR_P2P_NONE);
+	phyrdma_mr_report_map(mr, p2p);
 	return 0;
 
 err_unmap:
