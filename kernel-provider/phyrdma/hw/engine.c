@@ -125,7 +125,10 @@ prot:
 	return PHYRDMA_WC_LOC_PROT_ERR;
 }
 
-/* A remote range: @rkey on the responder, which must be in its PD. */
+/*
+ * A remote range: @rkey on the responder, which must be in its PD, for
+ * the access @need, which the responder QP must allow as well.
+ */
 static int phyrdma_hw_sgl_remote(struct phyrdma_hw_qp *resp, u32 rkey,
 				 u64 addr, u64 len, u32 need,
 				 struct phyrdma_hw_sgl *sgl)
@@ -137,6 +140,8 @@ static int phyrdma_hw_sgl_remote(struct phyrdma_hw_qp *resp, u32 rkey,
 	sgl->total = 0;
 	if (!len)
 		return 0;
+	if ((resp->attr.access & need) != need)
+		return -EACCES;
 	mr = phyrdma_hw_mr_get(resp->hw, rkey);
 	if (!mr)
 		return -ENOENT;
@@ -831,8 +836,7 @@ static int phyrdma_hw_exec_atomic(struct phyrdma_hw_qp *qp,
 		phyrdma_hw_qp_error(resp, PHYRDMA_HW_QP_EV_REQ_ERR);
 		return PHYRDMA_WC_REM_INV_REQ_ERR;
 	}
-	if (!(resp->attr.access & PHYRDMA_HW_ACCESS_REMOTE_ATOMIC) ||
-	    phyrdma_hw_sgl_remote(resp, wqe->rdma.rkey, wqe->rdma.remote_addr,
+	if (phyrdma_hw_sgl_remote(resp, wqe->rdma.rkey, wqe->rdma.remote_addr,
 				  sizeof(u64), PHYRDMA_HW_ACCESS_REMOTE_ATOMIC, &rem))
 		return phyrdma_hw_remote_access(qp, resp);
 	rc = (struct phyrdma_hw_cursor){ .sgl = &rem };
@@ -872,8 +876,7 @@ static int phyrdma_hw_exec_placement(struct phyrdma_hw_qp *qp,
 			phyrdma_hw_qp_error(resp, PHYRDMA_HW_QP_EV_REQ_ERR);
 			return PHYRDMA_WC_REM_INV_REQ_ERR;
 		}
-		if (!(resp->attr.access & PHYRDMA_HW_ACCESS_REMOTE_WRITE) ||
-		    phyrdma_hw_sgl_remote(resp, wqe->rdma.rkey, addr, sizeof(u64),
+		if (phyrdma_hw_sgl_remote(resp, wqe->rdma.rkey, addr, sizeof(u64),
 					  PHYRDMA_HW_ACCESS_REMOTE_WRITE, &rem))
 			return phyrdma_hw_remote_access(qp, resp);
 		rc = (struct phyrdma_hw_cursor){ .sgl = &rem };
@@ -1008,8 +1011,7 @@ static int phyrdma_hw_exec_write(struct phyrdma_hw_qp *qp,
 	bool at_src = false;
 	int st, ret;
 
-	if ((len && !(resp->attr.access & PHYRDMA_HW_ACCESS_REMOTE_WRITE)) ||
-	    phyrdma_hw_sgl_remote(resp, wqe->rdma.rkey, wqe->rdma.remote_addr,
+	if (phyrdma_hw_sgl_remote(resp, wqe->rdma.rkey, wqe->rdma.remote_addr,
 				  len, PHYRDMA_HW_ACCESS_REMOTE_WRITE, &rem))
 		return phyrdma_hw_remote_access(qp, resp);
 	if (wqe->opcode == PHYRDMA_WR_RDMA_WRITE_WITH_IMM) {
@@ -1036,8 +1038,7 @@ static int phyrdma_hw_exec_read(struct phyrdma_hw_qp *qp,
 	bool at_src = false;
 	int st, ret;
 
-	if ((len && !(resp->attr.access & PHYRDMA_HW_ACCESS_REMOTE_READ)) ||
-	    phyrdma_hw_sgl_remote(resp, wqe->rdma.rkey, wqe->rdma.remote_addr,
+	if (phyrdma_hw_sgl_remote(resp, wqe->rdma.rkey, wqe->rdma.remote_addr,
 				  len, PHYRDMA_HW_ACCESS_REMOTE_READ, &rem))
 		return phyrdma_hw_remote_access(qp, resp);
 	ret = phyrdma_hw_copy(&rem, NULL, &dc, len, &at_src);
