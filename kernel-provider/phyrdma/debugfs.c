@@ -1,17 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * phyrdma debugfs: /sys/kernel/debug/phyrdma/<pci address>/
+ * phyrdma debugfs: /sys/kernel/debug/phyrdma/<pci address>/, the test
+ * hooks, for root only.  What a user reads of the device (its counters,
+ * each MR's layout) is in "rdma statistic" and "rdma res" (stats.c); what
+ * is here is what tests hold those against:
  *
  *   iommu     what a DMA address means to the device: "translating",
  *             "identity" or "none"
- *   caps      the device capabilities, one "name value" pair per line
- *   counters  objects held for userspace, one "name value" pair per line;
- *             all zero when nothing is registered
- *   stats     work done since load (registrations per path, runs linked,
- *             IOTLB syncs, blocks emitted), one "name value" pair per line
+ *   caps      the device capabilities as its registers declare them, one
+ *             "name value" pair per line
  *   oracle    ioctls that show an MR as the device sees it and move bytes
  *             through it as the device engine does; see
  *             include/testing/phyrdma-oracle.h
+ *
+ * and, beside the devices, memcpy_floor: the CPU's copy rate, the
+ * benchmark's floor.
  *
  * Directories are named after the PCI function, which is stable, rather
  * than the ib_device, which userspace may rename.
@@ -63,49 +66,6 @@ static int caps_show(struct seq_file *s, void *unused)
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(caps);
-
-static int counters_show(struct seq_file *s, void *unused)
-{
-	struct phyrdma_dev *dev = s->private;
-	int i;
-
-	for (i = 0; i < PHYRDMA_CNT_MAX; i++)
-		seq_printf(s, "%s %lld\n", phyrdma_counter_names[i],
-			   atomic64_read(&dev->counters[i]));
-	seq_printf(s, "mtt_pages %lld\n", atomic64_read(&dev->hw.mtt_pages));
-	/* of dmabuf_imports, those kept after their last MR (a cache) */
-	seq_printf(s, "imports_kept %u\n", READ_ONCE(dev->importer.nr_kept));
-	seq_printf(s, "queue_bytes %lld\n", atomic64_read(&dev->hw.queue_bytes));
-	return 0;
-}
-DEFINE_SHOW_ATTRIBUTE(counters);
-
-static int stats_show(struct seq_file *s, void *unused)
-{
-	struct phyrdma_dev *dev = s->private;
-	int i;
-
-	for (i = 0; i < PHYRDMA_STAT_MAX; i++)
-		seq_printf(s, "%s %lld\n", phyrdma_stat_names[i],
-			   atomic64_read(&dev->stats[i]));
-	seq_printf(s, "imports_made %lld\n",
-		   atomic64_read(&dev->importer.stats.imports));
-	seq_printf(s, "imports_reused %lld\n",
-		   atomic64_read(&dev->importer.stats.kept));
-	seq_printf(s, "imports_released %lld\n",
-		   atomic64_read(&dev->importer.stats.released));
-	seq_printf(s, "wqes %lld\n", atomic64_read(&dev->hw.stats.wqes));
-	seq_printf(s, "bytes %lld\n", atomic64_read(&dev->hw.stats.bytes));
-	seq_printf(s, "cqes %lld\n", atomic64_read(&dev->hw.stats.cqes));
-	seq_printf(s, "doorbells %lld\n", atomic64_read(&dev->hw.stats.doorbells));
-	seq_printf(s, "rnr_retries %lld\n", atomic64_read(&dev->hw.stats.rnr_retries));
-	seq_printf(s, "timeouts %lld\n", atomic64_read(&dev->hw.stats.timeouts));
-	seq_printf(s, "ud_dropped %lld\n", atomic64_read(&dev->hw.stats.ud_dropped));
-	seq_printf(s, "page_faults %lld\n", atomic64_read(&dev->hw.stats.page_faults));
-	seq_printf(s, "invalidations %lld\n", atomic64_read(&dev->hw.stats.invalidations));
-	return 0;
-}
-DEFINE_SHOW_ATTRIBUTE(stats);
 
 static long oracle_query(struct phyrdma_dev *dev, void __user *uarg)
 {
@@ -351,9 +311,6 @@ void phyrdma_debugfs_add_dev(struct phyrdma_dev *dev)
 					  phyrdma_debugfs_root);
 	debugfs_create_file("iommu", 0400, dev->debugfs, dev, &iommu_fops);
 	debugfs_create_file("caps", 0400, dev->debugfs, dev, &caps_fops);
-	debugfs_create_file("counters", 0400, dev->debugfs, dev,
-			    &counters_fops);
-	debugfs_create_file("stats", 0400, dev->debugfs, dev, &stats_fops);
 	debugfs_create_file("oracle", 0600, dev->debugfs, dev, &oracle_fops);
 }
 

@@ -17,15 +17,11 @@
  * Every struct follows the ABI rules of phyrdma-abi.h.  No DMA or physical
  * address leaves the kernel here: layouts are sizes, counts and kinds.
  *
- * The rdma tool's view comes from here too: each MR's layout in
- * "rdma res show mr -dd" and the registration statistics in
- * "rdma statistic".
+ * The same layouts reach the rdma tool through stats.c.
  */
 #include <linux/dma-mapping.h>
 #include <linux/iommu.h>
 #include <linux/cc_platform.h>
-#include <rdma/rdma_netlink.h>
-#include <rdma/restrack.h>
 #include <rdma/uverbs_ioctl.h>
 #include <rdma/uverbs_std_types.h>
 
@@ -348,107 +344,3 @@ const struct uapi_definition phyrdma_ext_uapi_defs[] = {
 	UAPI_DEF_CHAIN_OBJ_TREE(UVERBS_OBJECT_MR, &phyrdma_reg_dmabuf_mr_attrs),
 	{},
 };
-
-/* ---- the rdma tool ----------------------------------------------------- */
-
-static const char *const phyrdma_path_names[] = {
-	[PHYRDMA_PATH_PHYR] = "phyr",
-	[PHYRDMA_PATH_LEGACY] = "legacy",
-	[PHYRDMA_PATH_ODP] = "odp",
-};
-
-/* "rdma res show mr -dd": each MR's layout, never an address. */
-int phyrdma_fill_res_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr)
-{
-	struct phyrdma_mr_layout l = {};
-	struct nlattr *table;
-
-	if (!ibmr->uobject)
-		return 0;	/* the kernel's own DMA MR has no layout */
-	phyrdma_mr_layout(ibmr, &l);
-	table = nla_nest_start_noflag(msg, RDMA_NLDEV_ATTR_DRIVER);
-	if (!table)
-		return -EMSGSIZE;
-	if (rdma_nl_put_driver_string(msg, "path",
-				      l.path < ARRAY_SIZE(phyrdma_path_names) &&
-				      phyrdma_path_names[l.path] ?
-				      phyrdma_path_names[l.path] : "none") ||
-	    rdma_nl_put_driver_string(msg, "memory",
-				      l.mem_kinds & PHYRDMA_MEM_P2P_MMIO ?
-				      "p2p_mmio" : "ram") ||
-	    rdma_nl_put_driver_u64(msg, "page_size", l.page_size) ||
-	    rdma_nl_put_driver_u64(msg, "mtt_entries", l.mtt_entries) ||
-	    rdma_nl_put_driver_u32(msg, "mtt_levels", l.mtt_levels) ||
-	    rdma_nl_put_driver_u64(msg, "iova_bytes", l.iova_bytes) ||
-	    rdma_nl_put_driver_u64(msg, "iommu_page_size", l.iommu_page_size) ||
-	    rdma_nl_put_driver_u32(msg, "revoked",
-				   !!(l.flags & PHYRDMA_MR_REVOKED)) ||
-	    rdma_nl_put_driver_u32(msg, "shared",
-				   !!(l.flags & PHYRDMA_MR_SHARED)))
-		goto err;
-	nla_nest_end(msg, table);
-	return 0;
-
-err:
-	nla_nest_cancel(msg, table);
-	return -EMSGSIZE;
-}
-
-/*
- * "rdma statistic": the registration statistics (work done since load)
- * and the gauges of what the device holds now, per device and, for the
- * tool, on its one port.
- */
-static const struct rdma_stat_desc phyrdma_hw_stat_descs[] = {
-	{ .name = "reg_phyr" },
-	{ .name = "reg_legacy" },
-	{ .name = "reg_odp" },
-	{ .name = "runs_linked" },
-	{ .name = "iotlb_syncs" },
-	{ .name = "blocks_emitted" },
-	{ .name = "iova_realigned" },
-	{ .name = "reg_p2p" },
-	{ .name = "revokes" },
-	{ .name = "reg_shared" },
-	{ .name = "import_fallbacks" },
-	{ .name = "mrs" },
-	{ .name = "mtt_entries" },
-	{ .name = "iova_bytes" },
-	{ .name = "dmabuf_imports" },
-	{ .name = "imports_made" },
-	{ .name = "imports_reused" },
-	{ .name = "imports_released" },
-};
-
-static_assert(ARRAY_SIZE(phyrdma_hw_stat_descs) == PHYRDMA_STAT_MAX + 7);
-
-struct rdma_hw_stats *phyrdma_alloc_hw_device_stats(struct ib_device *ibdev)
-{
-	return rdma_alloc_hw_stats_struct(phyrdma_hw_stat_descs,
-					  ARRAY_SIZE(phyrdma_hw_stat_descs),
-					  RDMA_HW_STATS_DEFAULT_LIFESPAN);
-}
-
-struct rdma_hw_stats *phyrdma_alloc_hw_port_stats(struct ib_device *ibdev,
-						  u32 port_num)
-{
-	return phyrdma_alloc_hw_device_stats(ibdev);
-}
-
-int phyrdma_get_hw_stats(struct ib_device *ibdev, struct rdma_hw_stats *stats,
-			 u32 port, int index)
-{
-	struct phyrdma_dev *dev = to_pdev(ibdev);
-	int i;
-
-	for (i = 0; i < PHYRDMA_STAT_MAX; i++)
-		stats->value[i] = atomic64_read(&dev->stats[i]);
-	stats->value[i++] = atomic64_read(&dev->counters[PHYRDMA_CNT_MRS]);
-	stats->value[i++] = atomic64_read(&dev->counters[PHYRDMA_CNT_MTT_ENTRIES]);
-	stats->value[i++] = atomic64_read(&dev->counters[PHYRDMA_CNT_IOVA_BYTES]);
-	stats->value[i++] = atomic64_read(&dev->counters[PHYRDMA_CNT_IMPORTS]);
-	stats->value[i++] = atomic64_read(&dev->importer.stats.imports);
-	stats->value[i++] = atomic64_read(&dev->importer.stats.kept);
-	stats->value[i++] = atomic64_read(&dev->importer.stats.released);
-	return i;
-}

@@ -15,38 +15,6 @@ MODULE_IMPORT_NS("PHYR");
 
 #include "phyrdma.h"
 
-const char *const phyrdma_counter_names[PHYRDMA_CNT_MAX] = {
-	[PHYRDMA_CNT_UCONTEXTS] = "ucontexts",
-	[PHYRDMA_CNT_PDS] = "pds",
-	[PHYRDMA_CNT_MRS] = "mrs",
-	[PHYRDMA_CNT_ATTACHMENTS] = "dmabuf_attachments",
-	[PHYRDMA_CNT_PINNED_PAGES] = "pinned_pages",
-	[PHYRDMA_CNT_MTT_ENTRIES] = "mtt_entries",
-	[PHYRDMA_CNT_IOVA_BYTES] = "iova_bytes",
-	[PHYRDMA_CNT_CQS] = "cqs",
-	[PHYRDMA_CNT_QPS] = "qps",
-	[PHYRDMA_CNT_AHS] = "ahs",
-	[PHYRDMA_CNT_MMAPS] = "queue_mappings",
-	[PHYRDMA_CNT_SRQS] = "srqs",
-	[PHYRDMA_CNT_MWS] = "mws",
-	[PHYRDMA_CNT_MCAST] = "mcast_attachments",
-	[PHYRDMA_CNT_IMPORTS] = "dmabuf_imports",
-};
-
-const char *const phyrdma_stat_names[PHYRDMA_STAT_MAX] = {
-	[PHYRDMA_STAT_REG_PHYR] = "reg_phyr",
-	[PHYRDMA_STAT_REG_LEGACY] = "reg_legacy",
-	[PHYRDMA_STAT_REG_ODP] = "reg_odp",
-	[PHYRDMA_STAT_RUNS_LINKED] = "runs_linked",
-	[PHYRDMA_STAT_SYNCS] = "iotlb_syncs",
-	[PHYRDMA_STAT_BLOCKS] = "blocks_emitted",
-	[PHYRDMA_STAT_IOVA_REALIGNED] = "iova_realigned",
-	[PHYRDMA_STAT_REG_P2P] = "reg_p2p",
-	[PHYRDMA_STAT_REVOKES] = "revokes",
-	[PHYRDMA_STAT_REG_SHARED] = "reg_shared",
-	[PHYRDMA_STAT_IMPORT_FALLBACKS] = "import_fallbacks",
-};
-
 /*
  * A locally administered EUI-64 built from the PCI address: stable across
  * reboots and distinct per function, which is all a loopback port needs.
@@ -56,19 +24,6 @@ static __be64 phyrdma_node_guid(struct pci_dev *pdev)
 	return cpu_to_be64(0x020000fffe000000ULL |
 			   (u64)(pci_domain_nr(pdev->bus) & 0xffff) << 40 |
 			   pci_dev_id(pdev));
-}
-
-static void phyrdma_check_leaks(struct phyrdma_dev *dev)
-{
-	s64 v;
-	int i;
-
-	for (i = 0; i < PHYRDMA_CNT_MAX; i++) {
-		v = atomic64_read(&dev->counters[i]);
-		if (v)
-			dev_err(&dev->pdev->dev, "phyrdma leak: %lld %s\n",
-				v, phyrdma_counter_names[i]);
-	}
 }
 
 static int phyrdma_probe(struct pci_dev *pdev, const struct pci_device_id *id)

@@ -2,7 +2,7 @@
 /*
  * phyrdma: an RDMA driver that registers memory from physical range lists.
  *
- * The verbs layer (this header, main.c, verbs.c, debugfs.c) implements
+ * The verbs layer (this header, main.c, verbs.c, stats.c, debugfs.c) implements
  * struct ib_device_ops and translates to the device layer in hw/.
  */
 #ifndef PHYRDMA_H
@@ -23,7 +23,9 @@
 
 /*
  * Objects the driver holds for userspace.  Each must be back to zero when a
- * device is removed; anything else is a leak and is reported as one.
+ * device is removed; anything else is a leak and is reported as one.  These,
+ * the stats below and the layers' own counts are named once, in stats.c,
+ * where "rdma statistic" shows them all.
  */
 enum phyrdma_counter {
 	PHYRDMA_CNT_UCONTEXTS,
@@ -59,9 +61,6 @@ enum phyrdma_stat {
 	PHYRDMA_STAT_IMPORT_FALLBACKS,
 	PHYRDMA_STAT_MAX,
 };
-
-extern const char *const phyrdma_counter_names[PHYRDMA_CNT_MAX];
-extern const char *const phyrdma_stat_names[PHYRDMA_STAT_MAX];
 
 struct phyrdma_dev {
 	struct ib_device ibdev;
@@ -444,17 +443,20 @@ int phyrdma_hints_get(struct uverbs_attr_bundle *attrs,
 		      struct phyrdma_reg_mr_hints *h);
 int phyrdma_hints_put_iova(struct uverbs_attr_bundle *attrs,
 			   const struct phyrdma_reg_mr_hints *h, u64 iova);
+
+/* the RoCE port */
+int phyrdma_netdev_init(struct phyrdma_dev *dev);
+void phyrdma_netdev_fini(struct phyrdma_dev *dev);
+void phyrdma_netdev_attach(struct phyrdma_dev *dev, bool attach);
+
+/* what the rdma tool shows (stats.c) */
 int phyrdma_fill_res_mr_entry(struct sk_buff *msg, struct ib_mr *ibmr);
 struct rdma_hw_stats *phyrdma_alloc_hw_device_stats(struct ib_device *ibdev);
 struct rdma_hw_stats *phyrdma_alloc_hw_port_stats(struct ib_device *ibdev,
 						  u32 port_num);
 int phyrdma_get_hw_stats(struct ib_device *ibdev, struct rdma_hw_stats *stats,
 			 u32 port, int index);
-
-/* the RoCE port */
-int phyrdma_netdev_init(struct phyrdma_dev *dev);
-void phyrdma_netdev_fini(struct phyrdma_dev *dev);
-void phyrdma_netdev_attach(struct phyrdma_dev *dev, bool attach);
+void phyrdma_check_leaks(struct phyrdma_dev *dev);
 
 void phyrdma_debugfs_init(void);
 void phyrdma_debugfs_cleanup(void);
