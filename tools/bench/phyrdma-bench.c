@@ -678,22 +678,14 @@ static int cmd_bw(int argc, char **argv)
 
 /* ---- slices: many MRs over one buffer ----------------------------------- */
 
-/* A gauge of the device's, from its debugfs counters. */
+/* A gauge of the device's, as "rdma statistic" shows it. */
 static long long counter(const char *ibdev, const char *name)
 {
-	char path[PATH_MAX], key[64];
-	long long v, found = -1;
-	FILE *f;
+	long long v;
 
-	debugfs_path(ibdev, "counters", path, sizeof(path));
-	f = fopen(path, "r");
-	if (!f)
-		die(path);
-	while (fscanf(f, "%63s %lld", key, &v) == 2)
-		if (!strcmp(key, name))
-			found = v;
-	fclose(f);
-	return found;
+	if (pv_rdma_statistic(ibdev, 1, name, &v))
+		die(name);
+	return v;
 }
 
 static uint64_t rnd(uint64_t *state)

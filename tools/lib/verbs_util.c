@@ -2,10 +2,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/dma-heap.h>
+#include <linux/netlink.h>
+#include <rdma/rdma_netlink.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "verbs_util.h"
@@ -135,6 +138,170 @@ int pv_heap_alloc(const char *heap, size_t len)
 	close(hfd);
 	errno = err;
 	return ret ? -1 : (int)d.fd;
+}
+
+/* ---- "rdma statistic", over RDMA netlink --------------------------------- */
+
+struct pv_nl_want {
+	const char *dev_name;	/* NLDEV_CMD_GET: the device to find */
+	const char *stat_name;	/* NLDEV_CMD_STAT_GET: the counter to find */
+	uint32_t index;		/* the device's, once found */
+	uint32_t seen;		/* the index of the message being read */
+	int match;		/* the entry being read is the counter */
+	long long value;
+	int found;
+};
+
+static void pv_nl_put_u32(struct nlmsghdr *h, uint16_t type, uint32_t v)
+{
+	struct nlattr *a = (void *)((char *)h + NLMSG_ALIGN(h->nlmsg_len));
+
+	a->nla_type = type;
+	a->nla_len = NLA_HDRLEN + sizeof(v);
+	memcpy((char *)a + NLA_HDRLEN, &v, sizeof(v));
+	h->nlmsg_len = NLMSG_ALIGN(h->nlmsg_len) + NLA_ALIGN(a->nla_len);
+}
+
+/* Calls @fn on each attribute of @len bytes at @a. */
+static void pv_nl_walk(const struct nlattr *a, int len,
+		       void (*fn)(const struct nlattr *, struct pv_nl_want *),
+		       struct pv_nl_want *w)
+{
+	while (len >= NLA_HDRLEN && a->nla_len >= NLA_HDRLEN &&
+	       a->nla_len <= len) {
+		fn(a, w);
+		len -= NLA_ALIGN(a->nla_len);
+		a = (const void *)((const char *)a + NLA_ALIGN(a->nla_len));
+	}
+}
+
+#define PV_NLA_DATA(a)	((const char *)(a) + NLA_HDRLEN)
+#define PV_NLA_LEN(a)	((int)(a)->nla_len - NLA_HDRLEN)
+
+static void pv_nl_dev(const struct nlattr *a, struct pv_nl_want *w)
+{
+	switch (a->nla_type & NLA_TYPE_MASK) {
+	case RDMA_NLDEV_ATTR_DEV_INDEX:
+		memcpy(&w->seen, PV_NLA_DATA(a), sizeof(w->seen));
+		break;
+	case RDMA_NLDEV_ATTR_DEV_NAME:
+		/* the index comes first in every message of the dump */
+		if (!strncmp(PV_NLA_DATA(a), w->dev_name, PV_NLA_LEN(a))) {
+			w->index = w->seen;
+			w->found = 1;
+		}
+		break;
+	}
+}
+
+static void pv_nl_entry(const struct nlattr *a, struct pv_nl_want *w)
+{
+	switch (a->nla_type & NLA_TYPE_MASK) {
+	case RDMA_NLDEV_ATTR_STAT_HWCOUNTER_ENTRY_NAME:
+		w->match = !strncmp(PV_NLA_DATA(a), w->stat_name, PV_NLA_LEN(a));
+		break;
+	case RDMA_NLDEV_ATTR_STAT_HWCOUNTER_ENTRY_VALUE:
+		if (w->match) {
+			memcpy(&w->value, PV_NLA_DATA(a), sizeof(w->value));
+			w->found = 1;
+		}
+		break;
+	}
+}
+
+static void pv_nl_entries(const struct nlattr *a, struct pv_nl_want *w)
+{
+	if ((a->nla_type & NLA_TYPE_MASK) == RDMA_NLDEV_ATTR_STAT_HWCOUNTER_ENTRY)
+		pv_nl_walk((const void *)PV_NLA_DATA(a), PV_NLA_LEN(a),
+			   pv_nl_entry, w);
+}
+
+static void pv_nl_stat(const struct nlattr *a, struct pv_nl_want *w)
+{
+	if ((a->nla_type & NLA_TYPE_MASK) == RDMA_NLDEV_ATTR_STAT_HWCOUNTERS)
+		pv_nl_walk((const void *)PV_NLA_DATA(a), PV_NLA_LEN(a),
+			   pv_nl_entries, w);
+}
+
+/* Sends @req and hands each answer's attributes to @fn, up to the end. */
+static int pv_nl_ask(struct nlmsghdr *req,
+		     void (*fn)(const struct nlattr *, struct pv_nl_want *),
+		     struct pv_nl_want *w)
+{
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	int s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_RDMA);
+	char buf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
+	int done = 0, err = 0;
+	struct nlmsghdr *h;
+	ssize_t n;
+
+	if (s < 0)
+		return -1;
+	if (sendto(s, req, req->nlmsg_len, 0, (struct sockaddr *)&kernel,
+		   sizeof(kernel)) < 0)
+		goto fail;
+	while (!done) {
+		n = recv(s, buf, sizeof(buf), 0);
+		if (n < 0)
+			goto fail;
+		for (h = (void *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_type == NLMSG_DONE) {
+				done = 1;
+			} else if (h->nlmsg_type == NLMSG_ERROR) {
+				err = -((struct nlmsgerr *)NLMSG_DATA(h))->error;
+				done = 1;
+			} else {
+				pv_nl_walk(NLMSG_DATA(h), NLMSG_PAYLOAD(h, 0),
+					   fn, w);
+				if (!(req->nlmsg_flags & NLM_F_DUMP))
+					done = 1;
+			}
+		}
+	}
+	close(s);
+	errno = err;
+	return err ? -1 : 0;
+fail:
+	err = errno;
+	close(s);
+	errno = err;
+	return -1;
+}
+
+int pv_rdma_statistic(const char *ibdev, uint32_t port, const char *name,
+		      long long *value)
+{
+	union {
+		struct nlmsghdr h;
+		char buf[NLMSG_SPACE(64)];
+	} req = {};
+	struct pv_nl_want w = { .dev_name = ibdev, .stat_name = name };
+
+	req.h.nlmsg_len = NLMSG_LENGTH(0);
+	req.h.nlmsg_type = RDMA_NL_GET_TYPE(RDMA_NL_NLDEV, RDMA_NLDEV_CMD_GET);
+	req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	if (pv_nl_ask(&req.h, pv_nl_dev, &w))
+		return -1;
+	if (!w.found) {
+		errno = ENODEV;
+		return -1;
+	}
+	memset(&req, 0, sizeof(req));
+	req.h.nlmsg_len = NLMSG_LENGTH(0);
+	req.h.nlmsg_type = RDMA_NL_GET_TYPE(RDMA_NL_NLDEV,
+					    RDMA_NLDEV_CMD_STAT_GET);
+	req.h.nlmsg_flags = NLM_F_REQUEST;
+	pv_nl_put_u32(&req.h, RDMA_NLDEV_ATTR_DEV_INDEX, w.index);
+	pv_nl_put_u32(&req.h, RDMA_NLDEV_ATTR_PORT_INDEX, port);
+	w.found = 0;
+	if (pv_nl_ask(&req.h, pv_nl_stat, &w))
+		return -1;
+	if (!w.found) {
+		errno = ENOENT;
+		return -1;
+	}
+	*value = w.value;
+	return 0;
 }
 
 static int pv_passed, pv_failed;

@@ -2,10 +2,10 @@
 /*
  * The few steps every phyrdma tool and C test repeats: open a device by
  * name, find a port's RoCE v2 GID of an IPv4 address, bring a QP to RTS,
- * and take a dma-buf from a DMA heap.  Each returns 0 (or an fd) or -1 with
- * errno set, so that a benchmark can die and a test can report, which the
- * C tests do alike: "ok NAME" or "FAIL NAME: why" per check, then one
- * summary line.
+ * take a dma-buf from a DMA heap, and read a counter as "rdma statistic"
+ * does.  Each returns 0 (or an fd) or -1 with errno set, so that a
+ * benchmark can die and a test can report, which the C tests do alike:
+ * "ok NAME" or "FAIL NAME: why" per check, then one summary line.
  */
 #ifndef PHYRDMA_VERBS_UTIL_H
 #define PHYRDMA_VERBS_UTIL_H
@@ -47,6 +47,13 @@ int pv_ud_ready(struct ibv_qp *qp, uint8_t port, uint32_t qkey);
  * O_RDWR | O_CLOEXEC, or -1 with errno set.
  */
 int pv_heap_alloc(const char *heap, size_t len);
+
+/*
+ * The counter @name of @ibdev's @port, as "rdma statistic show link" reads
+ * it (over RDMA netlink, fresh where sysfs may give a cached value).
+ */
+int pv_rdma_statistic(const char *ibdev, uint32_t port, const char *name,
+		      long long *value);
 
 /* Print "ok @name", or "FAIL @name: " and @fmt, and count which. */
 void pv_check(int ok, const char *name, const char *fmt, ...)
