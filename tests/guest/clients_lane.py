@@ -16,7 +16,7 @@ import tempfile
 import time
 import unittest
 
-from phyrdma_base import debugfs_dir, read_kv
+from phyrdma_base import counters
 
 LANE = '/phyrdma/build/libibverbs-lane/src/build'
 UCX = '/opt/ucx-verbs/usr'
@@ -26,7 +26,7 @@ IOMMU_ON = os.path.exists('/sys/class/iommu') and bool(os.listdir('/sys/class/io
 
 
 def stats(dev):
-    return read_kv(f'{debugfs_dir(dev)}/stats')
+    return counters(dev)
 
 
 def rxe_up():

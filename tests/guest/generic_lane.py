@@ -17,6 +17,7 @@ import unittest
 import phyrmem as pm
 from phyrmem import MiB, PAGE
 from rawverbs import Pd, Mr, _lib
+from rdma_netlink import rdma_statistic
 
 # Nothing here imports pyverbs: the stock pyverbs is built for the stock
 # library's private ABI, which the lane's library does not have.
@@ -29,13 +30,7 @@ def debugfs_dir(ibdev):
     return f'/sys/kernel/debug/phyrdma/{pci}'
 
 
-def counters(ibdev):
-    out = {}
-    with open(f'{debugfs_dir(ibdev)}/counters') as f:
-        for line in f:
-            k, v = line.split()
-            out[k] = int(v)
-    return out
+counters = rdma_statistic
 
 
 class MrTestBase(unittest.TestCase):

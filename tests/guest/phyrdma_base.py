@@ -2,7 +2,8 @@
 """Helpers shared by the phyrdma guest tests.
 
 The tests compare what applications see through unmodified libibverbs and
-pyverbs with what the driver itself declares in debugfs
+pyverbs with what the driver counts (read as "rdma statistic" reads it,
+over RDMA netlink), with what the device declares in its debugfs test hooks
 (/sys/kernel/debug/phyrdma/<pci address>/) and with what the kernel says
 independently in sysfs.
 """
@@ -13,6 +14,8 @@ import time
 import unittest
 
 from pyverbs.device import Context
+
+from rdma_netlink import rdma_statistic
 
 PCI_VENDOR = 0x1234
 PCI_DEVICE = 0x11e8
@@ -61,7 +64,10 @@ def debugfs_dir(ibdev):
 
 
 def counters(ibdev):
-    return read_kv(f'{debugfs_dir(ibdev)}/counters')
+    """Everything phyrdma counts on @ibdev: the objects it holds for
+    userspace (zero when nothing is registered) and the work done since
+    load, from "rdma statistic"."""
+    return rdma_statistic(ibdev)
 
 
 def drop_kept_imports(timeout=5):

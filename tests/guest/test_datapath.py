@@ -27,8 +27,8 @@ from pyverbs.qp import QP, QPAttr, QPCap, QPInitAttr
 from pyverbs.wr import RecvWR, SendWR, SGE
 import pyverbs.libibverbs_enums as e
 
-from phyrdma_base import (PhyrdmaTestCase, counters, debugfs_dir,
-                          ipv4_gid_index, port_ip, read_kv, reload_phyrdma)
+from phyrdma_base import (PhyrdmaTestCase, counters, ipv4_gid_index,
+                          port_ip, reload_phyrdma)
 import phyrmem
 
 LW = e.ibv_access_flags.IBV_ACCESS_LOCAL_WRITE
@@ -690,14 +690,13 @@ class ErrorTest(DatapathBase):
         x.connect(y, rnr_retry=7, min_rnr_timer=1)
         y.connect(x, rnr_retry=7, min_rnr_timer=31)
         src, dst = x.buf(4096), y.buf(4096)
-        stats = f'{debugfs_dir("phyrdma0")}/stats'
-        before = read_kv(stats)['rnr_retries']
+        before = counters('phyrdma0')['rnr_retries']
         x.post(WR.IBV_WR_SEND, [src.sge(0, 64)], wr_id=1)
         time.sleep(0.1)
         y.post_recv(dst, 0, 64)
         self.assert_wc(x.poll()[0])
         self.assert_wc(y.poll()[0], byte_len=64)
-        retries = read_kv(stats)['rnr_retries'] - before
+        retries = counters('phyrdma0')['rnr_retries'] - before
         self.assertGreaterEqual(retries, 1)
         self.assertLessEqual(retries, 3)
 

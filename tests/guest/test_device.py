@@ -8,9 +8,9 @@ from pyverbs.device import Context, get_device_list
 from pyverbs.pyverbs_error import PyverbsError
 import pyverbs.libibverbs_enums as e
 
-from phyrdma_base import (ipv4_gid_index, port_ip, PhyrdmaTestCase, SYSFS_IB, caps, debugfs_dir,
-                          pci_address, phyrdma_devices, read, reload_phyrdma,
-                          run)
+from phyrdma_base import (ipv4_gid_index, port_ip, PhyrdmaTestCase, SYSFS_IB, caps,
+                          counters, debugfs_dir, pci_address, phyrdma_devices,
+                          read, reload_phyrdma, run)
 
 
 def be64(raw):
@@ -175,3 +175,36 @@ class IommuStatusTest(unittest.TestCase):
         for name in phyrdma_devices():
             self.assertEqual(read(f'{debugfs_dir(name)}/iommu'),
                              'translating' if on else 'none')
+
+
+class ObservabilityTest(PhyrdmaTestCase):
+    """What phyrdma counts is in one place, "rdma statistic"; debugfs
+    holds only the test hooks (docs/design.md, "Observability")."""
+
+    def test_rdma_tool_shows_every_counter(self):
+        import json
+        import subprocess
+        from pyverbs.pd import PD
+        out = subprocess.run(['rdma', '-j', 'statistic', 'show', 'link',
+                              f'{self.dev_name}/1'],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        tool = {k: v for k, v in json.loads(out.stdout)[0].items()
+                if k not in ('ifindex', 'ifname', 'port')}
+        before = counters(self.dev_name)
+        self.assertEqual(set(tool), set(before))
+        # the gauges, the registrations, the importer's and the engine's
+        self.assertLessEqual({'pds', 'mrs', 'mtt_pages', 'queue_bytes',
+                              'reg_phyr', 'runs_linked', 'imports_made',
+                              'import_revokes', 'wqes', 'page_faults'},
+                             set(tool))
+        with PD(self.ctx):
+            self.assertEqual(counters(self.dev_name)['pds'],
+                             before['pds'] + 1)
+        # sysfs shows the same names, device-wide
+        hw = os.listdir(f'{SYSFS_IB}/{self.dev_name}/hw_counters')
+        self.assertEqual(set(hw) - {'lifespan'}, set(tool))
+
+    def test_debugfs_holds_only_test_hooks(self):
+        self.assertEqual(sorted(os.listdir(debugfs_dir(self.dev_name))),
+                         ['caps', 'iommu', 'oracle'])

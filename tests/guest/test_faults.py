@@ -25,7 +25,7 @@ import os
 import subprocess
 import unittest
 
-from phyrdma_base import (PhyrdmaTestCase, counters, drop_kept_imports, pci_address,
+from phyrdma_base import (PhyrdmaTestCase, counters, drop_kept_imports,
                           phyrdma_devices)
 
 FAIL_NTH = '/proc/thread-self/fail-nth'
@@ -282,9 +282,7 @@ class FailFunctionTest(PhyrdmaTestCase):
         self.addCleanup(pd.close)
         fd = pm.ram_create(2 << 20, 9)
         self.addCleanup(os.close, fd)
-        stats = f'{DEBUGFS}/phyrdma/{pci_address(self.dev_name)}/stats'
-        before = int(dict(l.split() for l in read(stats).splitlines())
-                     ['import_fallbacks'])
+        before = counters(self.dev_name)['import_fallbacks']
         write(f'{FAIL_FUNCTION}/inject', 'phyr_import_get_locked')
         try:
             write(f'{FAIL_FUNCTION}/phyr_import_get_locked/retval',
@@ -297,8 +295,7 @@ class FailFunctionTest(PhyrdmaTestCase):
             DmaBufMR(pd, 1 << 20, 1, dmabuf=fd).close()
         finally:
             write(f'{FAIL_FUNCTION}/inject', '\n')
-        after = int(dict(l.split() for l in read(stats).splitlines())
-                    ['import_fallbacks'])
+        after = counters(self.dev_name)['import_fallbacks']
         self.assertEqual(after, before + 1)
 
     def test_ring_allocation(self):

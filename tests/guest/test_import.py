@@ -20,7 +20,7 @@ import time
 import phyrdv as dv
 import phyrmem as pm
 from phyrmem import KiB, MiB, PAGE
-from phyrdma_base import counters, debugfs_dir, read_kv
+from phyrdma_base import counters, debugfs_dir
 from rawverbs import Pd
 from test_mr import LW, MrTestBase
 
@@ -35,7 +35,7 @@ class ImportBase(MrTestBase):
         self.stats0 = self.stats()
 
     def stats(self):
-        return read_kv(f'{debugfs_dir(self.dev_name)}/stats')
+        return counters(self.dev_name)
 
     def stat(self, name):
         return self.stats()[name] - self.stats0[name]

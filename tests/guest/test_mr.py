@@ -107,11 +107,6 @@ def user_layout(addr, length):
     return slice_runs(layout, addr % PAGE, length)
 
 
-def pm_stats(path):
-    with open(path) as f:
-        return {k: int(v) for k, v in (line.split() for line in f)}
-
-
 def pattern(n):
     """Content unique per page, so a wrong MTT entry shows."""
     return os.urandom(n)
@@ -383,8 +378,7 @@ class DmabufMrTest(MrTestBase):
                 errors.append(f'thread {n}: {ex!r}')
 
         import time
-        stats = f'{debugfs_dir(self.dev_name)}/stats'
-        before = pm_stats(stats)
+        before = counters(self.dev_name)
         threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
         for t in threads:
             t.start()
@@ -396,7 +390,7 @@ class DmabufMrTest(MrTestBase):
         for t in threads:
             t.join()
         self.assertEqual(errors, [])
-        after = pm_stats(stats)
+        after = counters(self.dev_name)
         self.assertEqual(after['reg_phyr'] + after['reg_legacy'] -
                          before['reg_phyr'] - before['reg_legacy'], 48)
 

@@ -16,7 +16,7 @@ from pyverbs.pyverbs_error import PyverbsRDMAError
 from pyverbs.wr import SGE
 import pyverbs.libibverbs_enums as e
 
-from phyrdma_base import debugfs_dir, read_kv
+from phyrdma_base import counters
 import phyrmem
 import test_datapath as td
 from test_datapath import LW, ODP, RR, WC, WR, DatapathBase, UD, pattern
@@ -27,7 +27,7 @@ FLUSH = e._IBV_ADVISE_MR_FLAG_FLUSH
 
 
 def stats(dev):
-    return read_kv(f'{debugfs_dir(dev)}/stats')
+    return counters(dev)
 
 
 class OdpTest(DatapathBase):

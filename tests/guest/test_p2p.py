@@ -25,9 +25,9 @@ import unittest
 
 import phyrmem as pm
 from phyrmem import KiB, MiB, PAGE
-from phyrdma_base import counters, debugfs_dir, read, read_kv
+from phyrdma_base import counters
 from rawverbs import Pd
-from test_mr import MrTestBase, PARAM, nr_blocks, translated_pgsz, mainline_pgsz
+from test_mr import MrTestBase, nr_blocks, translated_pgsz, mainline_pgsz
 
 LW, RW, RR = 1, 2, 4
 ALL_ACCESS = LW | RW | RR
@@ -53,7 +53,7 @@ class P2pBase(MrTestBase):
         self.addCleanup(self.no_buffers_left)
         # bus addresses below a switch: no IOVA, whatever the IOMMU does
         self.p2p_translating = self.translating and self.topo != 'switch'
-        self.stats0 = read_kv(f'{debugfs_dir(self.dev_name)}/stats')
+        self.stats0 = counters(self.dev_name)
 
     def pick_gpu(self, nodes):
         """The GPU the test allocates from: the first."""
@@ -63,8 +63,7 @@ class P2pBase(MrTestBase):
         self.assertEqual(self.gpu.info()['buffers'], 0, 'GPU buffers left')
 
     def stat(self, name):
-        return (read_kv(f'{debugfs_dir(self.dev_name)}/stats')[name] -
-                self.stats0[name])
+        return counters(self.dev_name)[name] - self.stats0[name]
 
     def buffer(self, size, chunk=0, flags=0):
         fd = self.gpu.create(size, chunk, flags)

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 """Protection domains: allocation, release, accounting."""
+import json
 import os
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import textwrap
 from pyverbs.device import Context
 from pyverbs.pd import PD
 
-from phyrdma_base import PhyrdmaTestCase, counters, debugfs_dir
+from phyrdma_base import PhyrdmaTestCase, counters
 
 
 class PDTest(PhyrdmaTestCase):
@@ -42,7 +43,7 @@ class PDTest(PhyrdmaTestCase):
         # destroy every object when the file is released, and the driver
         # must see each of them go.
         child = subprocess.run([sys.executable, '-c', textwrap.dedent(f'''
-            import os, sys
+            import json, os, sys
             sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
             from phyrmem import ram_create
             from pyverbs.device import Context
@@ -52,12 +53,12 @@ class PDTest(PhyrdmaTestCase):
             pds = [PD(c) for c in ctxs for _ in range(50)]
             mrs = [MR(pds[0], 1 << 20, 1),
                    DmaBufMR(pds[1], 1 << 20, 1, dmabuf=ram_create(1 << 20))]
-            print(open('{debugfs_dir(self.dev_name)}/counters').read(), flush=True)
+            from rdma_netlink import rdma_statistic
+            print(json.dumps(rdma_statistic('{self.dev_name}')), flush=True)
             os._exit(0)
             ''')], capture_output=True, text=True, timeout=60)
         self.assertEqual(child.returncode, 0, child.stderr)
-        words = child.stdout.split()
-        got = dict(zip(words[::2], map(int, words[1::2])))
+        got = json.loads(child.stdout)
         base = self.baseline[self.dev_name]
         self.assertEqual((got['ucontexts'] - base['ucontexts'],
                           got['pds'] - base['pds'], got['mrs'] - base['mrs'],

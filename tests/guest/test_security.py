@@ -521,7 +521,7 @@ class ExposureTest(PhyrdmaTestCase):
             st = os.stat(f'{d}/{name}')
             self.assertEqual(st.st_mode & 0o077, 0, f'{name}: {oct(st.st_mode)}')
         out = run_unprivileged(f'''
-            for name in ('counters', 'oracle'):
+            for name in ('caps', 'oracle'):
                 try:
                     open({d!r} + '/' + name).close()
                     print('opened')

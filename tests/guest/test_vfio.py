@@ -25,8 +25,7 @@ import unittest
 
 import phyrmem as pm
 from phyrmem import MiB, PAGE
-from phyrdma_base import counters, debugfs_dir, read, read_kv, run
-from rawverbs import Pd
+from phyrdma_base import counters, debugfs_dir, read, run
 from test_mr import MrTestBase
 
 # <linux/vfio.h>
@@ -89,7 +88,7 @@ class VfioGpu:
     def __init__(self, pci):
         self.pci = pci
         dev = f'/sys/bus/pci/devices/{pci}'
-        self._write(f'/sys/bus/pci/drivers/phyr_mmio/unbind', pci)
+        self._write('/sys/bus/pci/drivers/phyr_mmio/unbind', pci)
         self._write(f'{dev}/driver_override', 'vfio-pci')
         r = run('modprobe', 'vfio-pci')
         if r.returncode:
@@ -168,15 +167,14 @@ class VfioDmabufTest(MrTestBase):
         self.vfio = VfioGpu(gpus[1][1])
         self.addCleanup(self.rebound, gpus[1][1])
         self.addCleanup(self.vfio.close)
-        self.stats0 = read_kv(f'{debugfs_dir(self.dev_name)}/stats')
+        self.stats0 = counters(self.dev_name)
 
     def rebound(self, pci):
         self.assertIn(pci, [addr for _, addr in pm.gpus()],
                       'the GPU went back to phyr_mmio')
 
     def stat(self, name):
-        return (read_kv(f'{debugfs_dir(self.dev_name)}/stats')[name] -
-                self.stats0[name])
+        return counters(self.dev_name)[name] - self.stats0[name]
 
     def test_register_check_and_revoke(self):
         """Legacy registration of VFIO's dma-buf, every byte checked through
