@@ -3,14 +3,29 @@
 
     from pyverbs.providers.phyrdma import phyrdv
 
+    phyrdv.is_supported(ctx)                    -> bool
     phyrdv.query_dma(ctx)                       -> dict
-    phyrdv.query_iova_ranges(ctx)               -> ([(start, last)], generation)
+    phyrdv.query_iova_ranges(ctx, max_ranges=64)
+        -> ([(start, last)], num_ranges, generation)
+           (the first max_ranges ranges; num_ranges: how many there are)
     phyrdv.advise_dmabuf(ctx, fd, offset, len)  -> dict
     mr = phyrdv.PhyrdvDmaBufMR(pd, length, access, fd, offset=0, iova=0,
-                               flags=0, ...)    (mr.iova: the MR's iova)
+                               **hints)         (a range of a dma-buf)
+    mr = phyrdv.PhyrdvMR(pd, length, access, address=None, iova=None,
+                         **hints)               (process memory)
+        address None: the MR allocates its buffer and frees it on close,
+        as pyverbs' MR does (mr.buf); iova None: the buffer's address
+    hints: flags=0 (REG_MR_*), min_page_shift=0, max_page_shift=0,
+           mem_allowed=0, mem_required=0 (MEM_*), max_iova_waste=0
+    mr.iova                                     the MR's iova (the driver's
+                                                with REG_MR_CHOOSE_IOVA)
+    mr.query()                                  -> dict, as query_mr(mr)
     phyrdv.query_mr(mr)                         -> dict (any pyverbs MR)
 
-Errors raise PyverbsRDMAError with the errno of the call.
+A dict holds the fields of the C struct (comp_mask among them) but its
+reserved ones.  The binding passes the size of the structs of the phyrdv.h
+it was built with.  Errors raise PyverbsRDMAError with the errno of the
+call (error_code).
 """
 
 #cython: language_level=3
@@ -18,13 +33,15 @@ Errors raise PyverbsRDMAError with the errno of the call.
 import errno
 import logging
 
-from libc.stdint cimport uint32_t, uint64_t
+from libc.errno cimport errno as c_errno
+from libc.stdint cimport uint32_t, uint64_t, uintptr_t
 from libc.stdlib cimport calloc, free
-from pyverbs.base import PyverbsRDMAErrno
-from pyverbs.pyverbs_error import PyverbsRDMAError
+from libc.string cimport memset
+from pyverbs.pyverbs_error import PyverbsError, PyverbsRDMAError
 from pyverbs.device cimport Context
 from pyverbs.mr cimport DmaBufMR, MR
 from pyverbs.pd cimport PD
+cimport pyverbs.libibverbs_enums as e
 cimport pyverbs.providers.phyrdma.libphyrdv as dv
 
 
@@ -73,15 +90,16 @@ def query_dma(Context ctx not None):
     """The device's DMA constraints (phyrdv_query_dma(3))."""
     cdef dv.phyrdv_dma_attr a
     _check(dv.phyrdv_query_dma(ctx.context, &a, sizeof(a)), 'phyrdv_query_dma')
-    return {'iommu_mode': a.iommu_mode, 'generation': a.generation,
-            'page_size_cap': a.page_size_cap,
+    return {'comp_mask': a.comp_mask, 'iommu_mode': a.iommu_mode,
+            'generation': a.generation, 'page_size_cap': a.page_size_cap,
             'iommu_page_sizes': a.iommu_page_sizes,
             'max_mr_size': a.max_mr_size, 'max_iova_waste': a.max_iova_waste,
             'num_iova_ranges': a.num_iova_ranges, 'flags': a.flags}
 
 
 def query_iova_ranges(Context ctx not None, uint32_t max_ranges=64):
-    """The usable IOVA ranges and their generation."""
+    """The first max_ranges usable IOVA ranges, how many there are, and
+    their generation (phyrdv_query_iova_ranges(3))."""
     cdef dv.phyrdv_iova_range *r = NULL
     cdef uint32_t n = 0, gen = 0, i
     if max_ranges:
@@ -91,7 +109,8 @@ def query_iova_ranges(Context ctx not None, uint32_t max_ranges=64):
     try:
         _check(dv.phyrdv_query_iova_ranges(ctx.context, r, max_ranges, &n,
                                            &gen), 'phyrdv_query_iova_ranges')
-        return [(r[i].start, r[i].last) for i in range(min(n, max_ranges))], gen
+        return ([(r[i].start, r[i].last) for i in range(min(n, max_ranges))],
+                n, gen)
     finally:
         free(r)
 
@@ -101,11 +120,12 @@ def advise_dmabuf(Context ctx not None, int fd, uint64_t offset, size_t length):
     cdef dv.phyrdv_dmabuf_advice a
     _check(dv.phyrdv_advise_dmabuf(ctx.context, fd, offset, length, &a,
                                    sizeof(a)), 'phyrdv_advise_dmabuf')
-    return {'flags': a.flags, 'mem_kinds': a.mem_kinds,
-            'p2p_type': a.p2p_type, 'iova_align': a.iova_align,
-            'iova_offset': a.iova_offset, 'page_size': a.page_size,
-            'mtt_entries': a.mtt_entries, 'iova_bytes': a.iova_bytes,
-            'iommu_page_size': a.iommu_page_size, 'runs': a.runs}
+    return {'comp_mask': a.comp_mask, 'flags': a.flags,
+            'mem_kinds': a.mem_kinds, 'p2p_type': a.p2p_type,
+            'iova_align': a.iova_align, 'iova_offset': a.iova_offset,
+            'page_size': a.page_size, 'mtt_entries': a.mtt_entries,
+            'iova_bytes': a.iova_bytes, 'iommu_page_size': a.iommu_page_size,
+            'runs': a.runs}
 
 
 def query_mr(MR mr not None):
@@ -114,14 +134,26 @@ def query_mr(MR mr not None):
     if mr.mr == NULL:
         raise PyverbsRDMAError('phyrdv_query_mr: the MR is closed', errno.EBADF)
     _check(dv.phyrdv_query_mr(mr.mr, &a, sizeof(a)), 'phyrdv_query_mr')
-    return {'path': a.path, 'flags': a.flags, 'mem_kinds': a.mem_kinds,
-            'p2p_type': a.p2p_type, 'mtt_levels': a.mtt_levels,
-            'iova': a.iova, 'length': a.length, 'page_size': a.page_size,
-            'mtt_entries': a.mtt_entries, 'mtt_pages': a.mtt_pages,
-            'iova_bytes': a.iova_bytes, 'iova_waste': a.iova_waste,
-            'iommu_page_size': a.iommu_page_size, 'runs': a.runs,
-            'iotlb_syncs': a.iotlb_syncs, 'scratch_bytes': a.scratch_bytes,
-            'kernel_bytes': a.kernel_bytes}
+    return {'comp_mask': a.comp_mask, 'path': a.path, 'flags': a.flags,
+            'mem_kinds': a.mem_kinds, 'p2p_type': a.p2p_type,
+            'mtt_levels': a.mtt_levels, 'iova': a.iova, 'length': a.length,
+            'page_size': a.page_size, 'mtt_entries': a.mtt_entries,
+            'mtt_pages': a.mtt_pages, 'iova_bytes': a.iova_bytes,
+            'iova_waste': a.iova_waste, 'iommu_page_size': a.iommu_page_size,
+            'runs': a.runs, 'iotlb_syncs': a.iotlb_syncs,
+            'scratch_bytes': a.scratch_bytes, 'kernel_bytes': a.kernel_bytes}
+
+
+cdef _hints(dv.phyrdv_reg_mr_attr *attr, flags, min_page_shift,
+            max_page_shift, mem_allowed, mem_required, max_iova_waste):
+    """The registration hints in @attr, everything else zero."""
+    memset(attr, 0, sizeof(attr[0]))
+    attr.flags = flags
+    attr.min_page_shift = min_page_shift
+    attr.max_page_shift = max_page_shift
+    attr.mem_allowed = mem_allowed
+    attr.mem_required = mem_required
+    attr.max_iova_waste = max_iova_waste
 
 
 cdef class PhyrdvDmaBufMR(DmaBufMR):
@@ -131,24 +163,31 @@ cdef class PhyrdvDmaBufMR(DmaBufMR):
     def __init__(self, PD pd not None, length, access, int fd, offset=0,
                  iova=0, flags=0, min_page_shift=0, max_page_shift=0,
                  mem_allowed=0, mem_required=0, max_iova_waste=0):
+        """
+        Register @length bytes at @offset of the dma-buf @fd.
+        :param pd: A PD object
+        :param length: Length in bytes
+        :param access: Access flags, see ibv_access_flags enum
+        :param fd: The dma-buf's fd (the MR does not close it)
+        :param offset: Byte offset from the beginning of the dma-buf
+        :param iova: The MR's iova (with REG_MR_CHOOSE_IOVA: its page
+                     offset only; the driver's choice is mr.iova)
+        :param flags, min_page_shift, max_page_shift, mem_allowed,
+               mem_required, max_iova_waste: the hints of
+               struct phyrdv_reg_mr_attr
+        """
         cdef dv.phyrdv_reg_mr_attr attr
+        cdef int err
         self.logger = logging.getLogger(self.__class__.__name__)
-        attr.comp_mask = 0
-        attr.flags = flags
-        attr.min_page_shift = min_page_shift
-        attr.max_page_shift = max_page_shift
-        attr.reserved[0] = 0
-        attr.reserved[1] = 0
-        attr.mem_allowed = mem_allowed
-        attr.mem_required = mem_required
-        attr.max_iova_waste = max_iova_waste
-        attr.iova = 0
+        _hints(&attr, flags, min_page_shift, max_page_shift, mem_allowed,
+               mem_required, max_iova_waste)
         self.mr = dv.phyrdv_reg_dmabuf_mr(pd.pd, offset, length, iova, fd,
                                           access, &attr, sizeof(attr))
         if self.mr == NULL:
-            raise PyverbsRDMAErrno(
+            err = c_errno
+            raise PyverbsRDMAError(
                 f'Failed to register a phyrdv dma-buf MR. length: {length}, '
-                f'access flags: {access}, hint flags: {flags}')
+                f'access flags: {access}, hint flags: {flags}', err)
         self.iova = attr.iova
         self.pd = pd
         self.dmabuf = fd
@@ -156,4 +195,71 @@ cdef class PhyrdvDmaBufMR(DmaBufMR):
         pd.add_ref(self)
 
     def query(self):
+        """The MR's layout, as query_mr()."""
+        return query_mr(self)
+
+
+cdef class PhyrdvMR(MR):
+    """Process memory registered with hints (phyrdv_reg_mr(3))."""
+    cdef readonly uint64_t iova
+
+    def __init__(self, PD pd not None, length, access, address=None,
+                 iova=None, flags=0, min_page_shift=0, max_page_shift=0,
+                 mem_allowed=0, mem_required=0, max_iova_waste=0):
+        """
+        Register @length bytes of process memory: a buffer the MR allocates
+        (and frees when it is closed), as pyverbs' MR does, or the caller's
+        memory at @address.
+        :param pd: A PD object
+        :param length: Length in bytes
+        :param access: Access flags, see ibv_access_flags enum
+                       (IBV_ACCESS_HUGETLB: allocate huge pages, as MR does)
+        :param address: The memory to register (Optional); the MR
+                        allocates a buffer if it is not given
+        :param iova: The MR's iova (Optional): the buffer's address if not
+                     given; with REG_MR_CHOOSE_IOVA its page offset only,
+                     the driver's choice is mr.iova
+        :param flags, min_page_shift, max_page_shift, mem_allowed,
+               mem_required, max_iova_waste: the hints of
+               struct phyrdv_reg_mr_attr
+        """
+        cdef dv.phyrdv_reg_mr_attr attr
+        cdef int mmap_len = 0
+        cdef int err
+        self.logger = logging.getLogger(self.__class__.__name__)
+        _hints(&attr, flags, min_page_shift, max_page_shift, mem_allowed,
+               mem_required, max_iova_waste)
+        self.is_huge = True if access & e.IBV_ACCESS_HUGETLB else False
+        self.is_user_addr = False
+        self.mmap_length = 0
+        if address:
+            self.is_user_addr = True
+            # as MR does: through uintptr_t, which holds any pointer
+            self.buf = <void *><uintptr_t>address
+        elif length > 0:
+            self._allocate_buffer(<size_t>length, self.is_huge, &mmap_len)
+            if self.buf == NULL:
+                raise PyverbsError(f'Failed to allocate MR buffer of size '
+                                   f'{length}')
+            self.mmap_length = mmap_len
+        if iova is None:
+            iova = <uintptr_t>self.buf
+        self.mr = dv.phyrdv_reg_mr(pd.pd, self.buf, length, iova, access,
+                                   &attr, sizeof(attr))
+        if self.mr == NULL:
+            err = c_errno
+            if not self.is_user_addr:
+                self._free_buffer(self.is_huge, self.mmap_length)
+            self.buf = NULL
+            raise PyverbsRDMAError(
+                f'Failed to register a phyrdv MR. length: {length}, '
+                f'access flags: {access}, hint flags: {flags}', err)
+        self.iova = attr.iova
+        self.pd = pd
+        pd.add_ref(self)
+        self.logger.debug(f'Registered phyrdv ibv_mr. Length: {length}, '
+                          f'access flags {access}, hint flags {flags}')
+
+    def query(self):
+        """The MR's layout, as query_mr()."""
         return query_mr(self)
