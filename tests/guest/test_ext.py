@@ -5,30 +5,59 @@ a dma-buf, registration with hints, an MR's layout, and the rdma tool.
 Every layout the extension reports is checked against the oracle's view of
 the same MR (which only root can read), so the extension cannot report one
 layout while the device uses another.
+
+The calls go through the pyverbs binding (pyverbs.providers.phyrdma.phyrdv)
+on pyverbs' Context, PD and MR objects, as an application makes them; the
+size rules of the structs, which need attribute sizes the binding never
+passes, are phyrdma-phyrdv-abi's (tests/guest/phyrdv_abi.c).
 """
-import ctypes
 import errno
 import json
 import os
 import subprocess
 
-import phyrdv as dv
+from pyverbs.device import Context
+from pyverbs.mr import MR
+from pyverbs.pd import PD
+from pyverbs.providers.phyrdma import phyrdv as pv
+from pyverbs.pyverbs_error import PyverbsRDMAError
+
 import phyrmem as pm
 from phyrmem import MiB, PAGE
-from phyrdma_base import debugfs_dir, read
 from test_mr import MrTestBase
 from test_p2p import topology
 
 LW, RW, RR = 1, 2, 4
 KiB = 1024
 GiB = 1024 * MiB
+IBV_REREG_MR_CHANGE_ACCESS = 4
 
 
 class ExtBase(MrTestBase):
+    """self.ctx (PhyrdmaTestCase's pyverbs Context of the device) and
+    self.vpd, a pyverbs PD on it, take the extension's calls; self.pd (the
+    rawverbs PD of MrTestBase) stays for the rest."""
+
+    def setUp(self):
+        super().setUp()
+        self.vpd = PD(self.ctx)
+
+    def tearDown(self):
+        # with any MR a failed test left, before the counters are checked
+        self.vpd.close()
+        super().tearDown()
+
     def ram(self, size, order=0, flags=0):
         fd = pm.ram_create(size, order, flags)
         self.addCleanup(os.close, fd)
         return fd
+
+    def user_buffer(self, size):
+        """Process memory of its own mapping; its address."""
+        import mmap
+        buf = mmap.mmap(-1, size)
+        self.addCleanup(buf.close)
+        return pm.ctypes_addr(buf)
 
     def same_as_oracle(self, mr, lay):
         """The layout the extension reports is the device's."""
@@ -46,12 +75,23 @@ class ExtBase(MrTestBase):
         self.assertEqual(lay['runs'], q['runs'])
         return q
 
+    def res_show_mr(self, lkey):
+        """The MR's entry in "rdma res show mr -dd"."""
+        out = subprocess.run(['rdma', '-j', '-dd', 'res', 'show', 'mr',
+                              'dev', self.dev_name],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        m = [m for m in json.loads(out.stdout)
+             if int(m.get('lkey', '-1'), 16) == lkey]
+        self.assertEqual(len(m), 1, out.stdout)
+        return m[0]
+
 
 class QueryDmaTest(ExtBase):
     def test_constraints(self):
-        a = dv.query_dma(self.pd.ctx)
-        mode = {'none': dv.IOMMU_NONE, 'identity': dv.IOMMU_IDENTITY,
-                'translating': dv.IOMMU_TRANSLATING}[self.iommu]
+        a = pv.query_dma(self.ctx)
+        mode = {'none': pv.IOMMU_NONE, 'identity': pv.IOMMU_IDENTITY,
+                'translating': pv.IOMMU_TRANSLATING}[self.iommu]
         self.assertEqual(a['iommu_mode'], mode)
         # 4 KiB to 1 GiB, every power of two (docs/design.md)
         self.assertEqual(a['page_size_cap'], sum(1 << s for s in range(12, 40)))
@@ -61,15 +101,15 @@ class QueryDmaTest(ExtBase):
             self.assertEqual(a['iommu_page_sizes'], 0)
         self.assertEqual(a['max_mr_size'], 1 << 40)
         self.assertEqual(a['max_iova_waste'], self.cap)
-        self.assertTrue(a['flags'] & dv.DMA_P2P)
-        self.assertFalse(a['flags'] & dv.DMA_CC_GUEST)
+        self.assertTrue(a['flags'] & pv.DMA_P2P)
+        self.assertFalse(a['flags'] & pv.DMA_CC_GUEST)
         # the generation is the device's, the same on every query
-        self.assertEqual(dv.query_dma(self.pd.ctx)['generation'],
+        self.assertEqual(pv.query_dma(self.ctx)['generation'],
                          a['generation'])
 
     def test_iova_ranges(self):
-        a = dv.query_dma(self.pd.ctx)
-        ranges, n, gen = dv.query_iova_ranges(self.pd.ctx)
+        a = pv.query_dma(self.ctx)
+        ranges, n, gen = pv.query_iova_ranges(self.ctx)
         self.assertEqual(n, a['num_iova_ranges'])
         self.assertEqual(gen, a['generation'])
         self.assertGreaterEqual(n, 1)
@@ -86,20 +126,14 @@ class QueryDmaTest(ExtBase):
         else:
             self.assertEqual(ranges, [(0, (1 << 64) - 1)])
         # room for fewer: the first ones, and the total
-        few, n2, _ = dv.query_iova_ranges(self.pd.ctx, 1)
+        few, n2, _ = pv.query_iova_ranges(self.ctx, 1)
         self.assertEqual(few, ranges[:1])
         self.assertEqual(n2, n)
-        none, n3, _ = dv.query_iova_ranges(self.pd.ctx, 0)
+        none, n3, _ = pv.query_iova_ranges(self.ctx, 0)
         self.assertEqual((none, n3), ([], n))
 
-    def test_inlen(self):
-        full = ctypes.sizeof(dv.DmaAttr)
-        with self.assertRaises(OSError) as cm:
-            dv.query_dma(self.pd.ctx, full - 4)
-        self.assertEqual(cm.exception.errno, errno.EINVAL)
-        # a newer caller's longer struct: ours filled, the rest zeroed
-        a = dv.query_dma(self.pd.ctx, full + 64)
-        self.assertEqual(a, dv.query_dma(self.pd.ctx))
+    # The struct's size rules (short: EINVAL; longer: ours filled, the rest
+    # zeroed) are HintTest.test_abi_rules's: query_dma_short, query_dma_long.
 
 
 class AdviceTest(ExtBase):
@@ -108,15 +142,15 @@ class AdviceTest(ExtBase):
         or more) and both the device and the IOMMU keep 2 MiB pages."""
         size = 64 * MiB
         fd = self.ram(size, 9, pm.SHUFFLE)
-        adv = dv.advise_dmabuf(self.pd.ctx, fd, 0, size)
-        self.assertEqual(adv['flags'], dv.ADVICE_PHYR | dv.ADVICE_LAYOUT)
-        self.assertEqual(adv['mem_kinds'], dv.MEM_RAM)
-        self.assertEqual(adv['p2p_type'], dv.P2P_NONE)
+        adv = pv.advise_dmabuf(self.ctx, fd, 0, size)
+        self.assertEqual(adv['flags'], pv.ADVICE_PHYR | pv.ADVICE_LAYOUT)
+        self.assertEqual(adv['mem_kinds'], pv.MEM_RAM)
+        self.assertEqual(adv['p2p_type'], pv.P2P_NONE)
         self.assertEqual(adv['iova_offset'], 0)
         self.assertGreaterEqual(adv['iova_align'], 2 * MiB)
         self.assertEqual(adv['runs'], len(pm.ram_layout(fd)))
         iova = adv['iova_align'] + adv['iova_offset']
-        with dv.reg_dmabuf_mr(self.pd, 0, size, iova, fd, LW) as mr:
+        with pv.PhyrdvDmaBufMR(self.vpd, size, LW, fd, iova=iova) as mr:
             lay = mr.query()
             self.same_as_oracle(mr, lay)
             self.assertEqual(lay['page_size'], adv['page_size'])
@@ -132,17 +166,18 @@ class AdviceTest(ExtBase):
         # the iova a 4 KiB-aligned application would pick costs the IOMMU
         # its large pages (docs/performance.md)
         if self.translating:
-            with dv.reg_dmabuf_mr(self.pd, 0, size, 0x1000, fd, LW) as mr:
+            with pv.PhyrdvDmaBufMR(self.vpd, size, LW, fd, iova=0x1000) as mr:
                 self.assertEqual(mr.query()['iommu_page_size'], PAGE)
 
     def test_offset_within_buffer(self):
         size = 16 * MiB
         fd = self.ram(size, 9, pm.SHUFFLE)
         off = 2 * MiB + 3 * PAGE
-        adv = dv.advise_dmabuf(self.pd.ctx, fd, off, 4 * MiB)
+        adv = pv.advise_dmabuf(self.ctx, fd, off, 4 * MiB)
         self.assertEqual(adv['iova_offset'], off % (2 * MiB))
         iova = adv['iova_align'] * 5 + adv['iova_offset']
-        with dv.reg_dmabuf_mr(self.pd, off, 4 * MiB, iova, fd, LW) as mr:
+        with pv.PhyrdvDmaBufMR(self.vpd, 4 * MiB, LW, fd, offset=off,
+                               iova=iova) as mr:
             lay = mr.query()
             self.same_as_oracle(mr, lay)
             self.assertEqual(lay['page_size'], adv['page_size'])
@@ -163,19 +198,19 @@ class AdviceTest(ExtBase):
         finally:
             os.close(dev)
         self.addCleanup(os.close, fd)
-        adv = dv.advise_dmabuf(self.pd.ctx, fd, 0, size)
+        adv = pv.advise_dmabuf(self.ctx, fd, 0, size)
         self.assertEqual(adv['flags'], 0)
         self.assertEqual(adv['iova_align'], 0)
         # a foreign exporter asked to take the phyr path
-        with self.assertRaises(OSError) as cm:
-            dv.reg_dmabuf_mr(self.pd, 0, size, 0, fd, LW,
-                             dv.reg_attr(flags=dv.REQUIRE_PHYR))
-        self.assertEqual(cm.exception.errno, errno.ENOPROTOOPT)
-        with dv.reg_dmabuf_mr(self.pd, 0, size, 0, fd, LW,
-                              dv.reg_attr(flags=dv.CHOOSE_IOVA)) as mr:
+        with self.assertRaises(PyverbsRDMAError) as cm:
+            pv.PhyrdvDmaBufMR(self.vpd, size, LW, fd,
+                              flags=pv.REG_MR_REQUIRE_PHYR)
+        self.assertEqual(cm.exception.error_code, errno.ENOPROTOOPT)
+        with pv.PhyrdvDmaBufMR(self.vpd, size, LW, fd,
+                               flags=pv.REG_MR_CHOOSE_IOVA) as mr:
             lay = mr.query()
             self.same_as_oracle(mr, lay)
-            self.assertEqual(lay['path'], dv.PATH_LEGACY)
+            self.assertEqual(lay['path'], pv.MR_PATH_LEGACY)
             self.assertEqual(lay['iova'], mr.iova)
             self.assertEqual(mr.iova % PAGE, 0)
 
@@ -185,15 +220,14 @@ class AdviceTest(ExtBase):
                                  (0, 8 * MiB, errno.EINVAL),
                                  (4 * MiB, PAGE, errno.EINVAL),
                                  (2**64 - PAGE, 2 * PAGE, errno.EINVAL)):
-            with self.assertRaises(OSError, msg=(off, length)) as cm:
-                dv.advise_dmabuf(self.pd.ctx, fd, off, length)
-            self.assertEqual(cm.exception.errno, err)
-        with self.assertRaises(OSError) as cm:
-            dv.advise_dmabuf(self.pd.ctx, 0, 0, PAGE)  # not a dma-buf
-        self.assertIn(cm.exception.errno, (errno.EBADF, errno.EINVAL))
-        with self.assertRaises(OSError) as cm:
-            dv.advise_dmabuf(self.pd.ctx, fd, 0, PAGE, 8)
-        self.assertEqual(cm.exception.errno, errno.EINVAL)
+            with self.assertRaises(PyverbsRDMAError, msg=(off, length)) as cm:
+                pv.advise_dmabuf(self.ctx, fd, off, length)
+            self.assertEqual(cm.exception.error_code, err)
+        with self.assertRaises(PyverbsRDMAError) as cm:
+            pv.advise_dmabuf(self.ctx, 0, 0, PAGE)  # not a dma-buf
+        self.assertIn(cm.exception.error_code, (errno.EBADF, errno.EINVAL))
+        # an 8-byte struct (EINVAL) is HintTest.test_abi_rules's
+        # advise_dmabuf_short
 
 
 class SharedAdviceTest(ExtBase):
@@ -208,9 +242,9 @@ class SharedAdviceTest(ExtBase):
         size = 64 * MiB
         fd = self.ram(size, 9, pm.SHUFFLE)
         off, length = 2 * MiB + 3 * PAGE + 0x10, 4 * MiB
-        adv = dv.advise_dmabuf(self.pd.ctx, fd, off, length)
-        self.assertEqual(adv['flags'], dv.ADVICE_PHYR | dv.ADVICE_LAYOUT |
-                         dv.ADVICE_SHARED)
+        adv = pv.advise_dmabuf(self.ctx, fd, off, length)
+        self.assertEqual(adv['flags'], pv.ADVICE_PHYR | pv.ADVICE_LAYOUT |
+                         pv.ADVICE_SHARED)
         self.assertEqual((adv['iova_align'], adv['iova_offset']),
                          (PAGE, off % PAGE))
         if self.translating:
@@ -220,11 +254,12 @@ class SharedAdviceTest(ExtBase):
             self.assertEqual(adv['page_size'], 2 * MiB)
         for iova in (off % PAGE, 0x7f0000001000 + off % PAGE,
                      0x7f0000200000 + off % (2 * MiB)):
-            with dv.reg_dmabuf_mr(self.pd, off, length, iova, fd, LW) as mr:
+            with pv.PhyrdvDmaBufMR(self.vpd, length, LW, fd, offset=off,
+                                   iova=iova) as mr:
                 lay = mr.query()
                 self.same_as_oracle(mr, lay)
-                self.assertEqual(lay['flags'], dv.MR_DMABUF | dv.MR_REVOCABLE |
-                                 dv.MR_SHARED)
+                self.assertEqual(lay['flags'], pv.MR_DMABUF | pv.MR_REVOCABLE |
+                                 pv.MR_SHARED)
                 for k in ('page_size', 'mtt_entries', 'iova_bytes',
                           'iommu_page_size'):
                     self.assertEqual(lay[k], adv[k], f'{k} at iova {iova:#x}')
@@ -235,25 +270,25 @@ class SharedAdviceTest(ExtBase):
         """A registration with a layout hint is not a key over the import;
         one that leaves the iova to the driver is, at the advised iova."""
         fd = self.ram(8 * MiB, 9)
-        for attr in (dv.reg_attr(flags=dv.MAX_IOVA_WASTE, max_iova_waste=0),
-                     dv.reg_attr(flags=dv.PREFER_IOMMU),
-                     dv.reg_attr(max_page_shift=21)):
-            with dv.reg_dmabuf_mr(self.pd, 0, 4 * MiB, 0, fd, LW, attr) as mr:
-                self.assertFalse(mr.query()['flags'] & dv.MR_SHARED)
-        adv = dv.advise_dmabuf(self.pd.ctx, fd, 0x3000, MiB)
-        with dv.reg_dmabuf_mr(self.pd, 0x3000, MiB, 0, fd, LW,
-                              dv.reg_attr(flags=dv.CHOOSE_IOVA)) as mr:
+        for hints in ({'flags': pv.REG_MR_MAX_IOVA_WASTE, 'max_iova_waste': 0},
+                      {'flags': pv.REG_MR_PREFER_IOMMU},
+                      {'max_page_shift': 21}):
+            with pv.PhyrdvDmaBufMR(self.vpd, 4 * MiB, LW, fd, **hints) as mr:
+                self.assertFalse(mr.query()['flags'] & pv.MR_SHARED, hints)
+        adv = pv.advise_dmabuf(self.ctx, fd, 0x3000, MiB)
+        with pv.PhyrdvDmaBufMR(self.vpd, MiB, LW, fd, offset=0x3000,
+                               flags=pv.REG_MR_CHOOSE_IOVA) as mr:
             lay = mr.query()
-            self.assertTrue(lay['flags'] & dv.MR_SHARED)
+            self.assertTrue(lay['flags'] & pv.MR_SHARED)
             self.assertEqual(mr.iova, adv['iova_align'] + adv['iova_offset'])
             self.assertEqual(lay['page_size'], adv['page_size'])
-        with dv.reg_dmabuf_mr(self.pd, 0, 4 * MiB, 0, fd, LW,
-                              dv.reg_attr(flags=dv.REQUIRE_PHYR)) as mr:
-            self.assertTrue(mr.query()['flags'] & dv.MR_SHARED)
+        with pv.PhyrdvDmaBufMR(self.vpd, 4 * MiB, LW, fd,
+                               flags=pv.REG_MR_REQUIRE_PHYR) as mr:
+            self.assertTrue(mr.query()['flags'] & pv.MR_SHARED)
 
     def test_res_show_shared(self):
         fd = self.ram(4 * MiB, 9)
-        with dv.reg_dmabuf_mr(self.pd, 0, 2 * MiB, 0, fd, LW) as mr:
+        with pv.PhyrdvDmaBufMR(self.vpd, 2 * MiB, LW, fd) as mr:
             out = subprocess.run(['rdma', '-j', '-dd', 'res', 'show', 'mr',
                                   'dev', self.dev_name],
                                  capture_output=True, text=True, timeout=30)
@@ -266,12 +301,19 @@ class SharedAdviceTest(ExtBase):
 
 
 class HintTest(ExtBase):
+    # the cases of phyrdma-phyrdv-abi (tests/guest/phyrdv_abi.c), each of
+    # which must print "ok NAME"
+    ABI_CASES = ('query_dma_short', 'query_dma_long', 'advise_dmabuf_short',
+                 'reg_unknown_flag', 'reg_comp_mask', 'reg_unknown_mem_kind',
+                 'reg_short', 'reg_reserved', 'reg_long_zero_tail',
+                 'reg_long_nonzero_tail', 'query_mr_short', 'query_mr_long')
+
     def test_choose_iova(self):
         size = 8 * MiB
         fd = self.ram(size, 9, pm.SHUFFLE)
-        adv = dv.advise_dmabuf(self.pd.ctx, fd, 0, size)
-        attr = dv.reg_attr(flags=dv.CHOOSE_IOVA)
-        with dv.reg_dmabuf_mr(self.pd, 0, size, 0x1000 * 0, fd, LW, attr) as mr:
+        adv = pv.advise_dmabuf(self.ctx, fd, 0, size)
+        with pv.PhyrdvDmaBufMR(self.vpd, size, LW, fd,
+                               flags=pv.REG_MR_CHOOSE_IOVA) as mr:
             self.assertEqual(mr.iova, adv['iova_align'] + adv['iova_offset'])
             lay = mr.query()
             self.assertEqual(lay['iova'], mr.iova)
@@ -283,13 +325,11 @@ class HintTest(ExtBase):
                              b'abcd')
 
     def test_choose_iova_user_memory(self):
-        import mmap
         size = 4 * MiB
-        buf = mmap.mmap(-1, size)
-        self.addCleanup(buf.close)
-        addr = pm.ctypes_addr(buf)
-        attr = dv.reg_attr(flags=dv.CHOOSE_IOVA)
-        with dv.reg_mr(self.pd, addr, size, addr, LW, attr) as mr:
+        addr = self.user_buffer(size)
+        with pv.PhyrdvMR(self.vpd, size, LW, address=addr, iova=addr,
+                         flags=pv.REG_MR_CHOOSE_IOVA) as mr:
+            self.assertEqual(mr.buf, addr)
             self.assertEqual(mr.iova % PAGE, addr % PAGE)
             lay = mr.query()
             self.assertEqual(lay['iova'], mr.iova)
@@ -298,68 +338,66 @@ class HintTest(ExtBase):
     def test_force_legacy_and_require_phyr(self):
         size = 4 * MiB
         fd = self.ram(size, 9)
-        with dv.reg_dmabuf_mr(self.pd, 0, size, 0, fd, LW,
-                              dv.reg_attr(flags=dv.FORCE_LEGACY)) as mr:
-            self.assertEqual(mr.query()['path'], dv.PATH_LEGACY)
+        with pv.PhyrdvDmaBufMR(self.vpd, size, LW, fd,
+                               flags=pv.REG_MR_FORCE_LEGACY) as mr:
+            self.assertEqual(mr.query()['path'], pv.MR_PATH_LEGACY)
         # the module parameter is a default a hint overrides
         self.set_legacy(True)
-        with dv.reg_dmabuf_mr(self.pd, 0, size, 0, fd, LW,
-                              dv.reg_attr(flags=dv.REQUIRE_PHYR)) as mr:
-            self.assertEqual(mr.query()['path'], dv.PATH_PHYR)
+        with pv.PhyrdvDmaBufMR(self.vpd, size, LW, fd,
+                               flags=pv.REG_MR_REQUIRE_PHYR) as mr:
+            self.assertEqual(mr.query()['path'], pv.MR_PATH_PHYR)
         self.set_legacy(False)
-        with self.assertRaises(OSError) as cm:
-            dv.reg_dmabuf_mr(self.pd, 0, size, 0, fd, LW,
-                             dv.reg_attr(flags=dv.REQUIRE_PHYR |
-                                         dv.FORCE_LEGACY))
-        self.assertEqual(cm.exception.errno, errno.EINVAL)
+        with self.assertRaises(PyverbsRDMAError) as cm:
+            pv.PhyrdvDmaBufMR(self.vpd, size, LW, fd,
+                              flags=pv.REG_MR_REQUIRE_PHYR |
+                              pv.REG_MR_FORCE_LEGACY)
+        self.assertEqual(cm.exception.error_code, errno.EINVAL)
 
     def test_page_size_bounds(self):
         size = 4 * MiB
         fd = self.ram(size, 9)
-        for path in (0, dv.FORCE_LEGACY):
-            with dv.reg_dmabuf_mr(self.pd, 0, size, 0, fd, LW,
-                                  dv.reg_attr(flags=path,
-                                              max_page_shift=12)) as mr:
+        for path in (0, pv.REG_MR_FORCE_LEGACY):
+            with pv.PhyrdvDmaBufMR(self.vpd, size, LW, fd, flags=path,
+                                   max_page_shift=12) as mr:
                 lay = mr.query()
                 self.assertEqual(lay['page_size'], PAGE)
                 self.assertEqual(lay['mtt_entries'], size // PAGE)
-            with dv.reg_dmabuf_mr(self.pd, 0, size, 0, fd, LW,
-                                  dv.reg_attr(flags=path, min_page_shift=21,
-                                              max_page_shift=21)) as mr:
+            with pv.PhyrdvDmaBufMR(self.vpd, size, LW, fd, flags=path,
+                                   min_page_shift=21,
+                                   max_page_shift=21) as mr:
                 self.assertEqual(mr.query()['page_size'], 2 * MiB)
         # 4 KiB pages in random order cannot be described by 2 MiB blocks
         # without an IOMMU to lay them out
         scattered = self.ram(size, 0, pm.SHUFFLE)
-        attr = dv.reg_attr(min_page_shift=21)
         if self.translating:
-            with dv.reg_dmabuf_mr(self.pd, 0, size, 0, scattered, LW,
-                                  attr) as mr:
+            with pv.PhyrdvDmaBufMR(self.vpd, size, LW, scattered,
+                                   min_page_shift=21) as mr:
                 self.assertGreaterEqual(mr.query()['page_size'], 2 * MiB)
         else:
-            with self.assertRaises(OSError) as cm:
-                dv.reg_dmabuf_mr(self.pd, 0, size, 0, scattered, LW, attr)
-            self.assertEqual(cm.exception.errno, errno.ERANGE)
+            with self.assertRaises(PyverbsRDMAError) as cm:
+                pv.PhyrdvDmaBufMR(self.vpd, size, LW, scattered,
+                                  min_page_shift=21)
+            self.assertEqual(cm.exception.error_code, errno.ERANGE)
         for kw in ({'min_page_shift': 40}, {'max_page_shift': 11},
                    {'min_page_shift': 21, 'max_page_shift': 20}):
-            with self.assertRaises(OSError, msg=kw) as cm:
-                dv.reg_dmabuf_mr(self.pd, 0, size, 0, fd, LW,
-                                 dv.reg_attr(**kw))
-            self.assertEqual(cm.exception.errno, errno.EINVAL)
+            with self.assertRaises(PyverbsRDMAError, msg=kw) as cm:
+                pv.PhyrdvDmaBufMR(self.vpd, size, LW, fd, **kw)
+            self.assertEqual(cm.exception.error_code, errno.EINVAL, kw)
 
     def test_max_iova_waste(self):
         size = 8 * MiB
         fd = self.ram(size, 9)
-        attr = dv.reg_attr(flags=dv.MAX_IOVA_WASTE, max_iova_waste=0)
-        with dv.reg_dmabuf_mr(self.pd, 0, size, 0x1000, fd, LW, attr) as mr:
+        with pv.PhyrdvDmaBufMR(self.vpd, size, LW, fd, iova=0x1000,
+                               flags=pv.REG_MR_MAX_IOVA_WASTE,
+                               max_iova_waste=0) as mr:
             lay = mr.query()
             self.same_as_oracle(mr, lay)
             self.assertEqual(lay['iova_waste'], 0)
             if self.translating:
                 self.assertEqual(lay['page_size'], PAGE)
-        with self.assertRaises(OSError) as cm:
-            dv.reg_dmabuf_mr(self.pd, 0, size, 0, fd, LW,
-                             dv.reg_attr(max_iova_waste=PAGE))
-        self.assertEqual(cm.exception.errno, errno.EINVAL)
+        with self.assertRaises(PyverbsRDMAError) as cm:
+            pv.PhyrdvDmaBufMR(self.vpd, size, LW, fd, max_iova_waste=PAGE)
+        self.assertEqual(cm.exception.error_code, errno.EINVAL)
 
     def test_prefer_iommu(self):
         """A 4 KiB-aligned iova over 2 MiB folios: by default the device
@@ -367,10 +405,10 @@ class HintTest(ExtBase):
         IOMMU keeps its 2 MiB pages and gives the device 4 KiB ones."""
         size = 8 * MiB
         fd = self.ram(size, 9, pm.SHUFFLE)
-        with dv.reg_dmabuf_mr(self.pd, 0, size, 0x1000, fd, LW) as mr:
+        with pv.PhyrdvDmaBufMR(self.vpd, size, LW, fd, iova=0x1000) as mr:
             dflt = mr.query()
-        with dv.reg_dmabuf_mr(self.pd, 0, size, 0x1000, fd, LW,
-                              dv.reg_attr(flags=dv.PREFER_IOMMU)) as mr:
+        with pv.PhyrdvDmaBufMR(self.vpd, size, LW, fd, iova=0x1000,
+                               flags=pv.REG_MR_PREFER_IOMMU) as mr:
             pref = mr.query()
             self.same_as_oracle(mr, pref)
             self.oracle.write(mr.lkey, 0x1000 + size - 8, b'12345678')
@@ -386,106 +424,78 @@ class HintTest(ExtBase):
 
     def test_memory_kinds(self):
         fd = self.ram(2 * MiB)
-        with dv.reg_dmabuf_mr(self.pd, 0, 2 * MiB, 0, fd, LW,
-                              dv.reg_attr(mem_allowed=dv.MEM_RAM)) as mr:
-            self.assertEqual(mr.query()['mem_kinds'], dv.MEM_RAM)
-        for kw in ({'mem_allowed': dv.MEM_P2P_MMIO},
-                   {'mem_required': dv.MEM_ENCRYPTED},
-                   {'mem_required': dv.MEM_DECRYPTED},
-                   {'mem_required': dv.MEM_P2P_MMIO}):
-            with self.assertRaises(OSError, msg=kw) as cm:
-                dv.reg_dmabuf_mr(self.pd, 0, 2 * MiB, 0, fd, LW,
-                                 dv.reg_attr(**kw))
-            self.assertEqual(cm.exception.errno, errno.EMEDIUMTYPE)
+        with pv.PhyrdvDmaBufMR(self.vpd, 2 * MiB, LW, fd,
+                               mem_allowed=pv.MEM_RAM) as mr:
+            self.assertEqual(mr.query()['mem_kinds'], pv.MEM_RAM)
+        for kw in ({'mem_allowed': pv.MEM_P2P_MMIO},
+                   {'mem_required': pv.MEM_ENCRYPTED},
+                   {'mem_required': pv.MEM_DECRYPTED},
+                   {'mem_required': pv.MEM_P2P_MMIO}):
+            with self.assertRaises(PyverbsRDMAError, msg=kw) as cm:
+                pv.PhyrdvDmaBufMR(self.vpd, 2 * MiB, LW, fd, **kw)
+            self.assertEqual(cm.exception.error_code, errno.EMEDIUMTYPE, kw)
             # an exporter's table with entries says nothing sure of its
             # memory: the legacy path refuses to guess
-            with self.assertRaises(OSError, msg=kw) as cm:
-                dv.reg_dmabuf_mr(self.pd, 0, 2 * MiB, 0, fd, LW,
-                                 dv.reg_attr(flags=dv.FORCE_LEGACY, **kw))
-            self.assertEqual(cm.exception.errno, errno.EOPNOTSUPP)
+            with self.assertRaises(PyverbsRDMAError, msg=kw) as cm:
+                pv.PhyrdvDmaBufMR(self.vpd, 2 * MiB, LW, fd,
+                                  flags=pv.REG_MR_FORCE_LEGACY, **kw)
+            self.assertEqual(cm.exception.error_code, errno.EOPNOTSUPP, kw)
         # pinned user memory on the legacy path is RAM, surely
-        import mmap
-        buf = mmap.mmap(-1, 2 * MiB)
-        self.addCleanup(buf.close)
-        addr = pm.ctypes_addr(buf)
-        with self.assertRaises(OSError) as cm:
-            dv.reg_mr(self.pd, addr, 2 * MiB, addr, LW,
-                      dv.reg_attr(flags=dv.FORCE_LEGACY,
-                                  mem_allowed=dv.MEM_P2P_MMIO))
-        self.assertEqual(cm.exception.errno, errno.EMEDIUMTYPE)
-        with self.assertRaises(OSError) as cm:
-            dv.reg_dmabuf_mr(self.pd, 0, 2 * MiB, 0, fd, LW,
-                             dv.reg_attr(mem_allowed=dv.MEM_RAM,
-                                         mem_required=dv.MEM_P2P_MMIO))
-        self.assertEqual(cm.exception.errno, errno.EINVAL)
+        addr = self.user_buffer(2 * MiB)
+        with self.assertRaises(PyverbsRDMAError) as cm:
+            pv.PhyrdvMR(self.vpd, 2 * MiB, LW, address=addr,
+                        flags=pv.REG_MR_FORCE_LEGACY,
+                        mem_allowed=pv.MEM_P2P_MMIO)
+        self.assertEqual(cm.exception.error_code, errno.EMEDIUMTYPE)
+        with self.assertRaises(PyverbsRDMAError) as cm:
+            pv.PhyrdvDmaBufMR(self.vpd, 2 * MiB, LW, fd,
+                              mem_allowed=pv.MEM_RAM,
+                              mem_required=pv.MEM_P2P_MMIO)
+        self.assertEqual(cm.exception.error_code, errno.EINVAL)
 
     def test_abi_rules(self):
-        fd = self.ram(2 * MiB)
-        full = ctypes.sizeof(dv.RegAttr)
-        cases = [
-            (dv.reg_attr(flags=1 << 20), full, errno.EOPNOTSUPP),
-            (dv.reg_attr(comp_mask=1), full, errno.EOPNOTSUPP),
-            (dv.reg_attr(mem_allowed=1 << 9), full, errno.EOPNOTSUPP),
-            (dv.reg_attr(), full - 8, errno.EINVAL),
-        ]
-        bad = dv.reg_attr()
-        bad.reserved[0] = 1
-        cases.append((bad, full, errno.EINVAL))
-        for attr, inlen, err in cases:
-            with self.assertRaises(OSError, msg=attr.as_dict()) as cm:
-                dv.reg_dmabuf_mr(self.pd, 0, 2 * MiB, 0, fd, LW, attr, inlen)
-            self.assertEqual(cm.exception.errno, err)
-        # a longer struct from a newer caller: zeroes past ours are fine,
-        # anything else is a request this library cannot honour
-        raw = (ctypes.c_uint8 * (full + 16))()
-        ctypes.memmove(raw, ctypes.byref(dv.reg_attr()), full)
-        mr = dv._lib.phyrdv_reg_dmabuf_mr(self.pd.pd, 0, 2 * MiB, 0, fd, LW,
-                                          raw, full + 16)
-        self.assertTrue(mr)
-        dv.ExtMr(mr, 0).close()
-        raw[full + 3] = 1
-        self.assertFalse(dv._lib.phyrdv_reg_dmabuf_mr(self.pd.pd, 0, 2 * MiB,
-                                                      0, fd, LW, raw,
-                                                      full + 16))
-        self.assertEqual(ctypes.get_errno(), errno.EOPNOTSUPP)
+        """The size rules of every struct of the extension (phyrdv(7),
+        VERSIONING), which need raw attribute sizes: short ones EINVAL,
+        longer output ones zero-padded, longer input ones zero past the
+        library's or EOPNOTSUPP, unknown flags, memory kinds and comp_mask
+        bits EOPNOTSUPP, non-zero reserved bytes EINVAL."""
+        out = subprocess.run(['phyrdma-phyrdv-abi', self.dev_name,
+                              '/dev/phyr_ram'],
+                             capture_output=True, text=True, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        lines = out.stdout.splitlines()
+        for name in self.ABI_CASES:
+            self.assertIn(f'ok {name}', lines, out.stdout)
+        # nothing ran that is not listed here
+        ran = [ln for ln in lines if ln.startswith(('ok ', 'FAIL '))]
+        self.assertEqual(len(ran), len(self.ABI_CASES), out.stdout)
+        self.assertIn(f'phyrdv-abi: {len(self.ABI_CASES)} passed, 0 failed',
+                      lines)
 
     def test_rereg_of_hinted_mr_is_refused(self):
         """rereg carries no hints: it refuses rather than drop them."""
-        import mmap
-        from rawverbs import _lib as ibv
-        buf = mmap.mmap(-1, 2 * MiB)
-        self.addCleanup(buf.close)
-        addr = pm.ctypes_addr(buf)
-        ibv.ibv_rereg_mr.argtypes = [ctypes.c_void_p, ctypes.c_int,
-                                     ctypes.c_void_p, ctypes.c_void_p,
-                                     ctypes.c_size_t, ctypes.c_int]
-        with dv.reg_mr(self.pd, addr, 2 * MiB, addr, LW,
-                       dv.reg_attr(max_page_shift=12)) as mr:
-            ctypes.set_errno(0)
-            ret = ibv.ibv_rereg_mr(mr.raw, 4, None, None, 0, LW | RW)
-            self.assertNotEqual(ret, 0)
-            self.assertEqual(ctypes.get_errno(), errno.EOPNOTSUPP)
+        addr = self.user_buffer(2 * MiB)
+        with pv.PhyrdvMR(self.vpd, 2 * MiB, LW, address=addr,
+                         max_page_shift=12) as mr:
+            with self.assertRaises(PyverbsRDMAError) as cm:
+                mr.rereg(IBV_REREG_MR_CHANGE_ACCESS, self.vpd, 0, 0, LW | RW)
+            self.assertEqual(cm.exception.error_code, errno.EOPNOTSUPP)
             self.assertEqual(mr.query()['page_size'], PAGE)
         # without hints, rereg works as before
-        with dv.reg_mr(self.pd, addr, 2 * MiB, addr, LW) as mr:
-            self.assertEqual(ibv.ibv_rereg_mr(mr.raw, 4, None, None, 0,
-                                              LW | RW), 0)
+        with pv.PhyrdvMR(self.vpd, 2 * MiB, LW, address=addr) as mr:
+            mr.rereg(IBV_REREG_MR_CHANGE_ACCESS, self.vpd, 0, 0, LW | RW)
 
     def test_on_demand_takes_no_layout_hints(self):
-        import mmap
-        buf = mmap.mmap(-1, 2 * MiB)
-        self.addCleanup(buf.close)
-        addr = pm.ctypes_addr(buf)
+        addr = self.user_buffer(2 * MiB)
         odp = 1 << 6
-        with self.assertRaises(OSError) as cm:
-            dv.reg_mr(self.pd, addr, 2 * MiB, addr, LW | odp,
-                      dv.reg_attr(flags=dv.CHOOSE_IOVA))
-        self.assertEqual(cm.exception.errno, errno.EINVAL)
-        with dv.reg_mr(self.pd, addr, 2 * MiB, addr, LW | odp,
-                       dv.reg_attr()) as mr:
+        with self.assertRaises(PyverbsRDMAError) as cm:
+            pv.PhyrdvMR(self.vpd, 2 * MiB, LW | odp, address=addr,
+                        flags=pv.REG_MR_CHOOSE_IOVA)
+        self.assertEqual(cm.exception.error_code, errno.EINVAL)
+        with pv.PhyrdvMR(self.vpd, 2 * MiB, LW | odp, address=addr) as mr:
             lay = mr.query()
-            self.assertEqual(lay['path'], dv.PATH_ODP)
-            self.assertTrue(lay['flags'] & dv.MR_ON_DEMAND)
+            self.assertEqual(lay['path'], pv.MR_PATH_ODP)
+            self.assertTrue(lay['flags'] & pv.MR_ON_DEMAND)
 
 
 class MrQueryTest(ExtBase):
@@ -496,65 +506,57 @@ class MrQueryTest(ExtBase):
         self.addCleanup(gpu.close)
         fd = gpu.create(4 * MiB)
         self.addCleanup(os.close, fd)
-        adv = dv.advise_dmabuf(self.pd.ctx, fd, 0, 4 * MiB)
-        self.assertEqual(adv['mem_kinds'], dv.MEM_P2P_MMIO)
-        want = {'root': dv.P2P_HOST_BRIDGE, 'switch': dv.P2P_BUS_ADDR}
+        adv = pv.advise_dmabuf(self.ctx, fd, 0, 4 * MiB)
+        self.assertEqual(adv['mem_kinds'], pv.MEM_P2P_MMIO)
+        want = {'root': pv.P2P_HOST_BRIDGE, 'switch': pv.P2P_BUS_ADDR}
         self.assertEqual(adv['p2p_type'], want[topology()])
-        with dv.reg_dmabuf_mr(self.pd, 0, 4 * MiB, 0, fd, LW) as mr:
+        with pv.PhyrdvDmaBufMR(self.vpd, 4 * MiB, LW, fd) as mr:
             lay = mr.query()
-            self.assertEqual(lay['flags'], dv.MR_DMABUF | dv.MR_REVOCABLE)
-            self.assertEqual(lay['mem_kinds'], dv.MEM_P2P_MMIO)
+            self.assertEqual(lay['flags'], pv.MR_DMABUF | pv.MR_REVOCABLE)
+            self.assertEqual(lay['mem_kinds'], pv.MEM_P2P_MMIO)
             self.assertEqual(lay['p2p_type'], adv['p2p_type'])
             gpu.revoke(fd)
             lay = mr.query()
-            self.assertTrue(lay['flags'] & dv.MR_REVOKED)
+            self.assertTrue(lay['flags'] & pv.MR_REVOKED)
             gpu.revoke(fd, False)
         # refusing P2P MMIO, on both paths
-        for path in (0, dv.FORCE_LEGACY):
-            with self.assertRaises(OSError) as cm:
-                dv.reg_dmabuf_mr(self.pd, 0, 4 * MiB, 0, fd, LW,
-                                 dv.reg_attr(flags=path,
-                                             mem_allowed=dv.MEM_RAM))
-            self.assertEqual(cm.exception.errno, errno.EMEDIUMTYPE)
+        for path in (0, pv.REG_MR_FORCE_LEGACY):
+            with self.assertRaises(PyverbsRDMAError) as cm:
+                pv.PhyrdvDmaBufMR(self.vpd, 4 * MiB, LW, fd, flags=path,
+                                  mem_allowed=pv.MEM_RAM)
+            self.assertEqual(cm.exception.error_code, errno.EMEDIUMTYPE)
 
-    def test_inlen(self):
-        fd = self.ram(2 * MiB)
-        with dv.reg_dmabuf_mr(self.pd, 0, 2 * MiB, 0, fd, LW) as mr:
-            full = ctypes.sizeof(dv.MrAttr)
-            with self.assertRaises(OSError) as cm:
-                mr.query(full - 8)
-            self.assertEqual(cm.exception.errno, errno.EINVAL)
-            self.assertEqual(mr.query(full + 32), mr.query())
+    # The struct's size rules (short: EINVAL; longer: ours filled, the rest
+    # zeroed) are HintTest.test_abi_rules's: query_mr_short, query_mr_long.
 
     def test_unprivileged_owner(self):
         """An unprivileged process queries its own MRs; nothing it gets
         is an address (the struct has none but its own iova)."""
         code = r'''
-import os, sys, mmap
-sys.path.insert(0, '/phyrdma/tests/guest')
+import os, sys
 os.setgid(65534); os.setuid(65534)
-import phyrdv as dv, phyrmem as pm
-from rawverbs import Pd
-pd = Pd(sys.argv[1])
-buf = mmap.mmap(-1, 1 << 16)
-addr = pm.ctypes_addr(buf)
-mr = dv.reg_mr(pd, addr, 1 << 16, 0x10000, 1)
+from pyverbs.device import Context
+from pyverbs.pd import PD
+from pyverbs.providers.phyrdma import phyrdv as pv
+ctx = Context(name=sys.argv[1])
+pd = PD(ctx)
+mr = pv.PhyrdvMR(pd, 1 << 16, 1, iova=0x10000)
 lay = mr.query()
-print(lay['path'], lay['page_size'], lay['iova'], dv.query_dma(pd.ctx)['iommu_mode'])
-mr.close(); pd.close()
+print(lay['path'], lay['page_size'], lay['iova'], pv.query_dma(ctx)['iommu_mode'])
+mr.close(); pd.close(); ctx.close()
 '''
         out = subprocess.run(['python3', '-c', code, self.dev_name],
                              capture_output=True, text=True, timeout=60)
         self.assertEqual(out.returncode, 0, out.stderr)
         path, pgsz, iova, mode = map(int, out.stdout.split())
-        self.assertIn(path, (dv.PATH_PHYR, dv.PATH_LEGACY))
+        self.assertIn(path, (pv.MR_PATH_PHYR, pv.MR_PATH_LEGACY))
         self.assertEqual(iova, 0x10000)
 
 
 class RdmaToolTest(ExtBase):
     def test_res_show_mr(self):
         fd = self.ram(4 * MiB, 9)
-        with dv.reg_dmabuf_mr(self.pd, 0, 4 * MiB, 0, fd, LW) as mr:
+        with pv.PhyrdvDmaBufMR(self.vpd, 4 * MiB, LW, fd) as mr:
             lay = mr.query()
             out = subprocess.run(['rdma', '-j', '-dd', 'res', 'show', 'mr',
                                   'dev', self.dev_name],
@@ -583,7 +585,7 @@ class RdmaToolTest(ExtBase):
             return json.loads(out.stdout)[0]
         before = stats()
         fd = self.ram(2 * MiB)
-        with dv.reg_dmabuf_mr(self.pd, 0, 2 * MiB, 0, fd, LW):
+        with pv.PhyrdvDmaBufMR(self.vpd, 2 * MiB, LW, fd):
             during = stats()
         self.assertEqual(during['reg_phyr'], before['reg_phyr'] + 1)
         self.assertEqual(during['mrs'], before['mrs'] + 1)
@@ -597,59 +599,107 @@ class OtherDeviceTest(ExtBase):
                            capture_output=True, timeout=60)
             self.addCleanup(subprocess.run, ['rdma', 'link', 'delete', 'rxe0'],
                             capture_output=True, timeout=60)
-        from rawverbs import Pd
-        with Pd('rxe0') as pd:
-            self.assertFalse(dv.is_supported(pd.ctx))
-            self.assertTrue(dv.is_supported(self.pd.ctx))
-            for call in (lambda: dv.query_dma(pd.ctx),
-                         lambda: dv.query_iova_ranges(pd.ctx),
-                         lambda: dv.advise_dmabuf(pd.ctx, 0, 0, PAGE),
-                         lambda: dv.reg_dmabuf_mr(pd, 0, PAGE, 0, 0, LW)):
-                with self.assertRaises(OSError) as cm:
+        with Context(name='rxe0') as ctx:
+            self.assertFalse(pv.is_supported(ctx))
+            self.assertTrue(pv.is_supported(self.ctx))
+            pd = PD(ctx)
+            mr = MR(pd, PAGE, LW)
+            for call in (lambda: pv.query_dma(ctx),
+                         lambda: pv.query_iova_ranges(ctx),
+                         lambda: pv.advise_dmabuf(ctx, 0, 0, PAGE),
+                         lambda: pv.PhyrdvDmaBufMR(pd, PAGE, LW, 0),
+                         lambda: pv.PhyrdvMR(pd, PAGE, LW),
+                         lambda: pv.query_mr(mr)):
+                with self.assertRaises(PyverbsRDMAError) as cm:
                     call()
-                self.assertEqual(cm.exception.errno, errno.EOPNOTSUPP)
+                self.assertEqual(cm.exception.error_code, errno.EOPNOTSUPP)
 
 
 class PyverbsBindingTest(ExtBase):
-    """The pyverbs binding (pyverbs.providers.phyrdma.phyrdv) on pyverbs'
-    own Context, PD and MR objects, against the same calls through ctypes."""
+    """The binding against what other interfaces say of the same device and
+    MRs (ibv_query_device, another context, the rdma tool, the oracle),
+    on pyverbs' own MRs too, and the buffers and failures of its own."""
 
     def test_binding(self):
-        from pyverbs.device import Context
-        from pyverbs.pd import PD
-        from pyverbs.pyverbs_error import PyverbsRDMAError
-        from pyverbs.providers.phyrdma import phyrdv as pv
         size = 8 * MiB
         fd = self.ram(size, 9, pm.SHUFFLE)
+        self.assertTrue(pv.is_supported(self.ctx))
+        a = pv.query_dma(self.ctx)
+        # no optional field is defined: none is valid
+        self.assertEqual(a['comp_mask'], 0)
+        # what the verbs say of the same device
+        attr = self.ctx.query_device()
+        self.assertEqual(a['page_size_cap'], attr.page_size_cap)
+        self.assertEqual(a['max_mr_size'], attr.max_mr_size)
+        # another context of the same device: the same answers
         with Context(name=self.dev_name) as ctx:
-            self.assertTrue(pv.is_supported(ctx))
-            want = dv.query_dma(self.pd.ctx)
-            del want['comp_mask']
-            got = pv.query_dma(ctx)
-            # another context of the same device: the same answer
-            self.assertEqual(got, want)
-            ranges, gen = pv.query_iova_ranges(ctx)
-            self.assertEqual((ranges, gen), dv.query_iova_ranges(self.pd.ctx)[::2])
-            adv = pv.advise_dmabuf(ctx, fd, 0, size)
-            self.assertEqual(adv['flags'], pv.ADVICE_PHYR | pv.ADVICE_LAYOUT)
-            with PD(ctx) as pd:
-                mr = pv.PhyrdvDmaBufMR(pd, size, LW, fd,
-                                       flags=pv.REG_MR_CHOOSE_IOVA)
-                self.assertEqual(mr.iova,
-                                 adv['iova_align'] + adv['iova_offset'])
-                lay = mr.query()
-                self.assertEqual(lay, pv.query_mr(mr))
-                self.assertEqual(lay['page_size'], adv['page_size'])
-                self.assertEqual(lay['path'], pv.MR_PATH_PHYR)
-                self.same_as_oracle(mr, lay)
-                mr.close()
-                with self.assertRaises(PyverbsRDMAError) as cm:
-                    pv.PhyrdvDmaBufMR(pd, size, LW, fd, flags=1 << 20)
-                self.assertEqual(cm.exception.error_code, errno.EOPNOTSUPP)
-                with self.assertRaises(PyverbsRDMAError) as cm:
-                    pv.PhyrdvDmaBufMR(pd, size, LW, fd, min_page_shift=21,
-                                      max_page_shift=20)
-                self.assertEqual(cm.exception.error_code, errno.EINVAL)
+            self.assertEqual(pv.query_dma(ctx), a)
+            self.assertEqual(pv.query_iova_ranges(ctx),
+                             pv.query_iova_ranges(self.ctx))
+        adv = pv.advise_dmabuf(self.ctx, fd, 0, size)
+        self.assertEqual(adv['comp_mask'], 0)
+        self.assertEqual(adv['flags'], pv.ADVICE_PHYR | pv.ADVICE_LAYOUT)
+
+        mr = pv.PhyrdvDmaBufMR(self.vpd, size, LW, fd,
+                               flags=pv.REG_MR_CHOOSE_IOVA)
+        self.assertEqual(mr.iova, adv['iova_align'] + adv['iova_offset'])
+        self.assertEqual((mr.dmabuf, mr.offset, mr.length), (fd, 0, size))
+        lay = mr.query()
+        self.assertEqual(lay, pv.query_mr(mr))
+        self.assertEqual(lay['comp_mask'], 0)
+        self.assertEqual(lay['iova'], mr.iova)
+        self.assertEqual(lay['length'], size)
+        self.assertEqual(lay['page_size'], adv['page_size'])
+        self.assertEqual(lay['path'], pv.MR_PATH_PHYR)
+        self.assertEqual(lay['flags'], pv.MR_DMABUF | pv.MR_REVOCABLE)
+        self.same_as_oracle(mr, lay)
+        # the rdma tool's view of the same MR
+        m = self.res_show_mr(mr.lkey)
+        self.assertEqual(m['drv_path'], 'phyr')
+        self.assertEqual(m['drv_page_size'], lay['page_size'])
+        self.assertEqual(m['drv_mtt_entries'], lay['mtt_entries'])
+        self.assertEqual(m['drv_iova_bytes'], lay['iova_bytes'])
+        self.assertEqual(int(m['mrlen']), size)
+        mr.close()
+        with self.assertRaises(PyverbsRDMAError) as cm:
+            pv.query_mr(mr)
+        self.assertEqual(cm.exception.error_code, errno.EBADF)
+        # bad hints: errors with their errno
+        with self.assertRaises(PyverbsRDMAError) as cm:
+            pv.PhyrdvDmaBufMR(self.vpd, size, LW, fd, flags=1 << 20)
+        self.assertEqual(cm.exception.error_code, errno.EOPNOTSUPP)
+        with self.assertRaises(PyverbsRDMAError) as cm:
+            pv.PhyrdvDmaBufMR(self.vpd, size, LW, fd, min_page_shift=21,
+                              max_page_shift=20)
+        self.assertEqual(cm.exception.error_code, errno.EINVAL)
+
+        # query_mr() of pyverbs' own MR
+        with MR(self.vpd, 2 * MiB, LW) as plain:
+            lay = pv.query_mr(plain)
+            self.assertEqual((lay['iova'], lay['length']),
+                             (plain.buf, 2 * MiB))
+            self.assertIn(lay['path'], (pv.MR_PATH_PHYR, pv.MR_PATH_LEGACY))
+            self.same_as_oracle(plain, lay)
+        # a PhyrdvMR's own buffer: page-aligned, registered at its address,
+        # and what the CPU writes there is what the device reads
+        with pv.PhyrdvMR(self.vpd, 2 * MiB, LW) as own:
+            self.assertTrue(own.buf)
+            self.assertEqual(own.buf % PAGE, 0)
+            self.assertEqual(own.iova, own.buf)
+            lay = own.query()
+            self.assertEqual((lay['iova'], lay['length']), (own.buf, 2 * MiB))
+            self.same_as_oracle(own, lay)
+            own.write(b'phyrdv!!', 8, 2 * MiB - 8)
+            self.assertEqual(self.oracle.read(own.lkey, own.buf + 2 * MiB - 8,
+                                              8), b'phyrdv!!')
+        # ... or at the iova asked for, with a bound on its pages
+        with pv.PhyrdvMR(self.vpd, 2 * MiB, LW, iova=0x7f0000000000,
+                         max_page_shift=12) as own:
+            self.assertEqual(own.iova, 0x7f0000000000)
+            lay = own.query()
+            self.assertEqual((lay['iova'], lay['page_size']),
+                             (0x7f0000000000, PAGE))
+            self.same_as_oracle(own, lay)
 
 
 class ManPageTest(ExtBase):

@@ -17,7 +17,9 @@ import os
 import random
 import time
 
-import phyrdv as dv
+from pyverbs.pd import PD
+from pyverbs.providers.phyrdma import phyrdv as pv
+
 import phyrmem as pm
 from phyrmem import KiB, MiB, PAGE
 from phyrdma_base import counters, debugfs_dir
@@ -107,13 +109,17 @@ class ImportTest(ImportBase):
         size = 16 * MiB
         fd, cpu = self.ram(size, 9, pm.SHUFFLE)
         off, length, iova = 2 * MiB, 8 * MiB, 0x7f0000001000
+        pd = PD(self.ctx)   # the verbs extension's calls take pyverbs' PD
+        self.addCleanup(pd.close)
         self.set_share(False)
-        with dv.reg_dmabuf_mr(self.pd, off, length, iova, fd, LW) as mr:
+        with pv.PhyrdvDmaBufMR(pd, length, LW, fd, offset=off,
+                               iova=iova) as mr:
             alone = mr.query()
         self.set_share(True)
-        with dv.reg_dmabuf_mr(self.pd, off, length, iova, fd, LW) as mr:
+        with pv.PhyrdvDmaBufMR(pd, length, LW, fd, offset=off,
+                               iova=iova) as mr:
             lay = mr.query()
-            self.assertTrue(lay['flags'] & dv.MR_SHARED)
+            self.assertTrue(lay['flags'] & pv.MR_SHARED)
             self.assertEqual(self.oracle.read(mr.lkey, iova, length),
                              bytes(cpu[off:off + length]))
         print(f'\n  8 MiB at iova {iova:#x}: alone {alone["page_size"] // KiB} KiB '
@@ -202,16 +208,18 @@ class ImportTest(ImportBase):
         interconnect's memory, or mixed encryption) cannot be imported
         whole: its first half registers alone, its second is refused as
         before."""
+        pd = PD(self.ctx)   # the verbs extension's calls take pyverbs' PD
+        self.addCleanup(pd.close)
         for flags, err in ((pm.LABEL_PRIVATE, errno.EOPNOTSUPP),
                            (pm.LABEL_CC_SPLIT, errno.EINVAL)):
             with self.subTest(flags=flags):
                 fd = pm.ram_create(4 * MiB, 9, flags)
                 self.addCleanup(os.close, fd)
                 before = self.stat('import_fallbacks')
-                with dv.reg_dmabuf_mr(self.pd, 0, 2 * MiB, 0, fd, LW) as mr:
+                with pv.PhyrdvDmaBufMR(pd, 2 * MiB, LW, fd) as mr:
                     lay = mr.query()
-                    self.assertEqual(lay['path'], dv.PATH_PHYR)
-                    self.assertFalse(lay['flags'] & dv.MR_SHARED)
+                    self.assertEqual(lay['path'], pv.MR_PATH_PHYR)
+                    self.assertFalse(lay['flags'] & pv.MR_SHARED)
                 self.assertEqual(self.stat('import_fallbacks'), before + 1)
                 self.assertErrno(err, self.pd.reg_dmabuf_mr, 0, 4 * MiB, 0,
                                  fd, LW)
