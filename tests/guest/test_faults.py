@@ -25,8 +25,9 @@ import os
 import subprocess
 import unittest
 
-from phyrdma_base import (PhyrdmaTestCase, counters, drop_kept_imports,
-                          phyrdma_devices)
+from phyrdma_base import (PhyrdmaTestCase, counters, debugfs_dir,
+                          drop_kept_imports, pci_address, phyrdma_devices,
+                          reload_phyrdma)
 
 FAIL_NTH = '/proc/thread-self/fail-nth'
 DEBUGFS = '/sys/kernel/debug'
@@ -59,6 +60,53 @@ def write(path, value):
 def read(path):
     with open(path) as f:
         return f.read().strip()
+
+
+class identity_domain:
+    """@ibdev's PCI function in an identity IOMMU domain for the block (its
+    DMA untranslated, the mapper on its direct path), then back in the
+    domain it had.  The driver is unbound for each switch, as the IOMMU
+    core requires: the test's own context on the device is closed first.
+    Skips where the device is not translated to begin with or shares its
+    group."""
+
+    def __init__(self, test, ibdev):
+        self.test = test
+        self.pci = pci_address(ibdev)
+        self.ibdev = ibdev
+        self.group = os.path.realpath(f'/sys/bus/pci/devices/{self.pci}/iommu_group')
+
+    def switch(self, kind):
+        write('/sys/bus/pci/drivers/phyrdma/unbind', self.pci)
+        try:
+            write(f'{self.group}/type', kind)
+        finally:
+            write('/sys/bus/pci/drivers/phyrdma/bind', self.pci)
+            reload_phyrdma()
+
+    def __enter__(self):
+        if not os.path.isdir(self.group):
+            self.test.skipTest('no IOMMU: the direct path is the only one')
+        if len(os.listdir(f'{self.group}/devices')) != 1:
+            self.test.skipTest('the device shares its IOMMU group')
+        self.kind = read(f'{self.group}/type')
+        if self.kind not in ('DMA', 'DMA-FQ'):
+            self.test.skipTest(f'the group is {self.kind}, not translated')
+        self.test.ctx.close()
+        self.switch('identity')
+        try:
+            self.test.assertEqual(read(f'{debugfs_dir(self.ibdev)}/iommu'),
+                                  'identity')
+        except BaseException:
+            self.switch(self.kind)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.switch(self.kind)
+        self.test.assertEqual(read(f'{debugfs_dir(self.ibdev)}/iommu'),
+                              'translating')
+        return False
 
 
 @functools.cache
@@ -111,7 +159,7 @@ class FaultSweepTest(PhyrdmaTestCase):
         for path, value in self.saved.items():
             write(path, value)
 
-    def sweep(self, op, legacy=False, allow_none=False):
+    def sweep(self, op, legacy=False, allow_none=False, tag=''):
         before = {d: counters(d) for d in phyrdma_devices()}
         write(f'{PARAM}/legacy', '1' if legacy else '0')
         try:
@@ -145,7 +193,7 @@ class FaultSweepTest(PhyrdmaTestCase):
                 if name in c:
                     self.assertEqual(c[name], before[d][name],
                                      f'{op}: counter {name} after the sweep')
-        FaultSweepTest.points[op + ('-legacy' if legacy else '')] = points
+        FaultSweepTest.points[op + ('-legacy' if legacy else '') + tag] = points
         return points
 
     def test_alloc_ucontext(self):
@@ -165,6 +213,14 @@ class FaultSweepTest(PhyrdmaTestCase):
 
     def test_reg_dmabuf_mr_legacy(self):
         self.sweep('dmabuf', legacy=True)
+
+    def test_reg_dmabuf_mr_phyr_direct(self):
+        """The mapper's direct path, where the device's DMA is untranslated
+        as with the IOMMU off, in a guest whose IOMMU is on: the device's
+        group is switched to an identity domain for the sweep, so that one
+        debug-kernel boot sweeps both of the mapper's paths."""
+        with identity_domain(self, self.dev_name):
+            self.sweep('dmabuf', tag='-direct')
 
     def test_exporter_create(self):
         self.sweep('ram_create')
