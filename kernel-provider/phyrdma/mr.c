@@ -1255,13 +1255,68 @@ static int phyrdma_mr_pin(struct phyrdma_mr *mr, u64 start, u64 length)
 	return ret;
 }
 
+/* What registration of process memory refuses before it allocates. */
+static int phyrdma_reg_user_check(u64 start, u64 length, u64 iova, int access,
+				  const struct phyrdma_reg_mr_hints *h)
+{
+	/* on demand, nothing is mapped at registration to follow a hint on */
+	if ((access & IB_ACCESS_ON_DEMAND) &&
+	    (h->flags & (PHYRDMA_HINT_REQUIRE_PHYR | PHYRDMA_HINT_FORCE_LEGACY |
+			 PHYRDMA_HINT_CHOOSE_IOVA | PHYRDMA_HINT_PREFER_IOMMU |
+			 PHYRDMA_HINT_MAX_IOVA_WASTE) ||
+	     h->mem_allowed || h->mem_required || h->min_page_shift ||
+	     h->max_page_shift))
+		return -EINVAL;
+	/* implicit ODP (the whole address space) is not advertised */
+	if ((access & IB_ACCESS_ON_DEMAND) && !start && length == U64_MAX)
+		return -EOPNOTSUPP;
+	return phyrdma_mr_check_args(start, length, iova,
+				     access & ~IB_ACCESS_ON_DEMAND);
+}
+
+/*
+ * Process memory into the device, by one of three paths: on demand (the
+ * engine faults pages in), the legacy ib_umem one (forced or chosen), or
+ * pinned into a phyr for the mapper.  On success @iova is the MR's.
+ */
+static int phyrdma_reg_user_map(struct phyrdma_mr *mr, u64 start, u64 length,
+				u64 *iova, const struct phyrdma_reg_mr_hints *h)
+{
+	struct phyr_slice slice;
+	int ret;
+
+	if (mr->access & IB_ACCESS_ON_DEMAND)
+		return phyrdma_odp_reg(mr);
+	if ((READ_ONCE(legacy) || (h->flags & PHYRDMA_HINT_FORCE_LEGACY)) &&
+	    !(h->flags & PHYRDMA_HINT_REQUIRE_PHYR)) {
+		mr->umem = ib_umem_get_va(&mr->dev->ibdev, start, length,
+					  mr->access);
+		if (IS_ERR(mr->umem)) {
+			ret = PTR_ERR(mr->umem);
+			mr->umem = NULL;
+			return ret;
+		}
+		ret = phyrdma_mr_map_umem(mr, mr->umem,
+					  &mr->umem->sgt_append.sgt, iova, h);
+	} else {
+		ret = phyrdma_mr_pin(mr, start, length);
+		if (ret)
+			return ret;
+		ret = phyr_slice_init(&slice, &mr->user.phyr,
+				      offset_in_page(start), length);
+		if (!ret)
+			ret = phyrdma_mr_map_phyr(mr, &slice, start, iova, h);
+	}
+	if (ret)
+		phyrdma_mr_release(mr);
+	return ret;
+}
+
 struct ib_mr *phyrdma_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 				  u64 iova, int access, struct ib_dmah *dmah,
 				  struct ib_udata *udata)
 {
-	struct phyrdma_dev *dev = to_pdev(ibpd->device);
 	struct phyrdma_reg_mr_hints h;
-	struct phyr_slice slice;
 	struct phyrdma_mr *mr;
 	int ret;
 
@@ -1274,19 +1329,7 @@ struct ib_mr *phyrdma_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 				NULL, &h);
 	if (ret)
 		return ERR_PTR(ret);
-	/* on demand, nothing is mapped at registration to follow a hint on */
-	if ((access & IB_ACCESS_ON_DEMAND) &&
-	    (h.flags & (PHYRDMA_HINT_REQUIRE_PHYR | PHYRDMA_HINT_FORCE_LEGACY |
-			PHYRDMA_HINT_CHOOSE_IOVA | PHYRDMA_HINT_PREFER_IOMMU |
-			PHYRDMA_HINT_MAX_IOVA_WASTE) ||
-	     h.mem_allowed || h.mem_required || h.min_page_shift ||
-	     h.max_page_shift))
-		return ERR_PTR(-EINVAL);
-	/* implicit ODP (the whole address space) is not advertised */
-	if ((access & IB_ACCESS_ON_DEMAND) && !start && length == U64_MAX)
-		return ERR_PTR(-EOPNOTSUPP);
-	ret = phyrdma_mr_check_args(start, length, iova,
-				    access & ~IB_ACCESS_ON_DEMAND);
+	ret = phyrdma_reg_user_check(start, length, iova, access, &h);
 	if (ret)
 		return ERR_PTR(ret);
 
@@ -1300,34 +1343,9 @@ struct ib_mr *phyrdma_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 	mr->access = access;
 	mr->hinted = !!memchr_inv(&h, 0, sizeof(h));
 
-	if (access & IB_ACCESS_ON_DEMAND) {
-		ret = phyrdma_odp_reg(mr);
-		if (ret)
-			goto err_free;
-	} else if ((READ_ONCE(legacy) || (h.flags & PHYRDMA_HINT_FORCE_LEGACY)) &&
-		   !(h.flags & PHYRDMA_HINT_REQUIRE_PHYR)) {
-		mr->umem = ib_umem_get_va(&dev->ibdev, start, length, access);
-		if (IS_ERR(mr->umem)) {
-			ret = PTR_ERR(mr->umem);
-			mr->umem = NULL;
-			goto err_free;
-		}
-		ret = phyrdma_mr_map_umem(mr, mr->umem,
-					  &mr->umem->sgt_append.sgt, &iova, &h);
-		if (ret)
-			goto err_release;
-	} else {
-		ret = phyrdma_mr_pin(mr, start, length);
-		if (ret)
-			goto err_free;
-		ret = phyr_slice_init(&slice, &mr->user.phyr,
-				      offset_in_page(start), length);
-		if (!ret)
-			ret = phyrdma_mr_map_phyr(mr, &slice, start, &iova, &h);
-		if (ret)
-			goto err_release;
-	}
-
+	ret = phyrdma_reg_user_map(mr, start, length, &iova, &h);
+	if (ret)
+		goto err_free;
 	mr->user_iova = iova;
 	ret = phyrdma_mr_enable(mr, ibpd, iova, length, access);
 	if (ret)
@@ -1345,7 +1363,6 @@ struct ib_mr *phyrdma_reg_user_mr(struct ib_pd *ibpd, u64 start, u64 length,
 
 err_unmap:
 	phyrdma_mr_unmap(mr);
-err_release:
 	phyrdma_mr_release(mr);
 err_free:
 	kfree(mr);
