@@ -699,6 +699,88 @@ static int phyrdma_hw_copy_status(int ret, bool at_src,
 }
 
 /* SEND, SEND_WITH_IMM and RDMA_WRITE_WITH_IMM consume a receive WQE. */
+/*
+ * RDMA WRITE with immediate: the data goes to the rkey @wdst, the receive
+ * only completes.  Returns the requester's status; *@drop says the message
+ * is dropped and the receive stays posted.
+ */
+static int phyrdma_hw_recv_write_imm(struct phyrdma_hw_qp *qp,
+				     const struct phyrdma_hw_sgl *src,
+				     const void *ibuf, u64 len,
+				     const struct phyrdma_hw_sgl *wdst,
+				     struct phyrdma_cqe *rcqe,
+				     enum phyrdma_hw_qp_event *ev, bool *drop)
+{
+	struct phyrdma_hw_cursor dc = { .sgl = wdst };
+	bool at_src = false;
+	int ret, st;
+
+	ret = phyrdma_hw_copy(src, ibuf, &dc, len, &at_src);
+	rcqe->opcode = PHYRDMA_WC_RECV_RDMA_WITH_IMM;
+	*drop = phyrdma_hw_requester_revoked(ret, at_src);
+	if (*drop)
+		return PHYRDMA_WC_LOC_PROT_ERR;
+	if (!ret)
+		return PHYRDMA_WC_SUCCESS;
+	st = phyrdma_hw_copy_status(ret, at_src, PHYRDMA_HW_RKEY_DST);
+	/*
+	 * The rkey revoked halfway.  A UC responder drops the message, as it
+	 * does one whose rkey fails at the first packet: the receive stays
+	 * posted for the next.  An RC responder completes the receive in
+	 * error and raises an access violation, as a plain WRITE does.
+	 */
+	if (st == PHYRDMA_WC_REM_ACCESS_ERR && qp->type != PHYRDMA_HW_QPT_RC) {
+		*drop = true;
+		return PHYRDMA_WC_SUCCESS;
+	}
+	rcqe->status = PHYRDMA_WC_LOC_PROT_ERR;
+	if (st == PHYRDMA_WC_REM_ACCESS_ERR)
+		*ev = PHYRDMA_HW_QP_EV_ACCESS_ERR;
+	return st;
+}
+
+/*
+ * SEND: the data goes to the receive @rwqe's scatter list.  Returns the
+ * requester's status; *@drop as above.
+ */
+static int phyrdma_hw_recv_send(struct phyrdma_hw_qp *resp,
+				struct phyrdma_recv_wqe *rwqe,
+				const struct phyrdma_hw_sgl *src,
+				const void *ibuf, u64 len,
+				struct phyrdma_cqe *rcqe, bool *drop)
+{
+	struct phyrdma_hw_cursor dc = {};
+	struct phyrdma_hw_sgl dst;
+	int ret, st = PHYRDMA_WC_SUCCESS;
+	bool at_src = false;
+
+	ret = phyrdma_hw_sgl_local(resp->hw, resp->recv->pdn,
+				   resp->recv->kernel,
+				   (struct phyrdma_sge *)(rwqe + 1),
+				   rwqe->num_sge, PHYRDMA_HW_ACCESS_LOCAL_WRITE,
+				   &dst);
+	if (ret) {
+		rcqe->status = ret;
+		st = PHYRDMA_WC_REM_OP_ERR;
+	} else if (dst.total < len) {
+		rcqe->status = PHYRDMA_WC_LOC_LEN_ERR;
+		st = PHYRDMA_WC_REM_INV_REQ_ERR;
+	} else {
+		dc.sgl = &dst;
+		ret = phyrdma_hw_copy(src, ibuf, &dc, len, &at_src);
+		*drop = phyrdma_hw_requester_revoked(ret, at_src);
+		if (*drop) {
+			st = PHYRDMA_WC_LOC_PROT_ERR;
+		} else if (ret) {
+			rcqe->status = PHYRDMA_WC_LOC_PROT_ERR;
+			st = phyrdma_hw_copy_status(ret, at_src,
+						    PHYRDMA_HW_RKEY_NONE);
+		}
+	}
+	phyrdma_hw_sgl_release(&dst);
+	return st;
+}
+
 static int phyrdma_hw_exec_recv_side(struct phyrdma_hw_qp *qp,
 				     struct phyrdma_hw_qp *resp,
 				     struct phyrdma_hw_exec *x,
@@ -710,12 +792,10 @@ static int phyrdma_hw_exec_recv_side(struct phyrdma_hw_qp *qp,
 	bool with_imm = wqe->opcode == PHYRDMA_WR_SEND_WITH_IMM ||
 			wqe->opcode == PHYRDMA_WR_RDMA_WRITE_WITH_IMM;
 	struct phyrdma_recv_wqe *rwqe;
-	struct phyrdma_hw_cursor dc = {};
-	struct phyrdma_hw_sgl dst;
 	enum phyrdma_hw_qp_event ev = 0;
 	struct phyrdma_cqe rcqe;
-	int ret, st = PHYRDMA_WC_SUCCESS;
-	bool at_src = false;
+	bool drop = false;
+	int ret, st;
 
 	mutex_lock(&resp->recv->mutex);
 	ret = phyrdma_hw_rq_peek(resp->hw, resp->recv, &rwqe);
@@ -728,62 +808,15 @@ static int phyrdma_hw_exec_recv_side(struct phyrdma_hw_qp *qp,
 						       PHYRDMA_WC_SUCCESS;
 	}
 	phyrdma_hw_recv_cqe(resp, rwqe, &rcqe, PHYRDMA_WC_SUCCESS);
-	if (wdst) {
-		/* RDMA WRITE with immediate: the data goes to the rkey */
-		dc.sgl = wdst;
-		ret = phyrdma_hw_copy(src, ibuf, &dc, len, &at_src);
-		rcqe.opcode = PHYRDMA_WC_RECV_RDMA_WITH_IMM;
-		if (phyrdma_hw_requester_revoked(ret, at_src)) {
-			mutex_unlock(&resp->recv->mutex);
-			return PHYRDMA_WC_LOC_PROT_ERR;
-		}
-		if (ret) {
-			st = phyrdma_hw_copy_status(ret, at_src,
-						    PHYRDMA_HW_RKEY_DST);
-			/*
-			 * The rkey revoked halfway.  A UC responder drops the
-			 * message, as it does one whose rkey fails at the
-			 * first packet: the receive stays posted for the
-			 * next.  An RC responder completes the receive in
-			 * error and raises an access violation, as a plain
-			 * WRITE does.
-			 */
-			if (st == PHYRDMA_WC_REM_ACCESS_ERR &&
-			    qp->type != PHYRDMA_HW_QPT_RC) {
-				mutex_unlock(&resp->recv->mutex);
-				return PHYRDMA_WC_SUCCESS;
-			}
-			rcqe.status = PHYRDMA_WC_LOC_PROT_ERR;
-			if (st == PHYRDMA_WC_REM_ACCESS_ERR)
-				ev = PHYRDMA_HW_QP_EV_ACCESS_ERR;
-		}
-	} else {
-		ret = phyrdma_hw_sgl_local(resp->hw, resp->recv->pdn,
-					   resp->recv->kernel,
-					   (struct phyrdma_sge *)(rwqe + 1),
-					   rwqe->num_sge,
-					   PHYRDMA_HW_ACCESS_LOCAL_WRITE, &dst);
-		if (ret) {
-			rcqe.status = ret;
-			st = PHYRDMA_WC_REM_OP_ERR;
-		} else if (dst.total < len) {
-			rcqe.status = PHYRDMA_WC_LOC_LEN_ERR;
-			st = PHYRDMA_WC_REM_INV_REQ_ERR;
-		} else {
-			dc.sgl = &dst;
-			ret = phyrdma_hw_copy(src, ibuf, &dc, len, &at_src);
-			if (phyrdma_hw_requester_revoked(ret, at_src)) {
-				phyrdma_hw_sgl_release(&dst);
-				mutex_unlock(&resp->recv->mutex);
-				return PHYRDMA_WC_LOC_PROT_ERR;
-			}
-			if (ret) {
-				rcqe.status = PHYRDMA_WC_LOC_PROT_ERR;
-				st = phyrdma_hw_copy_status(ret, at_src,
-							    PHYRDMA_HW_RKEY_NONE);
-			}
-		}
-		phyrdma_hw_sgl_release(&dst);
+	if (wdst)
+		st = phyrdma_hw_recv_write_imm(qp, src, ibuf, len, wdst, &rcqe,
+					       &ev, &drop);
+	else
+		st = phyrdma_hw_recv_send(resp, rwqe, src, ibuf, len, &rcqe,
+					  &drop);
+	if (drop) {
+		mutex_unlock(&resp->recv->mutex);
+		return st;
 	}
 	rcqe.byte_len = len;
 	rcqe.src_qp = qp->qpn;
