@@ -698,7 +698,6 @@ static int phyrdma_hw_copy_status(int ret, bool at_src,
 					     PHYRDMA_WC_REM_OP_ERR;
 }
 
-/* SEND, SEND_WITH_IMM and RDMA_WRITE_WITH_IMM consume a receive WQE. */
 /*
  * RDMA WRITE with immediate: the data goes to the rkey @wdst, the receive
  * only completes.  Returns the requester's status; *@drop says the message
@@ -781,6 +780,7 @@ static int phyrdma_hw_recv_send(struct phyrdma_hw_qp *resp,
 	return st;
 }
 
+/* SEND, SEND_WITH_IMM and RDMA_WRITE_WITH_IMM consume a receive WQE. */
 static int phyrdma_hw_exec_recv_side(struct phyrdma_hw_qp *qp,
 				     struct phyrdma_hw_qp *resp,
 				     struct phyrdma_hw_exec *x,
