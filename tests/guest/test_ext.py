@@ -17,6 +17,7 @@ import os
 import subprocess
 
 from pyverbs.device import Context
+import pyverbs.libibverbs_enums as e
 from pyverbs.mr import MR
 from pyverbs.pd import PD
 from pyverbs.providers.phyrdma import phyrdv as pv
@@ -30,7 +31,7 @@ from test_p2p import topology
 LW, RW, RR = 1, 2, 4
 KiB = 1024
 GiB = 1024 * MiB
-IBV_REREG_MR_CHANGE_ACCESS = 4
+CHANGE_ACCESS = e.ibv_rereg_mr_flags.IBV_REREG_MR_CHANGE_ACCESS
 
 
 class ExtBase(MrTestBase):
@@ -289,15 +290,9 @@ class SharedAdviceTest(ExtBase):
     def test_res_show_shared(self):
         fd = self.ram(4 * MiB, 9)
         with pv.PhyrdvDmaBufMR(self.vpd, 2 * MiB, LW, fd) as mr:
-            out = subprocess.run(['rdma', '-j', '-dd', 'res', 'show', 'mr',
-                                  'dev', self.dev_name],
-                                 capture_output=True, text=True, timeout=30)
-            self.assertEqual(out.returncode, 0, out.stderr)
-            m = [m for m in json.loads(out.stdout)
-                 if int(m.get('lkey', '-1'), 16) == mr.lkey]
-            self.assertEqual(len(m), 1, out.stdout)
-            self.assertEqual(m[0]['drv_shared'], 1)
-            self.assertEqual(m[0]['drv_page_size'], mr.query()['page_size'])
+            m = self.res_show_mr(mr.lkey)
+            self.assertEqual(m['drv_shared'], 1)
+            self.assertEqual(m['drv_page_size'], mr.query()['page_size'])
 
 
 class HintTest(ExtBase):
@@ -478,12 +473,12 @@ class HintTest(ExtBase):
         with pv.PhyrdvMR(self.vpd, 2 * MiB, LW, address=addr,
                          max_page_shift=12) as mr:
             with self.assertRaises(PyverbsRDMAError) as cm:
-                mr.rereg(IBV_REREG_MR_CHANGE_ACCESS, self.vpd, 0, 0, LW | RW)
+                mr.rereg(CHANGE_ACCESS, self.vpd, 0, 0, LW | RW)
             self.assertEqual(cm.exception.error_code, errno.EOPNOTSUPP)
             self.assertEqual(mr.query()['page_size'], PAGE)
         # without hints, rereg works as before
         with pv.PhyrdvMR(self.vpd, 2 * MiB, LW, address=addr) as mr:
-            mr.rereg(IBV_REREG_MR_CHANGE_ACCESS, self.vpd, 0, 0, LW | RW)
+            mr.rereg(CHANGE_ACCESS, self.vpd, 0, 0, LW | RW)
 
     def test_on_demand_takes_no_layout_hints(self):
         addr = self.user_buffer(2 * MiB)
@@ -558,14 +553,7 @@ class RdmaToolTest(ExtBase):
         fd = self.ram(4 * MiB, 9)
         with pv.PhyrdvDmaBufMR(self.vpd, 4 * MiB, LW, fd) as mr:
             lay = mr.query()
-            out = subprocess.run(['rdma', '-j', '-dd', 'res', 'show', 'mr',
-                                  'dev', self.dev_name],
-                                 capture_output=True, text=True, timeout=30)
-            self.assertEqual(out.returncode, 0, out.stderr)
-            mrs = [m for m in json.loads(out.stdout)
-                   if int(m.get('lkey', '-1'), 16) == mr.lkey]
-            self.assertEqual(len(mrs), 1, out.stdout)
-            m = mrs[0]
+            m = self.res_show_mr(mr.lkey)
             self.assertEqual(m['drv_path'], 'phyr')
             self.assertEqual(m['drv_memory'], 'ram')
             self.assertEqual(m['drv_page_size'], lay['page_size'])
